@@ -1,0 +1,176 @@
+import { createPrivateKey, type KeyObject } from "node:crypto";
+
+/**
+ * Everything the service reads from the environment, validated once at start-up. Every problem names the
+ * variable, and all problems are reported together so a deploy is fixed in one round.
+ */
+export interface Config {
+  readonly production: boolean;
+  readonly host: string;
+  readonly port: number;
+  /** Absent in development: the embedded in-memory store is used instead. */
+  readonly redisUrl: string | undefined;
+  readonly defaultCountry: string;
+  readonly appName: string;
+  readonly otp: {
+    readonly length: number;
+    readonly ttlSeconds: number;
+    readonly maxAttempts: number;
+    /** Absent in development: a random secret is generated per process. */
+    readonly secret: string | undefined;
+  };
+  readonly jwt: {
+    /** Absent in development: a key pair is generated per process. */
+    readonly privateKey: KeyObject | undefined;
+    readonly keyId: string | undefined;
+    readonly issuer: string;
+    readonly audience: string;
+    readonly accessTtlSeconds: number;
+    readonly refreshTtlSeconds: number;
+  };
+  readonly sms: {
+    readonly provider: string;
+  };
+  /** The raw environment, for components that validate their own variables (SMS providers). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  }
+}
+
+export const SMS_PROVIDERS = ["development", "twilio", "msg91"] as const;
+
+/** Collects problems instead of throwing at the first, so all are reported at once. */
+export class EnvReader {
+  readonly problems: string[] = [];
+  constructor(readonly env: Readonly<Record<string, string | undefined>>) {}
+
+  string(name: string, fallback: string): string {
+    return this.optional(name) ?? fallback;
+  }
+
+  /** Unset and empty both mean "not given": an empty line in a .env file is not a value. */
+  optional(name: string): string | undefined {
+    const v = this.env[name]?.trim();
+    return v === undefined || v === "" ? undefined : v;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw)) {
+      this.problems.push(`${name} must be a whole number, got "${raw}"`);
+      return fallback;
+    }
+    const n = Number(raw);
+    if (n < min || n > max) {
+      this.problems.push(`${name} must be between ${min} and ${max}, got ${n}`);
+      return fallback;
+    }
+    return n;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.problems.push(`${name} must be one of ${allowed.join(", ")}, got "${raw}"`);
+      return fallback;
+    }
+    return raw as T;
+  }
+
+  require(name: string, why: string): void {
+    if (this.optional(name) === undefined) this.problems.push(`${name} is required ${why}`);
+  }
+}
+
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+  const r = new EnvReader(env);
+  const production = env.NODE_ENV === "production";
+  const inProduction = "when NODE_ENV=production";
+
+  const smsProvider = r.oneOf("SMS_PROVIDER", SMS_PROVIDERS, "development");
+  if (production) {
+    r.require(
+      "REDIS_URL",
+      `${inProduction} (the in-memory store loses codes, users and sessions on restart)`,
+    );
+    if (r.optional("SMS_PROVIDER") === undefined) {
+      r.problems.push(`SMS_PROVIDER is required ${inProduction}: set it to twilio or msg91`);
+    } else if (smsProvider === "development") {
+      r.problems.push(`SMS_PROVIDER=development prints codes to the console and is refused ${inProduction}`);
+    }
+    r.require("OTP_SECRET", `${inProduction} (codes are stored as an HMAC under it)`);
+    r.require("JWT_PRIVATE_KEY", `${inProduction} (a PKCS8 PEM Ed25519 key; tokens must survive restarts)`);
+  }
+
+  const secret = r.optional("OTP_SECRET");
+  if (secret !== undefined && secret.length < 32) {
+    r.problems.push("OTP_SECRET must be at least 32 characters (e.g. `openssl rand -base64 48`)");
+  }
+
+  const redisUrl = r.optional("REDIS_URL");
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    r.problems.push(`REDIS_URL must start with redis:// or rediss://, got "${redisUrl}"`);
+  }
+
+  const defaultCountry = r.string("DEFAULT_COUNTRY", "IN").toUpperCase();
+  if (!/^[A-Z]{2}$/.test(defaultCountry)) {
+    r.problems.push(
+      `DEFAULT_COUNTRY must be a two-letter ISO 3166 region code such as IN, got "${defaultCountry}"`,
+    );
+  }
+
+  const config: Config = {
+    production,
+    host: r.string("HOST", "0.0.0.0"),
+    port: r.int("PORT", 8000, 0, 65535),
+    redisUrl,
+    defaultCountry,
+    appName: r.string("APP_NAME", "IndoStar Naturals"),
+    otp: {
+      length: r.int("OTP_LENGTH", 6, 4, 10),
+      ttlSeconds: r.int("OTP_TTL_SECONDS", 600, 1, 86_400),
+      maxAttempts: r.int("OTP_MAX_ATTEMPTS", 5, 1, 100),
+      secret,
+    },
+    jwt: {
+      privateKey: readPrivateKey(r),
+      keyId: r.optional("JWT_KEY_ID"),
+      issuer: r.string("JWT_ISSUER", "otp-auth"),
+      audience: r.string("JWT_AUDIENCE", "otp-auth"),
+      accessTtlSeconds: r.int("ACCESS_TOKEN_TTL_SECONDS", 900, 1, 86_400),
+      refreshTtlSeconds: r.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400, 1, 365 * 86_400),
+    },
+    sms: { provider: smsProvider },
+    env,
+  };
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}
+
+function readPrivateKey(r: EnvReader): KeyObject | undefined {
+  // Environments often carry PEM newlines as literal "\n".
+  const pem = r.optional("JWT_PRIVATE_KEY")?.replace(/\\n/g, "\n");
+  if (pem === undefined) return undefined;
+  try {
+    const key = createPrivateKey({ key: pem, format: "pem" });
+    if (key.asymmetricKeyType !== "ed25519") {
+      r.problems.push(
+        `JWT_PRIVATE_KEY must be an Ed25519 key (EdDSA), got ${key.asymmetricKeyType ?? "unknown"}`,
+      );
+      return undefined;
+    }
+    return key;
+  } catch {
+    r.problems.push(
+      "JWT_PRIVATE_KEY is not a PKCS8 PEM private key (try `openssl genpkey -algorithm ed25519`)",
+    );
+    return undefined;
+  }
+}

@@ -1,0 +1,51 @@
+import { createContextValues } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "../log.js";
+import type { LoginService } from "../login/login-service.js";
+import { clientKey } from "../rpc/client-context.js";
+import { routes } from "../rpc/routes.js";
+import type { AccessTokens } from "../tokens/access-tokens.js";
+import { clientOf } from "./client-ip.js";
+import { HttpError, sendError, sendJson } from "./json.js";
+import { restRoutes, serveRest } from "./rest.js";
+
+export interface HandlerDeps {
+  readonly login: LoginService;
+  readonly accessTokens: AccessTokens;
+  readonly log: Logger;
+}
+
+/**
+ * One request handler for every protocol: connect-node serves gRPC, gRPC-Web and Connect; everything else
+ * (the `/api/v1` aliases, JWKS) goes through its fallback, not a second framework.
+ */
+export type Handler = ReturnType<typeof connectNodeAdapter>;
+
+export function createHandler(deps: HandlerDeps): Handler {
+  const rest = restRoutes(deps.login);
+  const jwks = JSON.stringify(deps.accessTokens.jwks());
+  return connectNodeAdapter({
+    routes: routes(deps.login),
+    // RPC requests are tiny; refusing large ones early protects memory.
+    readMaxBytes: 64 * 1024,
+    contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
+    fallback(req, res) {
+      const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+      const route = rest.get(path);
+      if (route) {
+        void serveRest(route, req, res, clientOf(req), deps.log);
+        return;
+      }
+      if (path === "/.well-known/jwks.json" && (req.method === "GET" || req.method === "HEAD")) {
+        res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=300" });
+        res.end(req.method === "HEAD" ? "" : jwks);
+        return;
+      }
+      if (path === "/healthz" && req.method === "GET") {
+        sendJson(res, 200, { status: "ok" });
+        return;
+      }
+      sendError(res, new HttpError(404, "not_found", `no route for ${req.method} ${path}`));
+    },
+  });
+}

@@ -1,0 +1,239 @@
+import { type Logger, maskPhone } from "../log.js";
+import { codeDigest, generateCode, isCodeShaped } from "../otp/code.js";
+import type { OtpStore } from "../otp/store.js";
+import type { PhoneNormalizer } from "../phone/normalize.js";
+import { SmsError } from "../sms/errors.js";
+import type { SmsSender } from "../sms/sender.js";
+import type { AccessTokens } from "../tokens/access-tokens.js";
+import type { RefreshStore } from "../tokens/refresh-store.js";
+import { mintRefreshToken, parseRefreshToken } from "../tokens/refresh-token.js";
+import type { User, UserStore } from "../users/store.js";
+import { LoginError } from "./errors.js";
+
+/** Who is asking: the transports fill this in; limits (per IP) are keyed on it. */
+export interface Client {
+  readonly ip: string;
+}
+
+export interface LoginSettings {
+  readonly codeLength: number;
+  readonly codeTtlSeconds: number;
+  readonly maxAttempts: number;
+  /** The HMAC key codes are stored under. */
+  readonly codeSecret: Buffer;
+  readonly refreshTtlSeconds: number;
+}
+
+export interface LoginDeps {
+  readonly settings: LoginSettings;
+  readonly phones: PhoneNormalizer;
+  readonly codes: OtpStore;
+  readonly users: UserStore;
+  readonly refreshTokens: RefreshStore;
+  readonly accessTokens: AccessTokens;
+  readonly sms: SmsSender;
+  /** Renders the SMS text for a code. */
+  readonly message: (code: string) => string;
+  readonly log: Logger;
+}
+
+export interface SentCode {
+  readonly phone: string;
+  readonly expiresInSeconds: number;
+  readonly codeLength: number;
+}
+
+export interface TokenPair {
+  readonly accessToken: string;
+  readonly refreshToken: string;
+  /** Seconds until the access token expires. */
+  readonly expiresIn: number;
+}
+
+export interface Session extends TokenPair {
+  readonly user: User;
+}
+
+/**
+ * The login core: plain inputs, plain results, `LoginError` for every refusal. It knows nothing of Connect or
+ * HTTP, so every transport calls it directly.
+ */
+export class LoginService {
+  constructor(private readonly deps: LoginDeps) {}
+
+  async sendOtp(rawPhone: string, _client: Client): Promise<SentCode> {
+    const { settings, codes, sms, log } = this.deps;
+    const phone = this.deps.phones.normalize(rawPhone);
+    const code = generateCode(settings.codeLength);
+    const digest = codeDigest(settings.codeSecret, phone, code);
+    await storeCall(log, "store the code", () => codes.put(phone, digest, settings.codeTtlSeconds));
+    try {
+      const receipt = await sms.send({ to: phone, text: this.deps.message(code), code });
+      log.info({ phone: maskPhone(phone), provider: receipt.provider, messageId: receipt.id }, "otp sent");
+    } catch (err) {
+      // A code nobody received must not stay live: delete it (only if it is still this one) before answering.
+      await codes
+        .discard(phone, digest)
+        .catch((e: unknown) => log.error({ err: e }, "could not discard unsent code"));
+      throw smsFailure(err, phone, log);
+    }
+    return { phone, expiresInSeconds: settings.codeTtlSeconds, codeLength: settings.codeLength };
+  }
+
+  async verifyOtp(rawPhone: string, otp: string, _client: Client): Promise<Session> {
+    const { settings, codes, users, log } = this.deps;
+    const phone = this.deps.phones.normalize(rawPhone);
+    const code = otp.trim();
+    if (!isCodeShaped(code, settings.codeLength)) {
+      throw new LoginError(
+        "invalid_argument",
+        `otp must be exactly ${settings.codeLength} digits`,
+        undefined,
+        "INVALID_OTP_FORMAT",
+      );
+    }
+    const digest = codeDigest(settings.codeSecret, phone, code);
+    // Independent commands go out together (ioredis auto-pipelining): the user lookup rides along with the
+    // verification in the same round trip, and is simply unused when the code is wrong.
+    const [outcome, existing] = await storeCall(log, "verify the code", () =>
+      Promise.all([codes.verify(phone, digest, settings.maxAttempts), users.findByPhone(phone)]),
+    );
+    switch (outcome.kind) {
+      case "ok":
+        break;
+      case "wrong":
+        log.info({ phone: maskPhone(phone), attemptsLeft: outcome.attemptsLeft }, "wrong otp");
+        throw new LoginError(
+          "unauthenticated",
+          outcome.attemptsLeft > 0
+            ? `incorrect code; ${outcome.attemptsLeft} ${outcome.attemptsLeft === 1 ? "attempt" : "attempts"} left`
+            : "incorrect code; no attempts left, request a new code",
+          undefined,
+          "OTP_INCORRECT",
+        );
+      case "exhausted":
+        throw new LoginError(
+          "unauthenticated",
+          "too many incorrect attempts; request a new code",
+          undefined,
+          "OTP_ATTEMPTS_EXHAUSTED",
+        );
+      case "missing":
+        throw new LoginError(
+          "unauthenticated",
+          "no active code for this phone: it expired or was already used; request a new code",
+          undefined,
+          "OTP_EXPIRED",
+        );
+    }
+    const user = existing ?? (await storeCall(log, "create the user", () => users.create(phone)));
+    if (!existing) log.info({ userId: user.id, phone: maskPhone(phone) }, "user created");
+    const pair = await this.#issue(user);
+    return { ...pair, user };
+  }
+
+  async refresh(refreshToken: string): Promise<TokenPair> {
+    const { refreshTokens, settings, log } = this.deps;
+    const current = parseRefreshToken(refreshToken.trim());
+    if (!current) throw invalidRefreshToken();
+    const next = mintRefreshToken(current.userId, current.family);
+    const outcome = await storeCall(log, "rotate the refresh token", () =>
+      refreshTokens.rotate(current, next.ref.hash, settings.refreshTtlSeconds),
+    );
+    if (outcome.kind === "reused") {
+      log.warn({ userId: current.userId }, "refresh token reused: family revoked");
+      throw new LoginError(
+        "unauthenticated",
+        "refresh token was already used; the session has been revoked, log in again",
+        undefined,
+        "REFRESH_TOKEN_REUSED",
+      );
+    }
+    if (outcome.kind === "invalid") throw invalidRefreshToken();
+    const { record } = outcome;
+    const access = await this.deps.accessTokens.sign({
+      id: record.userId,
+      phone: record.phone,
+      role: record.role,
+    });
+    return { accessToken: access.token, refreshToken: next.token, expiresIn: access.expiresIn };
+  }
+
+  async logout(refreshToken: string): Promise<void> {
+    const current = parseRefreshToken(refreshToken.trim());
+    if (!current) throw invalidRefreshToken();
+    const known = await storeCall(this.deps.log, "revoke the session", () =>
+      this.deps.refreshTokens.revokeFamily(current),
+    );
+    if (!known) throw invalidRefreshToken();
+  }
+
+  async #issue(user: User): Promise<TokenPair> {
+    const { refreshTokens, settings, log } = this.deps;
+    const minted = mintRefreshToken(user.id);
+    const [access] = await Promise.all([
+      this.deps.accessTokens.sign(user),
+      storeCall(log, "store the refresh token", () =>
+        refreshTokens.create(
+          { ...minted.ref, phone: user.phone, role: user.role },
+          settings.refreshTtlSeconds,
+        ),
+      ),
+    ]);
+    return { accessToken: access.token, refreshToken: minted.token, expiresIn: access.expiresIn };
+  }
+}
+
+function invalidRefreshToken(): LoginError {
+  return new LoginError(
+    "unauthenticated",
+    "refresh token is invalid, expired or revoked; log in again",
+    undefined,
+    "REFRESH_TOKEN_INVALID",
+  );
+}
+
+/** Store failures become Unavailable: fail closed, never a 500, and the operator gets the cause in the log. */
+async function storeCall<T>(log: Logger, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof LoginError) throw err;
+    log.error({ err }, `store unavailable: could not ${what}`);
+    throw new LoginError(
+      "unavailable",
+      "the login service is temporarily unavailable; try again shortly",
+      undefined,
+      "STORE_UNAVAILABLE",
+    );
+  }
+}
+
+function smsFailure(err: unknown, phone: string, log: Logger): LoginError {
+  if (!(err instanceof SmsError)) {
+    log.error({ err, phone: maskPhone(phone) }, "sms send failed unexpectedly");
+    return new LoginError(
+      "unavailable",
+      "could not send the code right now; try again shortly",
+      undefined,
+      "SMS_UNAVAILABLE",
+    );
+  }
+  switch (err.kind) {
+    case "invalid_number":
+      return new LoginError("invalid_argument", err.message, undefined, "SMS_INVALID_NUMBER");
+    case "unreachable_number":
+      return new LoginError("failed_precondition", err.message, undefined, "SMS_UNREACHABLE_NUMBER");
+    default:
+      log.error(
+        { provider: err.provider, kind: err.kind, detail: err.detail, phone: maskPhone(phone) },
+        "sms send failed",
+      );
+      return new LoginError(
+        "unavailable",
+        "could not send the code right now; try again shortly",
+        undefined,
+        "SMS_UNAVAILABLE",
+      );
+  }
+}

@@ -1,0 +1,34 @@
+import { buildApp } from "./app.js";
+import { ConfigError, loadConfig } from "./config.js";
+import { createLogger } from "./log.js";
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`otp-auth: refusing to start, ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const log = createLogger({ production: config.production, level: process.env.LOG_LEVEL });
+  const app = await buildApp(config, log);
+  const addr = await app.server.listen(config.port, config.host);
+  log.info(
+    { host: addr.address, port: addr.port, production: config.production },
+    `otp-auth listening on http://${addr.address}:${addr.port} (gRPC, gRPC-Web, Connect and /api/v1 on one port)`,
+  );
+  const stop = (signal: string) => {
+    log.info({ signal }, "shutting down");
+    app.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
+
+await main();

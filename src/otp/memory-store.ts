@@ -1,0 +1,78 @@
+import { timingSafeEqual } from "node:crypto";
+import type { OtpStore, VerifyOutcome } from "./store.js";
+
+interface Entry {
+  readonly digest: Buffer;
+  attempts: number;
+  /** Clock time (ms) from which the code is gone. */
+  readonly expiresAt: number;
+}
+
+// Below this many entries a sweep is not worth its scan.
+const MIN_SWEEP_SIZE = 1024;
+
+/**
+ * The in-memory `OtpStore`, for development and tests, with the Redis store's semantics. Every method runs
+ * to completion without awaiting, so each is atomic on Node's single thread.
+ *
+ * Expired codes are dropped when touched, and by a sweep that `put` runs whenever the map has doubled since
+ * the last one: no timer keeps the process alive, the cost per `put` stays constant on average, and the map
+ * never holds more than about twice the live codes.
+ */
+export class MemoryOtpStore implements OtpStore {
+  readonly #codes = new Map<string, Entry>();
+  readonly #now: () => number;
+  #sweepAt = MIN_SWEEP_SIZE;
+
+  /** @param now the clock in milliseconds; tests pass their own to make codes expire without waiting. */
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  /** Entries held, expired ones not yet dropped included. */
+  get size(): number {
+    return this.#codes.size;
+  }
+
+  async put(phone: string, digest: string, ttlSeconds: number): Promise<void> {
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
+      throw new RangeError(`ttlSeconds must be a whole number >= 1, got ${ttlSeconds}`);
+    }
+    const now = this.#now();
+    if (this.#codes.size >= this.#sweepAt) this.#sweep(now);
+    this.#codes.set(phone, { digest: Buffer.from(digest), attempts: 0, expiresAt: now + ttlSeconds * 1000 });
+  }
+
+  async verify(phone: string, digest: string, maxAttempts: number): Promise<VerifyOutcome> {
+    const entry = this.#live(phone);
+    if (!entry) return { kind: "missing" };
+    // Counted before comparing, and the entry is kept once exhausted, exactly as the Redis script does.
+    entry.attempts += 1;
+    if (entry.attempts > maxAttempts) return { kind: "exhausted" };
+    const given = Buffer.from(digest);
+    if (given.length === entry.digest.length && timingSafeEqual(given, entry.digest)) {
+      this.#codes.delete(phone);
+      return { kind: "ok" };
+    }
+    return { kind: "wrong", attemptsLeft: maxAttempts - entry.attempts };
+  }
+
+  async discard(phone: string, digest: string): Promise<void> {
+    const entry = this.#live(phone);
+    if (entry?.digest.equals(Buffer.from(digest))) this.#codes.delete(phone);
+  }
+
+  #live(phone: string): Entry | undefined {
+    const entry = this.#codes.get(phone);
+    if (!entry || this.#now() < entry.expiresAt) return entry;
+    this.#codes.delete(phone);
+    return undefined;
+  }
+
+  #sweep(now: number): void {
+    for (const [phone, entry] of this.#codes) {
+      if (now >= entry.expiresAt) this.#codes.delete(phone);
+    }
+    this.#sweepAt = Math.max(MIN_SWEEP_SIZE, 2 * this.#codes.size);
+  }
+}

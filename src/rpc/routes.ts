@@ -1,0 +1,11 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { AuthService } from "../../gen/auth/v1/auth_pb.js";
+import type { LoginService } from "../login/login-service.js";
+import { authServiceImpl } from "./auth-service.js";
+
+/** The same routes feed the real server (connectNodeAdapter) and in-memory tests (createRouterTransport). */
+export function routes(login: LoginService) {
+  return (router: ConnectRouter) => {
+    router.service(AuthService, authServiceImpl(login));
+  };
+}

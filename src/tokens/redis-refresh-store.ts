@@ -1,0 +1,116 @@
+import type { Redis } from "ioredis";
+import type { RefreshRecord, RefreshStore, RotateOutcome, TokenRef } from "./refresh-store.js";
+
+// Keys (all of one user share the `{u<id>}` hash tag, so every script touches one Redis Cluster slot):
+//   rt:{u<id>}:<hash>     hash  family, phone, role, spent ("0" | "1"); kept after it is spent so a replay is seen
+//   rtf:{u<id>}:<family>  string "active" | "revoked"; its TTL is pushed out on every rotation, so it outlives
+//                         every token of the family and a revocation holds for as long as any of them exists
+
+const CREATE = `
+redis.call('HSET', KEYS[1], 'family', ARGV[1], 'phone', ARGV[2], 'role', ARGV[3], 'spent', '0')
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('SET', KEYS[2], 'active', 'EX', ARGV[4])
+return 1
+`;
+
+// KEYS: current token, family, next token. ARGV: family, ttl.
+const ROTATE = `
+local rec = redis.call('HMGET', KEYS[1], 'family', 'phone', 'role', 'spent')
+if not rec[1] or rec[1] ~= ARGV[1] then return {'invalid'} end
+if redis.call('GET', KEYS[2]) ~= 'active' then return {'invalid'} end
+if rec[4] ~= '0' then
+  redis.call('SET', KEYS[2], 'revoked', 'KEEPTTL')
+  return {'reused'}
+end
+redis.call('HSET', KEYS[1], 'spent', '1')
+redis.call('HSET', KEYS[3], 'family', rec[1], 'phone', rec[2], 'role', rec[3], 'spent', '0')
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return {'ok', rec[2], rec[3]}
+`;
+
+// KEYS: token, family. ARGV: family.
+const REVOKE = `
+if redis.call('HGET', KEYS[1], 'family') ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('SET', KEYS[2], 'revoked', 'KEEPTTL')
+return 1
+`;
+
+type Script = (...args: (string | number)[]) => Promise<unknown>;
+
+/** The commands `defineCommand` adds; named per store so they cannot clash with other scripts on the client. */
+interface RefreshScripts {
+  refreshTokenCreate: Script;
+  refreshTokenRotate: Script;
+  refreshTokenRevoke: Script;
+}
+
+/** Refresh tokens in Redis: every operation is one script, so one round trip and atomic. */
+export class RedisRefreshStore implements RefreshStore {
+  private readonly scripts: RefreshScripts;
+
+  constructor(redis: Redis) {
+    redis.defineCommand("refreshTokenCreate", { numberOfKeys: 2, lua: CREATE });
+    redis.defineCommand("refreshTokenRotate", { numberOfKeys: 3, lua: ROTATE });
+    redis.defineCommand("refreshTokenRevoke", { numberOfKeys: 2, lua: REVOKE });
+    // defineCommand adds methods the Redis type cannot know about.
+    this.scripts = redis as unknown as RefreshScripts;
+  }
+
+  async create(record: RefreshRecord, ttlSeconds: number): Promise<void> {
+    checkTtl(ttlSeconds);
+    await this.scripts.refreshTokenCreate(
+      tokenKey(record.userId, record.hash),
+      familyKey(record.userId, record.family),
+      record.family,
+      record.phone,
+      record.role,
+      ttlSeconds,
+    );
+  }
+
+  async rotate(current: TokenRef, nextHash: string, ttlSeconds: number): Promise<RotateOutcome> {
+    checkTtl(ttlSeconds);
+    // The script would overwrite the spent record with a live one: a replay would then pass.
+    if (nextHash === current.hash) throw new RangeError("the next token must differ from the current one");
+    const reply = await this.scripts.refreshTokenRotate(
+      tokenKey(current.userId, current.hash),
+      familyKey(current.userId, current.family),
+      tokenKey(current.userId, nextHash),
+      current.family,
+      ttlSeconds,
+    );
+    if (!Array.isArray(reply)) throw new Error(`unexpected rotate reply: ${String(reply)}`);
+    const [kind, phone, role] = reply as unknown[];
+    if (kind === "invalid" || kind === "reused") return { kind };
+    if (kind === "ok" && typeof phone === "string" && typeof role === "string") {
+      const { userId, family } = current;
+      return { kind: "ok", record: { userId, family, hash: nextHash, phone, role } };
+    }
+    throw new Error(`unexpected rotate reply: ${JSON.stringify(reply)}`);
+  }
+
+  async revokeFamily(current: TokenRef): Promise<boolean> {
+    const reply = await this.scripts.refreshTokenRevoke(
+      tokenKey(current.userId, current.hash),
+      familyKey(current.userId, current.family),
+      current.family,
+    );
+    return reply === 1;
+  }
+}
+
+export function tokenKey(userId: number, hash: string): string {
+  return `rt:{u${userId}}:${hash}`;
+}
+
+export function familyKey(userId: number, family: string): string {
+  return `rtf:{u${userId}}:${family}`;
+}
+
+function checkTtl(ttlSeconds: number): void {
+  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) {
+    throw new RangeError(`ttlSeconds must be a positive whole number, got ${ttlSeconds}`);
+  }
+}

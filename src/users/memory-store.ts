@@ -1,0 +1,24 @@
+import { newUser, type User, type UserStore } from "./store.js";
+
+/**
+ * The in-memory `UserStore`, for development and tests. `create` runs to completion without awaiting, so
+ * concurrent first logins of one phone cannot both create.
+ */
+export class MemoryUserStore implements UserStore {
+  readonly #users = new Map<string, User>();
+  #seq = 0;
+
+  async findByPhone(phone: string): Promise<User | undefined> {
+    return this.#users.get(phone);
+  }
+
+  async create(phone: string): Promise<User> {
+    const existing = this.#users.get(phone);
+    if (existing) return existing;
+    this.#seq += 1;
+    // Frozen because the same object is handed to every caller: none may change another's view of the user.
+    const user = Object.freeze(newUser(this.#seq, phone));
+    this.#users.set(phone, user);
+    return user;
+  }
+}

@@ -1,0 +1,81 @@
+import { generateKeyPairSync } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.js";
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  return [];
+}
+
+const ed25519Pem = () =>
+  generateKeyPairSync("ed25519").privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+
+describe("config", () => {
+  it("starts in development with nothing set: in-memory store, development SMS, documented defaults", () => {
+    const c = loadConfig({});
+    expect(c.production).toBe(false);
+    expect(c.port).toBe(8000);
+    expect(c.redisUrl).toBeUndefined();
+    expect(c.sms.provider).toBe("development");
+    expect(c.defaultCountry).toBe("IN");
+    expect(c.otp).toMatchObject({ length: 6, ttlSeconds: 600, maxAttempts: 5 });
+    expect(c.jwt).toMatchObject({ accessTtlSeconds: 900, refreshTtlSeconds: 2_592_000 });
+  });
+
+  it("refuses production without Redis, a real SMS provider, OTP_SECRET and a signing key, naming each", () => {
+    const p = problems({ NODE_ENV: "production" }).join("\n");
+    expect(p).toMatch(/REDIS_URL is required/);
+    expect(p).toMatch(/SMS_PROVIDER is required/);
+    expect(p).toMatch(/OTP_SECRET is required/);
+    expect(p).toMatch(/JWT_PRIVATE_KEY is required/);
+  });
+
+  it("refuses the development SMS provider in production", () => {
+    expect(problems({ NODE_ENV: "production", SMS_PROVIDER: "development" }).join("\n")).toMatch(
+      /SMS_PROVIDER=development .* refused/,
+    );
+  });
+
+  it("accepts a complete production configuration", () => {
+    const c = loadConfig({
+      NODE_ENV: "production",
+      REDIS_URL: "redis://127.0.0.1:6379",
+      SMS_PROVIDER: "twilio",
+      OTP_SECRET: "x".repeat(48),
+      JWT_PRIVATE_KEY: ed25519Pem().replace(/\n/g, "\\n"),
+    });
+    expect(c.production).toBe(true);
+    expect(c.jwt.privateKey?.asymmetricKeyType).toBe("ed25519");
+  });
+
+  it.each([
+    [{ OTP_LENGTH: "3" }, /OTP_LENGTH must be between 4 and 10/],
+    [{ OTP_LENGTH: "11" }, /OTP_LENGTH must be between 4 and 10/],
+    [{ OTP_TTL_SECONDS: "ten" }, /OTP_TTL_SECONDS must be a whole number/],
+    [{ PORT: "70000" }, /PORT must be between/],
+    [{ SMS_PROVIDER: "carrier-pigeon" }, /SMS_PROVIDER must be one of development, twilio, msg91/],
+    [{ REDIS_URL: "localhost:6379" }, /REDIS_URL must start with redis:\/\//],
+    [{ OTP_SECRET: "short" }, /OTP_SECRET must be at least 32 characters/],
+    [{ JWT_PRIVATE_KEY: "not a key" }, /JWT_PRIVATE_KEY is not a PKCS8 PEM/],
+    [{ DEFAULT_COUNTRY: "India" }, /DEFAULT_COUNTRY must be a two-letter/],
+  ])("names the bad variable: %o", (env, message) => {
+    expect(problems(env).join("\n")).toMatch(message);
+  });
+
+  it("refuses a signing key that is not Ed25519", () => {
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({
+      format: "pem",
+      type: "pkcs8",
+    });
+    expect(problems({ JWT_PRIVATE_KEY: rsa.toString() }).join("\n")).toMatch(/must be an Ed25519 key/);
+  });
+
+  it("reports every problem at once", () => {
+    expect(problems({ OTP_LENGTH: "2", PORT: "x", OTP_MAX_ATTEMPTS: "0" })).toHaveLength(3);
+  });
+});

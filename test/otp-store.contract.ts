@@ -1,0 +1,303 @@
+import { randomBytes, randomInt } from "node:crypto";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { codeDigest } from "../src/otp/code.js";
+import type { OtpStore, VerifyOutcome } from "../src/otp/store.js";
+
+/** One store to test, with what the suite needs to reach beyond the interface. */
+export interface OtpStoreUnderTest {
+  readonly store: OtpStore;
+  /**
+   * Resolves once a code put for `phone` with `ttlSeconds` has expired: an injected clock jumps, a real server
+   * is polled until the code is gone (never a fixed sleep, which is either slow or flaky).
+   */
+  expire(phone: string, ttlSeconds: number): Promise<void>;
+  /** Every key the backing server holds; only for stores that have keys. */
+  keys?(): Promise<string[]>;
+}
+
+export interface OtpStoreContractOptions {
+  /** Runs per fast-check property: a store behind a socket affords fewer than one in memory. */
+  readonly numRuns: number;
+}
+
+const SECRET = randomBytes(32);
+const LONG_TTL = 600;
+const MAX = 3;
+
+// Random start, so reruns against a shared REDIS_URL never meet an earlier run's phones.
+const phoneBase = randomInt(100_000_000, 800_000_000);
+let phoneSeq = 0;
+/** A phone number no other test uses. */
+export function uniquePhone(): string {
+  phoneSeq += 1;
+  return `+919${phoneBase + phoneSeq}`;
+}
+
+const digest = (phone: string, code: string) => codeDigest(SECRET, phone, code);
+
+/**
+ * The behaviour every `OtpStore` must have; run for each implementation so the in-memory store used in
+ * development and tests cannot drift from the Redis one used in production.
+ */
+export function otpStoreContract(
+  name: string,
+  makeStore: () => Promise<OtpStoreUnderTest>,
+  opts: OtpStoreContractOptions,
+): void {
+  describe(`OtpStore contract: ${name}`, () => {
+    it("verifies a matching code once, then it is gone", async () => {
+      const { store } = await makeStore();
+      const phone = uniquePhone();
+      await store.put(phone, digest(phone, "123456"), LONG_TTL);
+      expect(await store.verify(phone, digest(phone, "123456"), MAX)).toEqual({ kind: "ok" });
+      expect(await store.verify(phone, digest(phone, "123456"), MAX)).toEqual({ kind: "missing" });
+    });
+
+    it("reports missing for a phone that never had a code", async () => {
+      const { store } = await makeStore();
+      const phone = uniquePhone();
+      expect(await store.verify(phone, digest(phone, "123456"), MAX)).toEqual({ kind: "missing" });
+      await store.discard(phone, digest(phone, "123456"));
+      expect(await store.verify(phone, digest(phone, "123456"), MAX)).toEqual({ kind: "missing" });
+    });
+
+    it("counts wrong codes down without consuming the right one", async () => {
+      const { store } = await makeStore();
+      const phone = uniquePhone();
+      await store.put(phone, digest(phone, "123456"), LONG_TTL);
+      expect(await store.verify(phone, digest(phone, "000000"), MAX)).toEqual({
+        kind: "wrong",
+        attemptsLeft: 2,
+      });
+      expect(await store.verify(phone, digest(phone, "000001"), MAX)).toEqual({
+        kind: "wrong",
+        attemptsLeft: 1,
+      });
+      expect(await store.verify(phone, digest(phone, "123456"), MAX)).toEqual({ kind: "ok" });
+    });
+
+    // The two tests that wait for a real TTL run side by side, so the suite waits once. This one's TTL leaves
+    // a second of slack for its six steps before the code may expire under it.
+    it.concurrent("after maxAttempts wrong tries even the right code is exhausted", async ({ expect }) => {
+      const { store, expire } = await makeStore();
+      const phone = uniquePhone();
+      await store.put(phone, digest(phone, "123456"), 2);
+      for (const left of [2, 1, 0]) {
+        expect(await store.verify(phone, digest(phone, "999999"), MAX)).toEqual({
+          kind: "wrong",
+          attemptsLeft: left,
+        });
+      }
+      expect(await store.verify(phone, digest(phone, "123456"), MAX)).toEqual({ kind: "exhausted" });
+      // Still "exhausted", not "missing": the caller can say "too many attempts" rather than "expired".
+      expect(await store.verify(phone, digest(phone, "123456"), MAX)).toEqual({ kind: "exhausted" });
+      await expire(phone, 2);
+      expect(await store.verify(phone, digest(phone, "123456"), MAX)).toEqual({ kind: "missing" });
+    });
+
+    it.concurrent("an expired code is missing", async ({ expect }) => {
+      const { store, expire } = await makeStore();
+      const phone = uniquePhone();
+      await store.put(phone, digest(phone, "123456"), 1);
+      await expire(phone, 1);
+      expect(await store.verify(phone, digest(phone, "123456"), MAX)).toEqual({ kind: "missing" });
+    });
+
+    it("a digest of another length is simply wrong", async () => {
+      const { store } = await makeStore();
+      const phone = uniquePhone();
+      const right = digest(phone, "123456");
+      await store.put(phone, right, LONG_TTL);
+      expect(await store.verify(phone, right.slice(0, -1), MAX)).toEqual({ kind: "wrong", attemptsLeft: 2 });
+      expect(await store.verify(phone, `${right}A`, MAX)).toEqual({ kind: "wrong", attemptsLeft: 1 });
+      expect(await store.verify(phone, "", MAX)).toEqual({ kind: "wrong", attemptsLeft: 0 });
+    });
+
+    it("a new put replaces the old code and resets the attempts", async () => {
+      const { store } = await makeStore();
+      const phone = uniquePhone();
+      await store.put(phone, digest(phone, "111111"), LONG_TTL);
+      await store.verify(phone, digest(phone, "999999"), MAX);
+      await store.verify(phone, digest(phone, "999998"), MAX);
+      await store.put(phone, digest(phone, "222222"), LONG_TTL);
+      expect(await store.verify(phone, digest(phone, "111111"), MAX)).toEqual({
+        kind: "wrong",
+        attemptsLeft: 2,
+      });
+      expect(await store.verify(phone, digest(phone, "222222"), MAX)).toEqual({ kind: "ok" });
+    });
+
+    it("a new put revives an exhausted phone", async () => {
+      const { store } = await makeStore();
+      const phone = uniquePhone();
+      await store.put(phone, digest(phone, "111111"), LONG_TTL);
+      for (let i = 0; i <= MAX; i++) await store.verify(phone, digest(phone, "999999"), MAX);
+      await store.put(phone, digest(phone, "222222"), LONG_TTL);
+      expect(await store.verify(phone, digest(phone, "222222"), MAX)).toEqual({ kind: "ok" });
+    });
+
+    it("refuses a TTL that is not a whole number of seconds >= 1", async () => {
+      const { store } = await makeStore();
+      const phone = uniquePhone();
+      for (const ttl of [0, -1, 1.5, Number.NaN]) {
+        await expect(store.put(phone, digest(phone, "123456"), ttl)).rejects.toThrow(RangeError);
+      }
+      expect(await store.verify(phone, digest(phone, "123456"), MAX)).toEqual({ kind: "missing" });
+    });
+
+    it("discard removes the code only when the digest matches", async () => {
+      const { store } = await makeStore();
+      const phone = uniquePhone();
+
+      await store.put(phone, digest(phone, "111111"), LONG_TTL);
+      await store.discard(phone, digest(phone, "222222"));
+      expect(await store.verify(phone, digest(phone, "111111"), MAX)).toEqual({ kind: "ok" });
+
+      await store.put(phone, digest(phone, "111111"), LONG_TTL);
+      await store.discard(phone, digest(phone, "111111"));
+      expect(await store.verify(phone, digest(phone, "111111"), MAX)).toEqual({ kind: "missing" });
+
+      // The unsent older code's cleanup must not remove the newer one that was sent since.
+      await store.put(phone, digest(phone, "111111"), LONG_TTL);
+      await store.put(phone, digest(phone, "222222"), LONG_TTL);
+      await store.discard(phone, digest(phone, "111111"));
+      expect(await store.verify(phone, digest(phone, "222222"), MAX)).toEqual({ kind: "ok" });
+    });
+
+    it("50 concurrent verifies of one code give exactly one ok", async () => {
+      const { store } = await makeStore();
+      const phone = uniquePhone();
+      await store.put(phone, digest(phone, "123456"), LONG_TTL);
+      const outcomes = await Promise.all(
+        Array.from({ length: 50 }, () => store.verify(phone, digest(phone, "123456"), 100)),
+      );
+      expect(outcomes.filter((o) => o.kind === "ok")).toHaveLength(1);
+      expect(outcomes.filter((o) => o.kind === "missing")).toHaveLength(49);
+    });
+
+    it("concurrent wrong guesses never get more than maxAttempts tries", async () => {
+      const { store } = await makeStore();
+      const phone = uniquePhone();
+      await store.put(phone, digest(phone, "123456"), LONG_TTL);
+      const outcomes = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          store.verify(phone, digest(phone, String(i).padStart(6, "0")), 5),
+        ),
+      );
+      const left = outcomes.flatMap((o) => (o.kind === "wrong" ? [o.attemptsLeft] : []));
+      expect(left.sort()).toEqual([0, 1, 2, 3, 4]);
+      expect(outcomes.filter((o) => o.kind === "exhausted")).toHaveLength(25);
+      expect(await store.verify(phone, digest(phone, "123456"), 5)).toEqual({ kind: "exhausted" });
+    });
+
+    it("keeps phones apart", async () => {
+      const { store } = await makeStore();
+      const a = uniquePhone();
+      const b = uniquePhone();
+      await store.put(a, digest(a, "123456"), LONG_TTL);
+      await store.put(b, digest(b, "123456"), LONG_TTL);
+      // A's digest is not B's code, even for the same digits: the phone is bound into the digest.
+      expect(await store.verify(b, digest(a, "123456"), MAX)).toEqual({ kind: "wrong", attemptsLeft: 2 });
+      await store.discard(b, digest(a, "123456"));
+      for (let i = 0; i < MAX; i++) await store.verify(a, digest(a, "999999"), MAX);
+      expect(await store.verify(a, digest(a, "123456"), MAX)).toEqual({ kind: "exhausted" });
+      expect(await store.verify(b, digest(b, "123456"), MAX)).toEqual({ kind: "ok" });
+    });
+
+    it("keys carry the {phone} hash tag and never the code", async (ctx) => {
+      const under = await makeStore();
+      if (!under.keys) return ctx.skip();
+      const phone = uniquePhone();
+      let code = "";
+      // A code that happens to occur inside the phone number would make the check meaningless.
+      do code = String(randomInt(1_000_000)).padStart(6, "0");
+      while (phone.includes(code));
+      await under.store.put(phone, digest(phone, code), LONG_TTL);
+      await under.store.verify(phone, digest(phone, "x"), MAX);
+
+      const keys = await under.keys();
+      const mine = keys.filter((k) => k.includes(phone));
+      expect(mine.length).toBeGreaterThan(0);
+      for (const k of mine) expect(k).toContain(`{${phone}}`);
+      for (const k of keys) expect(k).not.toContain(code);
+
+      await under.store.verify(phone, digest(phone, code), MAX);
+      expect((await under.keys()).filter((k) => k.includes(phone))).toEqual([]);
+    });
+
+    it("property: a code verifies at most once, and only the right code verifies", async () => {
+      const { store } = await makeStore();
+      const op = fc.record({
+        op: fc.constantFrom("put", "verify", "verify", "discard"),
+        phone: fc.nat(1),
+        code: fc.nat(2),
+      });
+      const scenario = fc.record({
+        maxAttempts: fc.integer({ min: 1, max: 5 }),
+        codes: fc.uniqueArray(fc.stringMatching(/^[0-9]{6}$/), { minLength: 3, maxLength: 3 }),
+        ops: fc.array(op, { maxLength: 25 }),
+      });
+      await fc.assert(
+        fc.asyncProperty(scenario, async ({ maxAttempts, codes, ops }) => {
+          const phones = [uniquePhone(), uniquePhone()];
+          // The model: what each phone holds, and how often each put's code has verified.
+          const model = new Map<string, { code: string; attempts: number; put: number }>();
+          const oks: number[] = [];
+          for (const { op, phone: p, code: c } of ops) {
+            const phone = phones[p];
+            const code = codes[c];
+            const held = model.get(phone);
+            if (op === "put") {
+              await store.put(phone, digest(phone, code), LONG_TTL);
+              model.set(phone, { code, attempts: 0, put: oks.push(0) - 1 });
+            } else if (op === "discard") {
+              await store.discard(phone, digest(phone, code));
+              if (held?.code === code) model.delete(phone);
+            } else {
+              const outcome = await store.verify(phone, digest(phone, code), maxAttempts);
+              let expected: VerifyOutcome;
+              if (!held) expected = { kind: "missing" };
+              else if (++held.attempts > maxAttempts) expected = { kind: "exhausted" };
+              else if (held.code === code) expected = { kind: "ok" };
+              else expected = { kind: "wrong", attemptsLeft: maxAttempts - held.attempts };
+              expect(outcome).toEqual(expected);
+              if (outcome.kind === "ok") {
+                // The invariants themselves, beyond agreeing with the model.
+                expect(held?.code).toBe(code);
+                if (held) oks[held.put] = (oks[held.put] ?? 0) + 1;
+                model.delete(phone);
+              }
+            }
+          }
+          expect(oks.every((n) => n <= 1)).toBe(true);
+        }),
+        { numRuns: opts.numRuns },
+      );
+    });
+
+    it("property: maxAttempts wrong codes kill the code for any maxAttempts", async () => {
+      const { store } = await makeStore();
+      const scenario = fc.record({
+        maxAttempts: fc.integer({ min: 1, max: 10 }),
+        codes: fc.uniqueArray(fc.stringMatching(/^[0-9]{6}$/), { minLength: 2, maxLength: 11 }),
+      });
+      await fc.assert(
+        fc.asyncProperty(scenario, async ({ maxAttempts, codes }) => {
+          const phone = uniquePhone();
+          const [right, ...wrong] = codes;
+          await store.put(phone, digest(phone, right), LONG_TTL);
+          for (let i = 1; i <= maxAttempts; i++) {
+            const guess = wrong[i % wrong.length];
+            expect(await store.verify(phone, digest(phone, guess), maxAttempts)).toEqual({
+              kind: "wrong",
+              attemptsLeft: maxAttempts - i,
+            });
+          }
+          expect(await store.verify(phone, digest(phone, right), maxAttempts)).toEqual({ kind: "exhausted" });
+        }),
+        { numRuns: opts.numRuns },
+      );
+    });
+  });
+}

@@ -1,0 +1,139 @@
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { MemoryOtpStore } from "../src/otp/memory-store.js";
+import { RedisOtpStore } from "../src/otp/redis-store.js";
+import { otpStoreContract, uniquePhone } from "./otp-store.contract.js";
+import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+
+/** Polls until `done` holds, failing once `timeoutMs` has passed. */
+async function waitFor(what: string, done: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function memoryStore() {
+  let now = Date.UTC(2030, 0, 1);
+  const store = new MemoryOtpStore(() => now);
+  const advance = (ms: number) => {
+    now += ms;
+  };
+  return { store, advance };
+}
+
+otpStoreContract(
+  "memory",
+  async () => {
+    const { store, advance } = memoryStore();
+    return { store, expire: async (_phone, ttlSeconds) => advance(ttlSeconds * 1000) };
+  },
+  { numRuns: 100 },
+);
+
+describe("MemoryOtpStore", () => {
+  const digest = randomBytes(32).toString("base64url");
+
+  it("keeps a code until the last millisecond of its TTL", async () => {
+    const { store, advance } = memoryStore();
+    const [a, b] = [uniquePhone(), uniquePhone()];
+    await store.put(a, digest, 60);
+    await store.put(b, digest, 60);
+    advance(60_000 - 1);
+    expect(await store.verify(a, digest, 3)).toEqual({ kind: "ok" });
+    advance(1);
+    expect(await store.verify(b, digest, 3)).toEqual({ kind: "missing" });
+  });
+
+  it("drops an expired code when it is touched", async () => {
+    const { store, advance } = memoryStore();
+    const phone = uniquePhone();
+    await store.put(phone, digest, 1);
+    advance(1000);
+    expect(store.size).toBe(1);
+    await store.discard(phone, "another digest");
+    expect(store.size).toBe(0);
+  });
+
+  it("does not grow without bound when codes expire untouched", async () => {
+    const { store, advance } = memoryStore();
+    const perRound = 5_000;
+    let largest = 0;
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < perRound; i++) {
+        await store.put(uniquePhone(), digest, 1);
+        largest = Math.max(largest, store.size);
+      }
+      advance(1000);
+    }
+    // 100,000 codes were put; at most one round's worth plus a doubling is ever held.
+    expect(largest).toBeLessThanOrEqual(2 * perRound + 2);
+  });
+});
+
+const skip = redisReason();
+describe.skipIf(skip)("RedisOtpStore", () => {
+  let redis: TestRedis;
+  let client: Redis;
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    client = redis.client();
+  });
+  afterAll(() => redis.close());
+
+  const keyOf = (phone: string) => `otp:{${phone}}`;
+
+  otpStoreContract(
+    "redis",
+    async () => ({
+      store: new RedisOtpStore(client),
+      expire: (phone, ttlSeconds) =>
+        waitFor(
+          `${keyOf(phone)} to expire`,
+          async () => (await client.exists(keyOf(phone))) === 0,
+          ttlSeconds * 1000 + 5_000,
+        ),
+      keys: () => client.keys("*"),
+    }),
+    { numRuns: 30 },
+  );
+
+  it("stores the digest and a zero attempt count under the TTL", async () => {
+    const store = new RedisOtpStore(client);
+    const phone = uniquePhone();
+    const digest = randomBytes(32).toString("base64url");
+    await store.put(phone, digest, 300);
+    expect(await client.hgetall(keyOf(phone))).toEqual({ h: digest, a: "0" });
+    const pttl = await client.pttl(keyOf(phone));
+    expect(pttl).toBeGreaterThan(290_000);
+    expect(pttl).toBeLessThanOrEqual(300_000);
+    await store.verify(phone, "wrong", 3);
+    expect(await client.pttl(keyOf(phone))).toBeGreaterThan(290_000);
+  });
+
+  it("sends one command per operation: each is a single round trip", async () => {
+    const store = new RedisOtpStore(client);
+    const phone = uniquePhone();
+    const digest = randomBytes(32).toString("base64url");
+    const spy = vi.spyOn(client, "sendCommand");
+    // Names as written to the socket: ioredis turns a script's first call on a connection into EVAL.
+    const sent = async (op: () => Promise<unknown>) => {
+      spy.mockClear();
+      await op();
+      return spy.mock.calls.map(([command]) => command.name);
+    };
+    try {
+      for (const name of ["eval", "evalsha"]) {
+        expect(await sent(() => store.put(phone, digest, 60))).toEqual([name]);
+        expect(await sent(() => store.verify(phone, "wrong", 3))).toEqual([name]);
+        expect(await sent(() => store.discard(phone, "wrong"))).toEqual([name]);
+      }
+      expect(await sent(() => store.verify(phone, digest, 3))).toEqual(["evalsha"]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});

@@ -1,0 +1,158 @@
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MemoryRefreshStore } from "../src/tokens/memory-refresh-store.js";
+import { familyKey, RedisRefreshStore, tokenKey } from "../src/tokens/redis-refresh-store.js";
+import type { TokenRef } from "../src/tokens/refresh-store.js";
+import { mintRefreshToken } from "../src/tokens/refresh-token.js";
+import { refreshStoreContract } from "./refresh-store.contract.js";
+import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+
+const PHONE = "+919876543210";
+const ROLE = "consumer";
+
+describe("MemoryRefreshStore", () => {
+  let now = 1_700_000_000_000;
+  const store = new MemoryRefreshStore({ now: () => now });
+
+  refreshStoreContract(() => ({
+    store,
+    racers: (n) => Array.from({ length: n }, () => store),
+    shortTtlSeconds: 1,
+    waitUntilExpired: async () => {
+      now += 1000;
+    },
+  }));
+
+  it("extends the family on rotation, while a token's own TTL is fixed", async () => {
+    const first = mintRefreshToken(1);
+    await store.create({ ...first.ref, phone: PHONE, role: ROLE }, 10);
+    now += 8000;
+    const second = mintRefreshToken(1, first.ref.family);
+    expect((await store.rotate(first.ref, second.ref.hash, 10)).kind).toBe("ok");
+    now += 8000; // past the first token's and the family's original expiry
+    const third = mintRefreshToken(1, first.ref.family);
+    expect((await store.rotate(second.ref, third.ref.hash, 10)).kind).toBe("ok");
+    expect((await store.rotate(first.ref, mintRefreshToken(1, first.ref.family).ref.hash, 10)).kind).toBe(
+      "invalid",
+    );
+  });
+
+  it("does not grow without bound when tokens expire", async () => {
+    const local = new MemoryRefreshStore({ now: () => now });
+    for (let i = 0; i < 20_000; i++) {
+      await local.create({ ...mintRefreshToken(i).ref, phone: PHONE, role: ROLE }, 1);
+      now += 2000;
+    }
+    expect(local.size).toBeLessThan(3 * 1024);
+  });
+});
+
+const skip = redisReason();
+
+describe.skipIf(skip)("RedisRefreshStore", () => {
+  let redis: TestRedis | undefined;
+  let client: Redis;
+  let store: RedisRefreshStore;
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    client = redis.client();
+    store = new RedisRefreshStore(client);
+  });
+  afterAll(() => redis?.close());
+
+  refreshStoreContract(() => ({
+    store,
+    racers: (n) =>
+      Array.from({ length: n }, () => {
+        if (!redis) throw new Error("redis not started");
+        return new RedisRefreshStore(redis.client());
+      }),
+    shortTtlSeconds: 1,
+    waitUntilExpired: (ref) =>
+      waitUntilGone(client, [tokenKey(ref.userId, ref.hash), familyKey(ref.userId, ref.family)]),
+  }));
+
+  it("keeps every key of a user under one hash tag and never stores the token itself", async () => {
+    const userId = 424242;
+    const first = mintRefreshToken(userId);
+    await store.create({ ...first.ref, phone: PHONE, role: ROLE }, 60);
+    const second = mintRefreshToken(userId, first.ref.family);
+    expect((await store.rotate(first.ref, second.ref.hash, 60)).kind).toBe("ok");
+
+    const ours = [first.ref.family, first.ref.hash, second.ref.hash];
+    const keys = (await client.keys("*")).filter((k) => ours.some((part) => k.includes(part)));
+    expect(keys.sort()).toEqual(
+      [
+        tokenKey(userId, first.ref.hash),
+        tokenKey(userId, second.ref.hash),
+        familyKey(userId, first.ref.family),
+      ].sort(),
+    );
+    for (const key of keys) {
+      // Redis Cluster hashes only the first {...} of a key: it must be the user's tag in every key.
+      expect(key.match(/\{([^}]*)\}/)?.[1]).toBe(`u${userId}`);
+    }
+    const stored = JSON.stringify([
+      keys,
+      await client.hgetall(tokenKey(userId, first.ref.hash)),
+      await client.hgetall(tokenKey(userId, second.ref.hash)),
+      await client.get(familyKey(userId, first.ref.family)),
+    ]);
+    for (const token of [first.token, second.token]) {
+      expect(stored).not.toContain(token);
+      expect(stored).not.toContain(token.split(".")[2]);
+    }
+  });
+
+  it("sets TTLs: the family's is pushed out on rotation, a spent token keeps its own", async () => {
+    const userId = 515151;
+    const first = mintRefreshToken(userId);
+    await store.create({ ...first.ref, phone: PHONE, role: ROLE }, 100);
+    const second = mintRefreshToken(userId, first.ref.family);
+    expect((await store.rotate(first.ref, second.ref.hash, 1000)).kind).toBe("ok");
+
+    const ttl = (key: string) => client.ttl(key);
+    expect(await ttl(tokenKey(userId, first.ref.hash))).toBeLessThanOrEqual(100);
+    expect(await ttl(tokenKey(userId, first.ref.hash))).toBeGreaterThan(0);
+    expect(await ttl(tokenKey(userId, second.ref.hash))).toBeGreaterThan(900);
+    expect(await ttl(familyKey(userId, first.ref.family))).toBeGreaterThan(900);
+
+    // Revocation keeps the family's TTL, so a revoked family never lingers forever.
+    expect(await store.revokeFamily(second.ref)).toBe(true);
+    expect(await client.get(familyKey(userId, first.ref.family))).toBe("revoked");
+    expect(await ttl(familyKey(userId, first.ref.family))).toBeGreaterThan(900);
+  });
+
+  it("rotates in one round trip (one EVALSHA once the script is cached)", async () => {
+    const userId = 616161;
+    const first = mintRefreshToken(userId);
+    await store.create({ ...first.ref, phone: PHONE, role: ROLE }, 60);
+    const monitor = await client.monitor();
+    const seen: string[] = [];
+    monitor.on("monitor", (_time: string, args: string[], source: string) => {
+      // Commands a script runs are reported too, with source "lua"; only what the client sent counts.
+      if (source !== "lua" && args.some((a) => a.includes(`{u${userId}}`)))
+        seen.push(String(args[0]).toLowerCase());
+    });
+    const ref: TokenRef = first.ref;
+    const next = mintRefreshToken(userId, ref.family);
+    expect((await store.rotate(ref, next.ref.hash, 60)).kind).toBe("ok");
+    await waitFor(() => seen.length > 0);
+    await monitor.disconnect();
+    expect(seen).toEqual(["evalsha"]);
+  });
+});
+
+async function waitUntilGone(client: Redis, keys: string[]): Promise<void> {
+  await waitFor(async () => (await client.exists(...keys)) === 0);
+}
+
+/** Polls until `check` holds, failing after a deadline rather than sleeping a fixed time and hoping. */
+async function waitFor(check: () => boolean | Promise<boolean>, deadlineMs = 10_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${deadlineMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,0 +1,29 @@
+import type { AddressInfo } from "node:net";
+import { pino } from "pino";
+import { type App, buildApp } from "../../src/app.js";
+import { loadConfig } from "../../src/config.js";
+import { CaptureSms } from "./capture-sms.js";
+
+export interface RunningApp {
+  readonly app: App;
+  readonly sms: CaptureSms;
+  readonly baseUrl: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** The real service on 127.0.0.1:0 with the given environment and an SMS provider the test can read. */
+export async function startApp(env: Record<string, string | undefined> = {}): Promise<RunningApp> {
+  const config = loadConfig({ NODE_ENV: "test", ...env });
+  const sms = new CaptureSms();
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const app = await buildApp(config, log, { sms });
+  const addr: AddressInfo = await app.server.listen(0, "127.0.0.1");
+  return {
+    app,
+    sms,
+    port: addr.port,
+    baseUrl: `http://127.0.0.1:${addr.port}`,
+    close: () => app.close(),
+  };
+}
