@@ -291,6 +291,56 @@ describe.skipIf(skip)("with Redis", () => {
     }
   });
 
+  describe("round trips (limits included)", () => {
+    let s: RunningApp;
+    beforeAll(async () => {
+      // Every limit on, at its default.
+      s = await startApp({
+        REDIS_URL: redis.url,
+        RATE_LIMIT_IP_POINTS: "5",
+        RATE_LIMIT_PHONE_SEND_POINTS: "5",
+        RATE_LIMIT_PHONE_COOLDOWN_SECONDS: "30",
+        SMS_MAX_PER_PREFIX_PER_HOUR: "20",
+        SMS_MAX_PER_COUNTRY_PER_HOUR: "1000",
+        SMS_MAX_PER_HOUR: "5000",
+      });
+    });
+    afterAll(() => s?.close());
+
+    /** Writes to the Redis socket during `fn`: auto-pipelining writes once per tick, so once per round trip. */
+    async function writesDuring(fn: () => Promise<unknown>): Promise<number> {
+      const stream = (s.app.redis as unknown as { stream: { write: (...args: unknown[]) => boolean } })
+        .stream;
+      const write = stream.write;
+      let n = 0;
+      stream.write = (...args: unknown[]) => {
+        n += 1;
+        return write.apply(stream, args);
+      };
+      try {
+        await fn();
+      } finally {
+        stream.write = write;
+      }
+      return n;
+    }
+
+    it("SendOtp waits on 2 sequential round trips, VerifyOtp of a known user on 3", async () => {
+      const login = s.app.login;
+      const client = uniqueClient();
+      // The first login loads the scripts (EVAL once per connection) and creates the user; the round trips
+      // counted are those of a returning user, the common case.
+      const phone = uniquePhone();
+      await login.sendOtp(phone, client);
+      await login.verifyOtp(phone, s.sms.lastCode(phone), client);
+      // Lift the cooldown that login started (the user must stay, so no flush).
+      admin ??= redis.client();
+      await admin.del(`rl:send-cooldown:${phone}`);
+      expect(await writesDuring(() => login.sendOtp(phone, client))).toBe(2);
+      expect(await writesDuring(() => login.verifyOtp(phone, s.sms.lastCode(phone), client))).toBe(3);
+    });
+  });
+
   describe("trusted proxies", () => {
     // Every request comes from 127.0.0.1, whose count the tests above have already used.
     beforeEach(flush);
