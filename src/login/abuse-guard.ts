@@ -19,10 +19,3 @@ export interface SendPermit {
   /** The code was not sent after all: gives back what was counted for the SMS. */
   cancel(): Promise<void>;
 }
-
-/** No limits: for tests of the core that are not about abuse. */
-export const unlimited: AbuseGuard = {
-  beforeSend: async () => ({ cancel: async () => {} }),
-  beforeVerify: async () => {},
-  afterLogin: async () => {},
-};

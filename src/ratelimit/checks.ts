@@ -19,25 +19,24 @@ export interface Refusal {
 }
 
 /**
- * Consumes every check at once (ioredis auto-pipelining puts them in one round trip). When any refuses, the
- * SMS-counting checks that passed are given back, so a refused request costs no SMS budget: a cooldown
- * refusal must not eat the hourly caps. Request-counting checks (per IP) keep their point: asking is what
- * they count. The refusal reported is the one with the longest wait, since every check must pass.
- * Rejects if the store fails.
+ * Consumes every check at once (ioredis auto-pipelining puts them in one round trip) and returns the
+ * refusals, longest wait first: the first is the one to report, since every check must pass. When any
+ * refuses, the SMS-counting checks that passed are given back, so a refused request costs no SMS budget: a
+ * cooldown refusal must not eat the hourly caps. Request-counting checks (per IP) keep their point: asking
+ * is what they count. Rejects if the store fails.
  */
-export async function consumeAll(checks: readonly Check[]): Promise<Refusal | undefined> {
+export async function consumeAll(checks: readonly Check[]): Promise<Refusal[]> {
   const results = await Promise.all(checks.map((c) => c.limit.consume(c.key)));
-  let worst: Refusal | undefined;
+  const refusals: Refusal[] = [];
   results.forEach((r, i) => {
     const check = checks[i] as Check;
-    if (!r.ok && (!worst || r.retryAfterMs > worst.retryAfterMs)) {
-      worst = { reason: check.reason, what: check.what, retryAfterMs: r.retryAfterMs };
-    }
+    if (!r.ok) refusals.push({ reason: check.reason, what: check.what, retryAfterMs: r.retryAfterMs });
   });
-  if (worst) {
+  if (refusals.length > 0) {
+    refusals.sort((a, b) => b.retryAfterMs - a.retryAfterMs);
     await refund(checks.filter((c, i) => c.countsSms && results[i]?.ok));
   }
-  return worst;
+  return refusals;
 }
 
 export async function refund(checks: readonly Check[]): Promise<void> {

@@ -46,13 +46,9 @@ export class Limit {
 
   /** Gives one point back, never below zero (so a refund after the window ended grants nothing extra). */
   async refund(key: string): Promise<void> {
-    if (this.#memory) {
-      // The in-memory limiter cannot clamp; a read first does (no await between them can interleave
-      // another refund of the same key in practice, and this mode is development only).
-      const res = await this.#limiter.get(key);
-      if (!res || res.consumedPoints <= 0) return;
-    }
-    await this.#limiter.reward(key);
+    const res = await this.#limiter.reward(key);
+    // The Redis script clamps by itself; the in-memory limiter cannot, so the overshoot is taken back.
+    if (this.#memory && res.consumedPoints < 0) await this.#limiter.penalty(key, -res.consumedPoints);
   }
 }
 

@@ -84,8 +84,10 @@ export class SendPolicy {
     add(this.#global, "all", "SMS_BUDGET_EXHAUSTED", "too many codes are being sent right now", true);
 
     // The lock is read alongside the counters: same round trip.
-    const [refusal, lockedMs] = await Promise.all([consumeAll(checks), this.lockedFor(phone)]);
-    if (refusal?.reason === "SMS_BUDGET_EXHAUSTED") this.#reportBudget(refusal.retryAfterMs);
+    const [refusals, lockedMs] = await Promise.all([consumeAll(checks), this.lockedFor(phone)]);
+    const budget = refusals.find((r) => r.reason === "SMS_BUDGET_EXHAUSTED");
+    if (budget) this.#reportBudget(budget.retryAfterMs);
+    const refusal = refusals[0];
     const sms = checks.filter((c) => c.countsSms);
     if (lockedMs > 0 && (!refusal || lockedMs > refusal.retryAfterMs)) {
       if (!refusal) await refund(sms);

@@ -18,7 +18,7 @@ export class VerifyPolicy {
 
   async check(client: Client): Promise<void> {
     if (!this.#ip) return;
-    const refusal = await consumeAll([
+    const [refusal] = await consumeAll([
       {
         limit: this.#ip,
         key: ipKey(client.ip),
