@@ -1,14 +1,17 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Config } from "./config.js";
+import { TrustedProxies } from "./http/client-ip.js";
 import { createHandler } from "./http/handler.js";
 import { OnePortServer } from "./http/one-port.js";
+import { storeReadiness } from "./http/readiness.js";
 import type { Logger } from "./log.js";
 import { LoginService } from "./login/login-service.js";
 import { MemoryOtpStore } from "./otp/memory-store.js";
 import { RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
-import { connectRedis } from "./redis/connect.js";
+import { RateLimitGuard } from "./ratelimit/guard.js";
+import { connectRedis, untilReady } from "./redis/connect.js";
 import { DevelopmentSmsSender } from "./sms/development.js";
 import type { SmsSender } from "./sms/sender.js";
 import { AccessTokens } from "./tokens/access-tokens.js";
@@ -39,6 +42,9 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     );
   }
   redis?.on("error", (err: Error) => log.warn({ err: err.message }, "redis connection error"));
+  if (redis && !(await untilReady(redis, 2_000))) {
+    log.error("Redis is not reachable yet: answering Unavailable until it is (see /readyz)");
+  }
 
   let codeSecret: Buffer;
   if (config.otp.secret) codeSecret = Buffer.from(config.otp.secret, "utf8");
@@ -67,26 +73,45 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     log.warn("DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console");
 
   const minutes = Math.ceil(config.otp.ttlSeconds / 60);
+  const codes = redis ? new RedisOtpStore(redis) : new MemoryOtpStore();
   const login = new LoginService({
     settings: {
       codeLength: config.otp.length,
       codeTtlSeconds: config.otp.ttlSeconds,
       maxAttempts: config.otp.maxAttempts,
+      failureLock: {
+        maxFailures: config.limits.phoneFailures,
+        lockSeconds: config.limits.phoneLockSeconds,
+      },
       codeSecret,
       refreshTtlSeconds: config.jwt.refreshTtlSeconds,
     },
     phones: new PhoneNormalizer(config.defaultCountry),
-    codes: redis ? new RedisOtpStore(redis) : new MemoryOtpStore(),
+    codes,
     users: redis ? new RedisUserStore(redis) : new MemoryUserStore(),
     refreshTokens: redis ? new RedisRefreshStore(redis) : new MemoryRefreshStore(),
     accessTokens,
     sms,
+    guard: new RateLimitGuard({
+      limits: config.limits,
+      redis,
+      lockedFor: (phone) => codes.lockedFor(phone),
+      log,
+    }),
     message: (code) =>
       `${code} is your ${config.appName} verification code. It expires in ${minutes} minutes.`,
     log,
   });
 
-  const server = new OnePortServer(createHandler({ login, accessTokens, log }));
+  const server = new OnePortServer(
+    createHandler({
+      login,
+      accessTokens,
+      log,
+      trustedProxies: new TrustedProxies(config.trustedProxies),
+      readiness: storeReadiness(redis),
+    }),
+  );
   return {
     server,
     login,

@@ -1,4 +1,5 @@
 import { createPrivateKey, type KeyObject } from "node:crypto";
+import { isIpOrCidr } from "./http/client-ip.js";
 
 /**
  * Everything the service reads from the environment, validated once at start-up. Every problem names the
@@ -31,8 +32,37 @@ export interface Config {
   readonly sms: {
     readonly provider: string;
   };
+  readonly limits: LimitSettings;
+  /** IPs and CIDRs of proxies whose X-Forwarded-For is believed; empty: the socket peer is the client. */
+  readonly trustedProxies: readonly string[];
   /** The raw environment, for components that validate their own variables (SMS providers). */
   readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** A cap of `points` per `durationSeconds`; `points` 0 turns it off. */
+export interface Window {
+  readonly points: number;
+  readonly durationSeconds: number;
+}
+
+/** Every abuse limit; README "Abuse protection" documents each with its variable and default. */
+export interface LimitSettings {
+  /** Per client IP, counted separately for sends and for verifies. */
+  readonly ipSend: Window;
+  readonly ipVerify: Window;
+  /** Codes sent per phone. */
+  readonly phoneSend: Window;
+  /** Minimum gap between two codes to one phone; 0 turns it off. */
+  readonly phoneCooldownSeconds: number;
+  /** Consecutive wrong codes (across resends) that lock a phone, and for how long. */
+  readonly phoneFailures: number;
+  readonly phoneLockSeconds: number;
+  /** SMS-pumping caps, per hour: per number prefix, per country calling code, and for the whole service. */
+  readonly smsPerPrefixPerHour: number;
+  readonly smsPerCountryPerHour: number;
+  readonly smsPerHour: number;
+  /** ISO 3166 regions codes may be sent to; empty: all. */
+  readonly smsAllowedCountries: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -148,10 +178,62 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       refreshTtlSeconds: r.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400, 1, 365 * 86_400),
     },
     sms: { provider: smsProvider },
+    limits: readLimits(r),
+    trustedProxies: readTrustedProxies(r),
     env,
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
+}
+
+const HOUR = 3600;
+const MAX_POINTS = 1_000_000_000;
+const MAX_SECONDS = 7 * 86_400;
+
+function readLimits(r: EnvReader): LimitSettings {
+  const ip: Window = {
+    points: r.int("RATE_LIMIT_IP_POINTS", 5, 0, MAX_POINTS),
+    durationSeconds: r.int("RATE_LIMIT_IP_DURATION_SECONDS", 15 * 60, 1, MAX_SECONDS),
+  };
+  const countries = (r.optional("SMS_ALLOWED_COUNTRIES") ?? "")
+    .split(",")
+    .map((c) => c.trim().toUpperCase())
+    .filter((c) => c !== "");
+  for (const c of countries) {
+    if (!/^[A-Z]{2}$/.test(c)) {
+      r.problems.push(
+        `SMS_ALLOWED_COUNTRIES must list two-letter ISO 3166 region codes such as IN,US; got "${c}"`,
+      );
+    }
+  }
+  return {
+    ipSend: ip,
+    ipVerify: ip,
+    phoneSend: {
+      points: r.int("RATE_LIMIT_PHONE_SEND_POINTS", 5, 0, MAX_POINTS),
+      durationSeconds: r.int("RATE_LIMIT_PHONE_SEND_DURATION_SECONDS", 10 * 60, 1, MAX_SECONDS),
+    },
+    phoneCooldownSeconds: r.int("RATE_LIMIT_PHONE_COOLDOWN_SECONDS", 30, 0, MAX_SECONDS),
+    phoneFailures: r.int("RATE_LIMIT_PHONE_FAILURES", 10, 0, MAX_POINTS),
+    phoneLockSeconds: r.int("RATE_LIMIT_PHONE_LOCK_SECONDS", HOUR, 1, MAX_SECONDS),
+    smsPerPrefixPerHour: r.int("SMS_MAX_PER_PREFIX_PER_HOUR", 20, 0, MAX_POINTS),
+    smsPerCountryPerHour: r.int("SMS_MAX_PER_COUNTRY_PER_HOUR", 1000, 0, MAX_POINTS),
+    smsPerHour: r.int("SMS_MAX_PER_HOUR", 5000, 0, MAX_POINTS),
+    smsAllowedCountries: countries,
+  };
+}
+
+function readTrustedProxies(r: EnvReader): string[] {
+  const entries = (r.optional("TRUSTED_PROXIES") ?? "")
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "");
+  for (const e of entries) {
+    if (!isIpOrCidr(e)) {
+      r.problems.push(`TRUSTED_PROXIES must list IP addresses or CIDRs such as 10.0.0.0/8; got "${e}"`);
+    }
+  }
+  return entries;
 }
 
 function readPrivateKey(r: EnvReader): KeyObject | undefined {

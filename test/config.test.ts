@@ -63,6 +63,15 @@ describe("config", () => {
     [{ OTP_SECRET: "short" }, /OTP_SECRET must be at least 32 characters/],
     [{ JWT_PRIVATE_KEY: "not a key" }, /JWT_PRIVATE_KEY is not a PKCS8 PEM/],
     [{ DEFAULT_COUNTRY: "India" }, /DEFAULT_COUNTRY must be a two-letter/],
+    [{ RATE_LIMIT_IP_POINTS: "-1" }, /RATE_LIMIT_IP_POINTS must be a whole number/],
+    [{ RATE_LIMIT_IP_DURATION_SECONDS: "0" }, /RATE_LIMIT_IP_DURATION_SECONDS must be between 1 and/],
+    [{ RATE_LIMIT_PHONE_LOCK_SECONDS: "0" }, /RATE_LIMIT_PHONE_LOCK_SECONDS must be between 1 and/],
+    [{ SMS_MAX_PER_HOUR: "lots" }, /SMS_MAX_PER_HOUR must be a whole number/],
+    [{ SMS_ALLOWED_COUNTRIES: "IN,India" }, /SMS_ALLOWED_COUNTRIES must list two-letter .* got "INDIA"/],
+    [
+      { TRUSTED_PROXIES: "10.0.0.0/8, proxy.internal" },
+      /TRUSTED_PROXIES must list IP .* got "proxy.internal"/,
+    ],
   ])("names the bad variable: %o", (env, message) => {
     expect(problems(env).join("\n")).toMatch(message);
   });
@@ -73,6 +82,32 @@ describe("config", () => {
       type: "pkcs8",
     });
     expect(problems({ JWT_PRIVATE_KEY: rsa.toString() }).join("\n")).toMatch(/must be an Ed25519 key/);
+  });
+
+  it("has the documented abuse-limit defaults", () => {
+    const c = loadConfig({});
+    expect(c.limits).toEqual({
+      ipSend: { points: 5, durationSeconds: 900 },
+      ipVerify: { points: 5, durationSeconds: 900 },
+      phoneSend: { points: 5, durationSeconds: 600 },
+      phoneCooldownSeconds: 30,
+      phoneFailures: 10,
+      phoneLockSeconds: 3600,
+      smsPerPrefixPerHour: 20,
+      smsPerCountryPerHour: 1000,
+      smsPerHour: 5000,
+      smsAllowedCountries: [],
+    });
+    expect(c.trustedProxies).toEqual([]);
+  });
+
+  it("reads the allow-list and trusted proxies as comma-separated lists", () => {
+    const c = loadConfig({
+      SMS_ALLOWED_COUNTRIES: " in, us ,",
+      TRUSTED_PROXIES: "127.0.0.1, 10.0.0.0/8,::1",
+    });
+    expect(c.limits.smsAllowedCountries).toEqual(["IN", "US"]);
+    expect(c.trustedProxies).toEqual(["127.0.0.1", "10.0.0.0/8", "::1"]);
   });
 
   it("reports every problem at once", () => {

@@ -2,14 +2,14 @@ import { randomBytes, randomInt } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { codeDigest } from "../src/otp/code.js";
-import type { OtpStore, VerifyOutcome } from "../src/otp/store.js";
+import type { FailureLock, OtpStore, VerifyOutcome } from "../src/otp/store.js";
 
 /** One store to test, with what the suite needs to reach beyond the interface. */
 export interface OtpStoreUnderTest {
   readonly store: OtpStore;
   /**
    * Resolves once a code put for `phone` with `ttlSeconds` has expired: an injected clock jumps, a real server
-   * is polled until the code is gone (never a fixed sleep, which is either slow or flaky).
+   * is polled until the code and the phone's lock are gone (never a fixed sleep, which is slow or flaky).
    */
   expire(phone: string, ttlSeconds: number): Promise<void>;
   /** Every key the backing server holds; only for stores that have keys. */
@@ -224,6 +224,116 @@ export function otpStoreContract(
 
       await under.store.verify(phone, digest(phone, code), MAX);
       expect((await under.keys()).filter((k) => k.includes(phone))).toEqual([]);
+    });
+
+    describe("the per-phone failure lock", () => {
+      const LOCK: FailureLock = { maxFailures: 4, lockSeconds: 300 };
+      const wrongs = async (store: OtpStore, phone: string, n: number) => {
+        for (let i = 0; i < n; i++) await store.verify(phone, digest(phone, "999999"), MAX, LOCK);
+      };
+
+      it("counts wrong codes across resends and locks the phone at maxFailures, even for the right code", async () => {
+        const { store } = await makeStore();
+        const phone = uniquePhone();
+        // Spread over fresh codes: a resend resets the code's attempts, never the phone's count.
+        await store.put(phone, digest(phone, "111111"), LONG_TTL);
+        await wrongs(store, phone, 2);
+        await store.put(phone, digest(phone, "222222"), LONG_TTL);
+        await wrongs(store, phone, 1);
+        expect(await store.lockedFor(phone)).toBe(0);
+        expect(await store.verify(phone, digest(phone, "000000"), MAX, LOCK)).toEqual({
+          kind: "wrong",
+          attemptsLeft: 1,
+        });
+        const locked = await store.verify(phone, digest(phone, "222222"), MAX, LOCK);
+        expect(locked.kind).toBe("locked");
+        const ms = locked.kind === "locked" ? locked.retryAfterMs : 0;
+        expect(ms).toBeGreaterThan(290_000);
+        expect(ms).toBeLessThanOrEqual(300_000);
+        const left = await store.lockedFor(phone);
+        expect(left).toBeGreaterThan(290_000);
+        expect(left).toBeLessThanOrEqual(300_000);
+        // A new code does not lift the lock.
+        await store.put(phone, digest(phone, "333333"), LONG_TTL);
+        expect((await store.verify(phone, digest(phone, "333333"), MAX, LOCK)).kind).toBe("locked");
+      });
+
+      it("is checked before the code: a locked phone spends no attempt and learns nothing", async () => {
+        const { store } = await makeStore();
+        const phone = uniquePhone();
+        await store.put(phone, digest(phone, "111111"), LONG_TTL);
+        await wrongs(store, phone, 2);
+        await store.put(phone, digest(phone, "111111"), LONG_TTL);
+        await wrongs(store, phone, 2);
+        expect((await store.verify(phone, digest(phone, "111111"), MAX, LOCK)).kind).toBe("locked");
+        // Without the lock check, the code is still there with its attempts untouched by the locked tries.
+        expect(await store.verify(phone, digest(phone, "000000"), MAX)).toEqual({
+          kind: "wrong",
+          attemptsLeft: 0,
+        });
+        const never = uniquePhone();
+        expect(await store.verify(never, digest(never, "111111"), MAX, LOCK)).toEqual({ kind: "missing" });
+      });
+
+      it("a success clears the count", async () => {
+        const { store } = await makeStore();
+        const phone = uniquePhone();
+        // Three wrong codes across a resend, then the right one: three more must not reach 4.
+        for (let round = 0; round < 2; round++) {
+          await store.put(phone, digest(phone, "111111"), LONG_TTL);
+          await wrongs(store, phone, 2);
+          await store.put(phone, digest(phone, "111111"), LONG_TTL);
+          await wrongs(store, phone, 1);
+          expect(await store.lockedFor(phone)).toBe(0);
+          expect(await store.verify(phone, digest(phone, "111111"), MAX, LOCK)).toEqual({ kind: "ok" });
+        }
+      });
+
+      it("without a lock (or maxFailures 0) nothing is counted", async () => {
+        const { store } = await makeStore();
+        const phone = uniquePhone();
+        for (let i = 0; i < 3; i++) {
+          await store.put(phone, digest(phone, "111111"), LONG_TTL);
+          for (let j = 0; j < MAX; j++) {
+            await store.verify(
+              phone,
+              digest(phone, "999999"),
+              MAX,
+              i === 0 ? undefined : { maxFailures: 0, lockSeconds: 1 },
+            );
+          }
+        }
+        expect(await store.lockedFor(phone)).toBe(0);
+        await store.put(phone, digest(phone, "111111"), LONG_TTL);
+        expect(await store.verify(phone, digest(phone, "111111"), MAX, LOCK)).toEqual({ kind: "ok" });
+      });
+
+      it("refuses lock settings that are not whole numbers", async () => {
+        const { store } = await makeStore();
+        const phone = uniquePhone();
+        for (const lock of [
+          { maxFailures: -1, lockSeconds: 60 },
+          { maxFailures: 1.5, lockSeconds: 60 },
+          { maxFailures: 3, lockSeconds: 0 },
+          { maxFailures: 3, lockSeconds: 2.5 },
+        ]) {
+          await expect(store.verify(phone, digest(phone, "1"), MAX, lock)).rejects.toThrow(RangeError);
+        }
+      });
+
+      it.concurrent("the lock ends after lockSeconds", async ({ expect }) => {
+        const { store, expire } = await makeStore();
+        const phone = uniquePhone();
+        const lock = { maxFailures: 2, lockSeconds: 1 };
+        await store.put(phone, digest(phone, "111111"), 1);
+        await store.verify(phone, digest(phone, "999999"), MAX, lock);
+        await store.verify(phone, digest(phone, "999999"), MAX, lock);
+        expect((await store.verify(phone, digest(phone, "111111"), MAX, lock)).kind).toBe("locked");
+        await expire(phone, 1);
+        expect(await store.lockedFor(phone)).toBe(0);
+        await store.put(phone, digest(phone, "111111"), LONG_TTL);
+        expect(await store.verify(phone, digest(phone, "111111"), MAX, lock)).toEqual({ kind: "ok" });
+      });
     });
 
     it("property: a code verifies at most once, and only the right code verifies", async () => {

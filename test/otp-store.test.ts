@@ -92,8 +92,8 @@ describe.skipIf(skip)("RedisOtpStore", () => {
       store: new RedisOtpStore(client),
       expire: (phone, ttlSeconds) =>
         waitFor(
-          `${keyOf(phone)} to expire`,
-          async () => (await client.exists(keyOf(phone))) === 0,
+          `${keyOf(phone)} and its lock to expire`,
+          async () => (await client.exists(keyOf(phone), `otplock:{${phone}}`)) === 0,
           ttlSeconds * 1000 + 5_000,
         ),
       keys: () => client.keys("*"),

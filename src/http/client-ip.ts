@@ -1,8 +1,83 @@
+import { BlockList, isIP } from "node:net";
 import type { Client } from "../login/login-service.js";
 import type { Req } from "./json.js";
 
-/** The socket peer; IPv4-mapped IPv6 addresses are unwrapped so one client has one key. */
-export function clientOf(req: Req): Client {
-  const addr = req.socket?.remoteAddress ?? "unknown";
-  return { ip: addr.startsWith("::ffff:") ? addr.slice(7) : addr };
+/** Whether `entry` is an IP address or a CIDR ("10.0.0.0/8", "2001:db8::/32"). */
+export function isIpOrCidr(entry: string): boolean {
+  const [addr = "", bits, ...rest] = entry.split("/");
+  const family = isIP(addr);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/** The proxies (TRUSTED_PROXIES) whose X-Forwarded-For is believed. */
+export class TrustedProxies {
+  readonly #list = new BlockList();
+  readonly size: number;
+
+  /** @param entries IPs and CIDRs, already validated by `isIpOrCidr` (config does). */
+  constructor(entries: readonly string[] = []) {
+    for (const entry of entries) {
+      const [addr = "", bits] = entry.split("/");
+      const type = isIP(addr) === 4 ? "ipv4" : "ipv6";
+      if (bits === undefined) this.#list.addAddress(addr, type);
+      else this.#list.addSubnet(addr, Number(bits), type);
+    }
+    this.size = entries.length;
+  }
+
+  has(ip: string): boolean {
+    const family = isIP(ip);
+    return family !== 0 && this.#list.check(ip, family === 4 ? "ipv4" : "ipv6");
+  }
+}
+
+/**
+ * The client's address. The socket peer, unless the peer is a trusted proxy: then X-Forwarded-For is read
+ * from the right (each proxy appends the address it saw), skipping trusted proxies, and the first untrusted
+ * address is the client. Everything left of it was written by the client itself and is never believed, so a
+ * spoofed header gains nothing. A hop that is not an address stops the walk at the last address that is: the
+ * proxy that passed it on answers for it, rather than letting a client pick a fresh key per request.
+ */
+export function resolveClientIp(
+  peer: string,
+  forwardedFor: string | readonly string[] | undefined,
+  trusted: TrustedProxies,
+): string {
+  let client = unwrapMapped(peer);
+  if (forwardedFor === undefined || trusted.size === 0 || !trusted.has(client)) return client;
+  const hops = (typeof forwardedFor === "string" ? forwardedFor : forwardedFor.join(",")).split(",");
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = parseHop(hops[i] ?? "");
+    if (hop === undefined) return client;
+    client = hop;
+    if (!trusted.has(hop)) return hop;
+  }
+  // Every hop is a trusted proxy: the left-most is as close to the client as we can get.
+  return client;
+}
+
+/** Resolves each request's client against the configured trusted proxies. */
+export function clientResolver(trusted: TrustedProxies): (req: Req) => Client {
+  return (req) => ({
+    ip: resolveClientIp(req.socket?.remoteAddress ?? "unknown", req.headers["x-forwarded-for"], trusted),
+  });
+}
+
+/** One X-Forwarded-For entry as an address; some proxies add a port ("1.2.3.4:5678", "[2001:db8::1]:443"). */
+function parseHop(raw: string): string | undefined {
+  let hop = raw.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(hop);
+  if (bracketed?.[1]) hop = bracketed[1];
+  else {
+    const v4WithPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(hop);
+    if (v4WithPort?.[1]) hop = v4WithPort[1];
+  }
+  return isIP(hop) === 0 ? undefined : unwrapMapped(hop.toLowerCase());
+}
+
+/** IPv4-mapped IPv6 addresses ("::ffff:10.0.0.1") are unwrapped so one client has one key. */
+function unwrapMapped(addr: string): string {
+  return addr.startsWith("::ffff:") && isIP(addr.slice(7)) === 4 ? addr.slice(7) : addr;
 }

@@ -5,14 +5,19 @@ import type { LoginService } from "../login/login-service.js";
 import { clientKey } from "../rpc/client-context.js";
 import { routes } from "../rpc/routes.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
-import { clientOf } from "./client-ip.js";
+import { clientResolver, type TrustedProxies } from "./client-ip.js";
 import { HttpError, sendError, sendJson } from "./json.js";
+import type { Readiness } from "./readiness.js";
 import { restRoutes, serveRest } from "./rest.js";
 
 export interface HandlerDeps {
   readonly login: LoginService;
   readonly accessTokens: AccessTokens;
   readonly log: Logger;
+  /** Whose X-Forwarded-For to believe when finding the client's address. */
+  readonly trustedProxies: TrustedProxies;
+  /** Answers `/readyz`. */
+  readonly readiness: Readiness;
 }
 
 /**
@@ -24,6 +29,7 @@ export type Handler = ReturnType<typeof connectNodeAdapter>;
 export function createHandler(deps: HandlerDeps): Handler {
   const rest = restRoutes(deps.login);
   const jwks = JSON.stringify(deps.accessTokens.jwks());
+  const clientOf = clientResolver(deps.trustedProxies);
   return connectNodeAdapter({
     routes: routes(deps.login),
     // RPC requests are tiny; refusing large ones early protects memory.
@@ -43,6 +49,14 @@ export function createHandler(deps: HandlerDeps): Handler {
       }
       if (path === "/healthz" && req.method === "GET") {
         sendJson(res, 200, { status: "ok" });
+        return;
+      }
+      if (path === "/readyz" && req.method === "GET") {
+        void deps.readiness().then(
+          ({ ready, ...rest }) =>
+            sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable", ...rest }),
+          () => sendJson(res, 503, { status: "unavailable" }),
+        );
         return;
       }
       sendError(res, new HttpError(404, "not_found", `no route for ${req.method} ${path}`));

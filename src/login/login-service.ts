@@ -1,6 +1,6 @@
 import { type Logger, maskPhone } from "../log.js";
 import { codeDigest, generateCode, isCodeShaped } from "../otp/code.js";
-import type { OtpStore } from "../otp/store.js";
+import type { FailureLock, OtpStore } from "../otp/store.js";
 import type { PhoneNormalizer } from "../phone/normalize.js";
 import { SmsError } from "../sms/errors.js";
 import type { SmsSender } from "../sms/sender.js";
@@ -8,7 +8,9 @@ import type { AccessTokens } from "../tokens/access-tokens.js";
 import type { RefreshStore } from "../tokens/refresh-store.js";
 import { mintRefreshToken, parseRefreshToken } from "../tokens/refresh-token.js";
 import type { User, UserStore } from "../users/store.js";
+import type { AbuseGuard } from "./abuse-guard.js";
 import { LoginError } from "./errors.js";
+import { tooMany } from "./too-many.js";
 
 /** Who is asking: the transports fill this in; limits (per IP) are keyed on it. */
 export interface Client {
@@ -19,6 +21,8 @@ export interface LoginSettings {
   readonly codeLength: number;
   readonly codeTtlSeconds: number;
   readonly maxAttempts: number;
+  /** Consecutive wrong codes across resends that lock the phone. */
+  readonly failureLock: FailureLock;
   /** The HMAC key codes are stored under. */
   readonly codeSecret: Buffer;
   readonly refreshTtlSeconds: number;
@@ -32,6 +36,8 @@ export interface LoginDeps {
   readonly refreshTokens: RefreshStore;
   readonly accessTokens: AccessTokens;
   readonly sms: SmsSender;
+  /** The abuse limits, decided before a code is touched. */
+  readonly guard: AbuseGuard;
   /** Renders the SMS text for a code. */
   readonly message: (code: string) => string;
   readonly log: Logger;
@@ -61,9 +67,11 @@ export interface Session extends TokenPair {
 export class LoginService {
   constructor(private readonly deps: LoginDeps) {}
 
-  async sendOtp(rawPhone: string, _client: Client): Promise<SentCode> {
-    const { settings, codes, sms, log } = this.deps;
+  async sendOtp(rawPhone: string, client: Client): Promise<SentCode> {
+    const { settings, codes, sms, guard, log } = this.deps;
     const phone = this.deps.phones.normalize(rawPhone);
+    // Limits first: a refused request costs no SMS and leaves the phone's current code alone.
+    const permit = await storeCall(log, "check the send limits", () => guard.beforeSend(phone, client));
     const code = generateCode(settings.codeLength);
     const digest = codeDigest(settings.codeSecret, phone, code);
     await storeCall(log, "store the code", () => codes.put(phone, digest, settings.codeTtlSeconds));
@@ -72,16 +80,20 @@ export class LoginService {
       log.info({ phone: maskPhone(phone), provider: receipt.provider, messageId: receipt.id }, "otp sent");
     } catch (err) {
       // A code nobody received must not stay live: delete it (only if it is still this one) before answering.
-      await codes
-        .discard(phone, digest)
-        .catch((e: unknown) => log.error({ err: e }, "could not discard unsent code"));
+      // The limits give back what they counted for the SMS that did not go out.
+      await Promise.all([
+        codes
+          .discard(phone, digest)
+          .catch((e: unknown) => log.error({ err: e }, "could not discard unsent code")),
+        permit.cancel().catch((e: unknown) => log.warn({ err: e }, "could not refund the send limits")),
+      ]);
       throw smsFailure(err, phone, log);
     }
     return { phone, expiresInSeconds: settings.codeTtlSeconds, codeLength: settings.codeLength };
   }
 
-  async verifyOtp(rawPhone: string, otp: string, _client: Client): Promise<Session> {
-    const { settings, codes, users, log } = this.deps;
+  async verifyOtp(rawPhone: string, otp: string, client: Client): Promise<Session> {
+    const { settings, codes, users, guard, log } = this.deps;
     const phone = this.deps.phones.normalize(rawPhone);
     const code = otp.trim();
     if (!isCodeShaped(code, settings.codeLength)) {
@@ -92,11 +104,15 @@ export class LoginService {
         "INVALID_OTP_FORMAT",
       );
     }
+    await storeCall(log, "check the verify limits", () => guard.beforeVerify(phone, client));
     const digest = codeDigest(settings.codeSecret, phone, code);
     // Independent commands go out together (ioredis auto-pipelining): the user lookup rides along with the
     // verification in the same round trip, and is simply unused when the code is wrong.
     const [outcome, existing] = await storeCall(log, "verify the code", () =>
-      Promise.all([codes.verify(phone, digest, settings.maxAttempts), users.findByPhone(phone)]),
+      Promise.all([
+        codes.verify(phone, digest, settings.maxAttempts, settings.failureLock),
+        users.findByPhone(phone),
+      ]),
     );
     switch (outcome.kind) {
       case "ok":
@@ -125,10 +141,17 @@ export class LoginService {
           undefined,
           "OTP_EXPIRED",
         );
+      case "locked":
+        log.warn({ phone: maskPhone(phone) }, "verify refused: phone locked after too many wrong codes");
+        throw tooMany("PHONE_LOCKED", "too many incorrect codes for this phone", outcome.retryAfterMs);
     }
     const user = existing ?? (await storeCall(log, "create the user", () => users.create(phone)));
     if (!existing) log.info({ userId: user.id, phone: maskPhone(phone) }, "user created");
-    const pair = await this.#issue(user);
+    const [pair] = await Promise.all([
+      this.#issue(user),
+      // Rides in the token's round trip; a failed refund only leaves the client's count a little high.
+      guard.afterLogin(phone, client).catch((e: unknown) => log.warn({ err: e }, "could not refund limits")),
+    ]);
     return { ...pair, user };
   }
 

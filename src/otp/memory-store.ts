@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import type { OtpStore, VerifyOutcome } from "./store.js";
+import { checkLock, type FailureLock, type OtpStore, type VerifyOutcome } from "./store.js";
 
 interface Entry {
   readonly digest: Buffer;
@@ -8,8 +8,16 @@ interface Entry {
   readonly expiresAt: number;
 }
 
+/** A phone's consecutive wrong codes, or its lock; gone from `until` on. */
+interface Failures {
+  count: number;
+  locked: boolean;
+  until: number;
+}
+
 // Below this many entries a sweep is not worth its scan.
 const MIN_SWEEP_SIZE = 1024;
+const NO_LOCK: FailureLock = { maxFailures: 0, lockSeconds: 1 };
 
 /**
  * The in-memory `OtpStore`, for development and tests, with the Redis store's semantics. Every method runs
@@ -17,10 +25,12 @@ const MIN_SWEEP_SIZE = 1024;
  *
  * Expired codes are dropped when touched, and by a sweep that `put` runs whenever the map has doubled since
  * the last one: no timer keeps the process alive, the cost per `put` stays constant on average, and the map
- * never holds more than about twice the live codes.
+ * never holds more than about twice the live codes. Failure counts only arise from wrong codes, which need
+ * a code, so the same sweep keeps them bounded too.
  */
 export class MemoryOtpStore implements OtpStore {
   readonly #codes = new Map<string, Entry>();
+  readonly #failures = new Map<string, Failures>();
   readonly #now: () => number;
   #sweepAt = MIN_SWEEP_SIZE;
 
@@ -39,11 +49,21 @@ export class MemoryOtpStore implements OtpStore {
       throw new RangeError(`ttlSeconds must be a whole number >= 1, got ${ttlSeconds}`);
     }
     const now = this.#now();
-    if (this.#codes.size >= this.#sweepAt) this.#sweep(now);
+    if (this.#codes.size + this.#failures.size >= this.#sweepAt) this.#sweep(now);
     this.#codes.set(phone, { digest: Buffer.from(digest), attempts: 0, expiresAt: now + ttlSeconds * 1000 });
   }
 
-  async verify(phone: string, digest: string, maxAttempts: number): Promise<VerifyOutcome> {
+  async verify(
+    phone: string,
+    digest: string,
+    maxAttempts: number,
+    lock: FailureLock = NO_LOCK,
+  ): Promise<VerifyOutcome> {
+    checkLock(lock);
+    const now = this.#now();
+    const failures = this.#liveFailures(phone, now);
+    if (lock.maxFailures > 0 && failures?.locked)
+      return { kind: "locked", retryAfterMs: failures.until - now };
     const entry = this.#live(phone);
     if (!entry) return { kind: "missing" };
     // Counted before comparing, and the entry is kept once exhausted, exactly as the Redis script does.
@@ -52,9 +72,25 @@ export class MemoryOtpStore implements OtpStore {
     const given = Buffer.from(digest);
     if (given.length === entry.digest.length && timingSafeEqual(given, entry.digest)) {
       this.#codes.delete(phone);
+      // Clears the count, never a lock (reachable only with the lock check off, as in the script).
+      if (!failures?.locked) this.#failures.delete(phone);
       return { kind: "ok" };
     }
+    if (lock.maxFailures > 0) {
+      const count = (failures?.count ?? 0) + 1;
+      const until = now + lock.lockSeconds * 1000;
+      this.#failures.set(
+        phone,
+        count >= lock.maxFailures ? { count: 0, locked: true, until } : { count, locked: false, until },
+      );
+    }
     return { kind: "wrong", attemptsLeft: maxAttempts - entry.attempts };
+  }
+
+  async lockedFor(phone: string): Promise<number> {
+    const now = this.#now();
+    const failures = this.#liveFailures(phone, now);
+    return failures?.locked ? failures.until - now : 0;
   }
 
   async discard(phone: string, digest: string): Promise<void> {
@@ -69,10 +105,20 @@ export class MemoryOtpStore implements OtpStore {
     return undefined;
   }
 
+  #liveFailures(phone: string, now: number): Failures | undefined {
+    const failures = this.#failures.get(phone);
+    if (!failures || now < failures.until) return failures;
+    this.#failures.delete(phone);
+    return undefined;
+  }
+
   #sweep(now: number): void {
     for (const [phone, entry] of this.#codes) {
       if (now >= entry.expiresAt) this.#codes.delete(phone);
     }
-    this.#sweepAt = Math.max(MIN_SWEEP_SIZE, 2 * this.#codes.size);
+    for (const [phone, failures] of this.#failures) {
+      if (now >= failures.until) this.#failures.delete(phone);
+    }
+    this.#sweepAt = Math.max(MIN_SWEEP_SIZE, 2 * (this.#codes.size + this.#failures.size));
   }
 }

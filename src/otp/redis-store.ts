@@ -1,10 +1,13 @@
 import type { Redis } from "ioredis";
-import type { OtpStore, VerifyOutcome } from "./store.js";
+import { checkLock, type FailureLock, type OtpStore, type VerifyOutcome } from "./store.js";
 
-// A phone's code is one hash, `otp:{<phone>}`, with the digest in `h` and the attempt count in `a`. The braces
-// are a Redis Cluster hash tag: anything else ever kept for the phone under the same tag lands in the same
-// slot, so a script may touch all of it.
+// A phone's code is one hash, `otp:{<phone>}`, with the digest in `h` and the attempt count in `a`. Its
+// consecutive wrong codes are counted in `otpfail:{<phone>}`, and `otplock:{<phone>}` exists while it is
+// locked. The braces are a Redis Cluster hash tag: all three land in the same slot, so one script may touch
+// them together.
 const key = (phone: string) => `otp:{${phone}}`;
+const failKey = (phone: string) => `otpfail:{${phone}}`;
+const lockKey = (phone: string) => `otplock:{${phone}}`;
 
 // HSET overwrites both fields, the only ones the hash ever holds, so no DEL is needed to replace a code.
 const PUT = `
@@ -12,26 +15,49 @@ redis.call('HSET', KEYS[1], 'h', ARGV[1], 'a', 0)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 `;
 
+// The lock is checked before anything else, so a locked phone learns nothing, not even whether a code exists.
 // The attempt is counted before anything is compared, so a burst of guesses cannot outrun the limit; a match
 // is deleted in the same script, so one code gives one "ok" however many verifies race. After the limit the
 // key stays until its TTL, which is what tells "too many attempts" (-3) from "expired" (-2).
 // The comparison visits every byte whatever it finds (digests are fixed-length, so the length check leaks
 // nothing), so its timing does not reveal how much of a guess was right.
+// A wrong code also counts against the phone (the count outlives resends, which only touch KEYS[1]); the
+// count that reaches the limit turns into the lock. A match clears the count.
+// Returns {outcome, n}: n is attempts left for a wrong code, the lock's remaining ms for -4.
 const VERIFY = `
+local maxFailures = tonumber(ARGV[3])
+if maxFailures > 0 then
+  local locked = redis.call('PTTL', KEYS[3])
+  if locked > 0 then return {-4, locked} end
+end
 local stored = redis.call('HGET', KEYS[1], 'h')
-if not stored then return -2 end
+if not stored then return {-2, 0} end
 local max = tonumber(ARGV[2])
 local attempts = redis.call('HINCRBY', KEYS[1], 'a', 1)
-if attempts > max then return -3 end
+if attempts > max then return {-3, 0} end
 local given = ARGV[1]
-if #stored ~= #given then return max - attempts end
 local diff = 0
-for i = 1, #stored do
-  diff = bit.bor(diff, bit.bxor(string.byte(stored, i), string.byte(given, i)))
+if #stored ~= #given then
+  diff = 1
+else
+  for i = 1, #stored do
+    diff = bit.bor(diff, bit.bxor(string.byte(stored, i), string.byte(given, i)))
+  end
 end
-if diff ~= 0 then return max - attempts end
-redis.call('DEL', KEYS[1])
-return -1
+if diff ~= 0 then
+  if maxFailures > 0 then
+    local failures = redis.call('INCR', KEYS[2])
+    if failures >= maxFailures then
+      redis.call('DEL', KEYS[2])
+      redis.call('SET', KEYS[3], '1', 'EX', ARGV[4])
+    else
+      redis.call('EXPIRE', KEYS[2], ARGV[4])
+    end
+  end
+  return {max - attempts, 0}
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+return {-1, 0}
 `;
 
 // Compare-and-delete: a newer code sent meanwhile must survive the cleanup of an older, unsent one.
@@ -45,11 +71,21 @@ return 0
 const OK = -1;
 const MISSING = -2;
 const EXHAUSTED = -3;
+const LOCKED = -4;
+const NO_LOCK: FailureLock = { maxFailures: 0, lockSeconds: 1 };
 
 /** The scripts as `defineCommand` installs them: each call is one EVALSHA (EVAL once after a SCRIPT FLUSH). */
 interface OtpCommands {
   otpPut(key: string, digest: string, ttlSeconds: number): Promise<unknown>;
-  otpVerify(key: string, digest: string, maxAttempts: number): Promise<number>;
+  otpVerify(
+    key: string,
+    failKey: string,
+    lockKey: string,
+    digest: string,
+    maxAttempts: number,
+    maxFailures: number,
+    lockSeconds: number,
+  ): Promise<[number, number]>;
   otpDiscard(key: string, digest: string): Promise<number>;
 }
 
@@ -59,7 +95,7 @@ export class RedisOtpStore implements OtpStore {
 
   constructor(redis: Redis) {
     redis.defineCommand("otpPut", { numberOfKeys: 1, lua: PUT });
-    redis.defineCommand("otpVerify", { numberOfKeys: 1, lua: VERIFY });
+    redis.defineCommand("otpVerify", { numberOfKeys: 3, lua: VERIFY });
     redis.defineCommand("otpDiscard", { numberOfKeys: 1, lua: DISCARD });
     this.#redis = redis as Redis & OtpCommands;
   }
@@ -72,8 +108,22 @@ export class RedisOtpStore implements OtpStore {
     await this.#redis.otpPut(key(phone), digest, ttlSeconds);
   }
 
-  async verify(phone: string, digest: string, maxAttempts: number): Promise<VerifyOutcome> {
-    const result = await this.#redis.otpVerify(key(phone), digest, maxAttempts);
+  async verify(
+    phone: string,
+    digest: string,
+    maxAttempts: number,
+    lock: FailureLock = NO_LOCK,
+  ): Promise<VerifyOutcome> {
+    checkLock(lock);
+    const [result, n] = await this.#redis.otpVerify(
+      key(phone),
+      failKey(phone),
+      lockKey(phone),
+      digest,
+      maxAttempts,
+      lock.maxFailures,
+      lock.lockSeconds,
+    );
     switch (result) {
       case OK:
         return { kind: "ok" };
@@ -81,9 +131,15 @@ export class RedisOtpStore implements OtpStore {
         return { kind: "missing" };
       case EXHAUSTED:
         return { kind: "exhausted" };
+      case LOCKED:
+        return { kind: "locked", retryAfterMs: n };
       default:
         return { kind: "wrong", attemptsLeft: result };
     }
+  }
+
+  async lockedFor(phone: string): Promise<number> {
+    return Math.max(0, await this.#redis.pttl(lockKey(phone)));
   }
 
   async discard(phone: string, digest: string): Promise<void> {

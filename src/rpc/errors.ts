@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import type { LoginErrorKind } from "../login/errors.js";
 import { LoginError } from "../login/errors.js";
 
@@ -21,7 +22,13 @@ export function connectCodeOf(kind: LoginErrorKind): Code {
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof LoginError) {
-    const ce = new ConnectError(err.message, codes[err.kind]);
+    // The delay travels as a google.rpc.RetryInfo detail, which every protocol carries (gRPC in
+    // grpc-status-details-bin, Connect in the error body); the header is for plain HTTP tooling.
+    const details =
+      err.retryAfterSeconds === undefined
+        ? []
+        : [{ desc: RetryInfoSchema, value: { retryDelay: { seconds: BigInt(err.retryAfterSeconds) } } }];
+    const ce = new ConnectError(err.message, codes[err.kind], undefined, details);
     if (err.reason) ce.metadata.set("x-error-reason", err.reason);
     if (err.retryAfterSeconds !== undefined) ce.metadata.set("retry-after", String(err.retryAfterSeconds));
     return ce;

@@ -16,6 +16,10 @@ export interface TestRedis {
   readonly owned: boolean;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open but nothing answers, like a hung or partitioned Redis. */
+  pause(): void;
+  /** Thaws a paused server (SIGCONT). */
+  resume(): void;
   /** A fresh client; closed by `close()`. */
   client(): Redis;
   close(): Promise<void>;
@@ -73,6 +77,10 @@ export async function startTestRedis(): Promise<TestRedis> {
       owned: false,
       stop: () => Promise.reject(new Error("cannot stop a REDIS_URL server")),
       start: () => Promise.resolve(),
+      pause: () => {
+        throw new Error("cannot pause a REDIS_URL server");
+      },
+      resume: () => {},
       client: client(given),
       close: closeClients,
     };
@@ -118,6 +126,8 @@ export async function startTestRedis(): Promise<TestRedis> {
     owned: true,
     stop,
     start,
+    pause: () => proc?.kill("SIGSTOP"),
+    resume: () => proc?.kill("SIGCONT"),
     client: client(url),
     close: async () => {
       await closeClients();

@@ -1,0 +1,43 @@
+import type { Redis } from "ioredis";
+import type { LimitSettings } from "../config.js";
+import type { Logger } from "../log.js";
+import type { AbuseGuard, SendPermit } from "../login/abuse-guard.js";
+import type { Client } from "../login/login-service.js";
+import { limitFactory } from "./limit.js";
+import { SendPolicy } from "./send-policy.js";
+import { VerifyPolicy } from "./verify-policy.js";
+
+/**
+ * The abuse limits the login core consults, on Redis (shared by every instance) or, in the embedded mode,
+ * in process memory.
+ */
+export class RateLimitGuard implements AbuseGuard {
+  readonly #send: SendPolicy;
+  readonly #verify: VerifyPolicy;
+
+  constructor(opts: {
+    limits: LimitSettings;
+    redis: Redis | undefined;
+    /** The phone's failure lock, as the OTP store keeps it. */
+    lockedFor: (phone: string) => Promise<number>;
+    log: Logger;
+  }) {
+    const make = limitFactory(opts.redis);
+    this.#send = new SendPolicy(opts.limits, make, opts.lockedFor, opts.log);
+    this.#verify = new VerifyPolicy(opts.limits, make);
+  }
+
+  beforeSend(phone: string, client: Client): Promise<SendPermit> {
+    return this.#send.check(phone, client);
+  }
+
+  beforeVerify(_phone: string, client: Client): Promise<void> {
+    return this.#verify.check(client);
+  }
+
+  async afterLogin(_phone: string, client: Client): Promise<void> {
+    // A real user on a shared (carrier NAT) address must not use up the address for everyone behind it:
+    // what a completed login asked for is given back, so the per-IP limits count only what led nowhere.
+    await Promise.all([this.#send.refundClient(client), this.#verify.refundClient(client)]);
+  }
+}

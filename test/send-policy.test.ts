@@ -1,0 +1,94 @@
+import { describe, expect, it } from "vitest";
+import { type LimitSettings, loadConfig } from "../src/config.js";
+import type { Logger } from "../src/log.js";
+import { LoginError } from "../src/login/errors.js";
+import { inWords } from "../src/login/too-many.js";
+import { limitFactory } from "../src/ratelimit/limit.js";
+import { SendPolicy } from "../src/ratelimit/send-policy.js";
+import { uniquePhone } from "./support/capture-sms.js";
+
+/** A logger that keeps its error lines, to count how often the operator is told. */
+function recordingLog() {
+  const errors: string[] = [];
+  const noop = () => {};
+  const log = {
+    info: noop,
+    warn: noop,
+    debug: noop,
+    error: (_obj: unknown, msg?: string) => errors.push(msg ?? ""),
+    child: () => log,
+  } as unknown as Logger;
+  return { log, errors };
+}
+
+const limits = (env: Record<string, string>): LimitSettings =>
+  loadConfig({
+    RATE_LIMIT_IP_POINTS: "0",
+    RATE_LIMIT_PHONE_SEND_POINTS: "0",
+    RATE_LIMIT_PHONE_COOLDOWN_SECONDS: "0",
+    SMS_MAX_PER_PREFIX_PER_HOUR: "0",
+    SMS_MAX_PER_COUNTRY_PER_HOUR: "0",
+    ...env,
+  }).limits;
+
+describe("SendPolicy", () => {
+  it("logs an exhausted SMS budget once per window, not once per refused request", async () => {
+    const { log, errors } = recordingLog();
+    let now = Date.UTC(2030, 0, 1);
+    const policy = new SendPolicy(
+      limits({ SMS_MAX_PER_HOUR: "2" }),
+      limitFactory(undefined),
+      async () => 0,
+      log,
+      () => now,
+    );
+    const client = { ip: "192.0.2.1" };
+    await policy.check(uniquePhone(), client);
+    await policy.check(uniquePhone(), client);
+    for (let i = 0; i < 5; i++) {
+      const err = await policy.check(uniquePhone(), client).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LoginError);
+      expect((err as LoginError).reason).toBe("SMS_BUDGET_EXHAUSTED");
+    }
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/SMS budget exhausted \(SMS_MAX_PER_HOUR\)/);
+    // Past the window the policy's own clock allows one more report (the limiter's window is real time).
+    now += 3600_000;
+    await policy.check(uniquePhone(), client).catch(() => undefined);
+    expect(errors).toHaveLength(2);
+  });
+
+  it("a cancelled send gives its SMS points back but not the client's", async () => {
+    const { log } = recordingLog();
+    // The IP window outlasts the hour, so when both refuse, the IP is the one reported (the longest wait).
+    const settings = limits({
+      SMS_MAX_PER_HOUR: "1",
+      RATE_LIMIT_IP_POINTS: "2",
+      RATE_LIMIT_IP_DURATION_SECONDS: "7200",
+    });
+    const policy = new SendPolicy(settings, limitFactory(undefined), async () => 0, log);
+    const client = { ip: "192.0.2.2" };
+    const permit = await policy.check(uniquePhone(), client);
+    await permit.cancel();
+    // The budget of 1 is free again...
+    await policy.check(uniquePhone(), client);
+    // ...but the client's first request still counts: a third one exceeds its 2.
+    const err = (await policy.check(uniquePhone(), client).catch((e: unknown) => e)) as LoginError;
+    expect(err.reason).toBe("RATE_LIMIT_IP");
+    expect(err.retryAfterSeconds).toBeGreaterThan(3600);
+    const other = (await policy
+      .check(uniquePhone(), { ip: "192.0.2.3" })
+      .catch((e: unknown) => e)) as LoginError;
+    expect(other.reason).toBe("SMS_BUDGET_EXHAUSTED");
+  });
+
+  it("says when to retry in words", () => {
+    expect(inWords(1)).toBe("1 second");
+    expect(inWords(27)).toBe("27 seconds");
+    expect(inWords(119)).toBe("119 seconds");
+    expect(inWords(120)).toBe("2 minutes");
+    expect(inWords(601)).toBe("11 minutes");
+    expect(inWords(3600)).toBe("60 minutes");
+    expect(inWords(7200)).toBe("2 hours");
+  });
+});
