@@ -9,6 +9,7 @@ import type { RefreshStore } from "../tokens/refresh-store.js";
 import { mintRefreshToken, parseRefreshToken } from "../tokens/refresh-token.js";
 import type { User, UserStore } from "../users/store.js";
 import { LoginError } from "./errors.js";
+import { type LoginEvents, noLoginEvents } from "./events.js";
 
 /** Who is asking: the transports fill this in; limits (per IP) are keyed on it. */
 export interface Client {
@@ -35,6 +36,8 @@ export interface LoginDeps {
   /** Renders the SMS text for a code. */
   readonly message: (code: string) => string;
   readonly log: Logger;
+  /** Who hears about sends, verifications and failures (metrics); nobody by default. */
+  readonly events?: LoginEvents;
 }
 
 export interface SentCode {
@@ -59,7 +62,11 @@ export interface Session extends TokenPair {
  * HTTP, so every transport calls it directly.
  */
 export class LoginService {
-  constructor(private readonly deps: LoginDeps) {}
+  readonly #events: LoginEvents;
+
+  constructor(private readonly deps: LoginDeps) {
+    this.#events = deps.events ?? noLoginEvents;
+  }
 
   async sendOtp(rawPhone: string, _client: Client): Promise<SentCode> {
     const { settings, codes, sms, log } = this.deps;
@@ -69,14 +76,20 @@ export class LoginService {
     await storeCall(log, "store the code", () => codes.put(phone, digest, settings.codeTtlSeconds));
     try {
       const receipt = await sms.send({ to: phone, text: this.deps.message(code), code });
+      this.#events.smsSend(receipt.provider, "sent");
       log.info({ phone: maskPhone(phone), provider: receipt.provider, messageId: receipt.id }, "otp sent");
     } catch (err) {
       // A code nobody received must not stay live: delete it (only if it is still this one) before answering.
       await codes
         .discard(phone, digest)
         .catch((e: unknown) => log.error({ err: e }, "could not discard unsent code"));
+      this.#events.smsSend(
+        err instanceof SmsError ? err.provider : sms.name,
+        err instanceof SmsError ? err.kind : "error",
+      );
       throw smsFailure(err, phone, log);
     }
+    this.#events.codeSent();
     return { phone, expiresInSeconds: settings.codeTtlSeconds, codeLength: settings.codeLength };
   }
 
@@ -100,8 +113,10 @@ export class LoginService {
     );
     switch (outcome.kind) {
       case "ok":
+        this.#events.codeVerified();
         break;
       case "wrong":
+        this.#events.codeFailed("wrong");
         log.info({ phone: maskPhone(phone), attemptsLeft: outcome.attemptsLeft }, "wrong otp");
         throw new LoginError(
           "unauthenticated",
@@ -112,6 +127,7 @@ export class LoginService {
           "OTP_INCORRECT",
         );
       case "exhausted":
+        this.#events.codeFailed("exhausted");
         throw new LoginError(
           "unauthenticated",
           "too many incorrect attempts; request a new code",
@@ -119,6 +135,7 @@ export class LoginService {
           "OTP_ATTEMPTS_EXHAUSTED",
         );
       case "missing":
+        this.#events.codeExpired();
         throw new LoginError(
           "unauthenticated",
           "no active code for this phone: it expired or was already used; request a new code",
