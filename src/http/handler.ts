@@ -2,17 +2,24 @@ import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
+import { registerOpsServices } from "../ops/grpc-services.js";
+import { opsRoutes } from "../ops/http-routes.js";
+import type { Metrics } from "../ops/metrics.js";
+import type { Readiness } from "../ops/readiness.js";
 import { clientKey } from "../rpc/client-context.js";
 import { routes } from "../rpc/routes.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
 import { clientOf } from "./client-ip.js";
-import { HttpError, sendError, sendJson } from "./json.js";
+import { HttpError, sendError } from "./json.js";
 import { restRoutes, serveRest } from "./rest.js";
 
 export interface HandlerDeps {
   readonly login: LoginService;
   readonly accessTokens: AccessTokens;
   readonly log: Logger;
+  readonly readiness: Readiness;
+  /** Absent when METRICS_ENABLED=false: no `/metrics`, nothing counted. */
+  readonly metrics: Metrics | undefined;
 }
 
 /**
@@ -23,9 +30,15 @@ export type Handler = ReturnType<typeof connectNodeAdapter>;
 
 export function createHandler(deps: HandlerDeps): Handler {
   const rest = restRoutes(deps.login);
+  const restObservers = new Map([...rest.keys()].map((path) => [path, deps.metrics?.rest(path)]));
+  const ops = opsRoutes(deps.readiness, deps.metrics);
   const jwks = JSON.stringify(deps.accessTokens.jwks());
   return connectNodeAdapter({
-    routes: routes(deps.login),
+    routes: (router) => {
+      routes(deps.login)(router);
+      registerOpsServices(router, deps.readiness);
+    },
+    interceptors: deps.metrics ? [deps.metrics.interceptor()] : [],
     // RPC requests are tiny; refusing large ones early protects memory.
     readMaxBytes: 64 * 1024,
     contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
@@ -33,7 +46,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
       const route = rest.get(path);
       if (route) {
-        void serveRest(route, req, res, clientOf(req), deps.log);
+        void serveRest(route, req, res, clientOf(req), deps.log, restObservers.get(path));
         return;
       }
       if (path === "/.well-known/jwks.json" && (req.method === "GET" || req.method === "HEAD")) {
@@ -41,8 +54,9 @@ export function createHandler(deps: HandlerDeps): Handler {
         res.end(req.method === "HEAD" ? "" : jwks);
         return;
       }
-      if (path === "/healthz" && req.method === "GET") {
-        sendJson(res, 200, { status: "ok" });
+      const op = ops.get(path);
+      if (op) {
+        op(req, res);
         return;
       }
       sendError(res, new HttpError(404, "not_found", `no route for ${req.method} ${path}`));
