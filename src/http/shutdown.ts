@@ -24,18 +24,29 @@ export function answerUnavailable(
     // HTTP/2: headers with END_STREAM, the trailers-only form gRPC clients expect.
     if ("stream" in res) res.stream.respond({ ":status": 200, ...headers }, { endStream: true });
     else {
-      res.writeHead(200, headers);
+      for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+      res.statusCode = 200;
       res.end();
     }
+    ignoreLateAnswer(res);
     return true;
   }
   const body = JSON.stringify({ code: "unavailable", message: MESSAGE, detail: MESSAGE });
-  res.writeHead(503, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(body),
-    "retry-after": "1",
-    connection: "close",
-  });
+  res.statusCode = 503;
+  res.setHeader("content-type", "application/json");
+  res.setHeader("content-length", Buffer.byteLength(body));
+  res.setHeader("retry-after", "1");
+  if (!("stream" in res)) res.setHeader("connection", "close");
   res.end(body);
+  ignoreLateAnswer(res);
   return true;
+}
+
+/**
+ * The handler is still running and will try to answer too. Its late writeHead becomes a no-op, so its write
+ * meets an ended stream, which connect-node takes as a hang-up (Aborted) and drops quietly instead of
+ * logging "headers already sent" as a handler failure. Only after our own end(): end() calls writeHead.
+ */
+function ignoreLateAnswer(res: ServerResponse | Http2ServerResponse): void {
+  Object.defineProperty(res, "writeHead", { value: () => res });
 }
