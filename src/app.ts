@@ -3,10 +3,12 @@ import type { Redis } from "ioredis";
 import type { Config } from "./config.js";
 import { TrustedProxies } from "./http/client-ip.js";
 import { createHandler } from "./http/handler.js";
-import { OnePortServer } from "./http/one-port.js";
-import { storeReadiness } from "./http/readiness.js";
+import { type DrainResult, OnePortServer } from "./http/one-port.js";
 import type { Logger } from "./log.js";
 import { LoginService } from "./login/login-service.js";
+import { Metrics } from "./ops/metrics.js";
+import { Readiness } from "./ops/readiness.js";
+import { storeCheck } from "./ops/store-check.js";
 import { MemoryOtpStore } from "./otp/memory-store.js";
 import { RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
@@ -25,7 +27,15 @@ export interface App {
   readonly login: LoginService;
   readonly accessTokens: AccessTokens;
   readonly redis: Redis | undefined;
+  readonly readiness: Readiness;
+  readonly metrics: Metrics | undefined;
+  /** Ends everything now (tests). */
   close(): Promise<void>;
+  /**
+   * Graceful stop: not ready (health NOT_SERVING), drain in-flight requests for up to `timeoutMs`, then close
+   * Redis. What SIGTERM does.
+   */
+  shutdown(timeoutMs: number): Promise<DrainResult>;
 }
 
 export interface AppOverrides {
@@ -72,6 +82,9 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   if (sms.name === "development")
     log.warn("DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console");
 
+  const metrics = config.metricsEnabled ? new Metrics() : undefined;
+  const readiness = new Readiness().add(storeCheck(redis));
+
   const minutes = Math.ceil(config.otp.ttlSeconds / 60);
   const codes = redis ? new RedisOtpStore(redis) : new MemoryOtpStore();
   const login = new LoginService({
@@ -101,6 +114,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     message: (code) =>
       `${code} is your ${config.appName} verification code. It expires in ${minutes} minutes.`,
     log,
+    events: metrics,
   });
 
   const server = new OnePortServer(
@@ -109,17 +123,37 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       accessTokens,
       log,
       trustedProxies: new TrustedProxies(config.trustedProxies),
-      readiness: storeReadiness(redis),
+      readiness,
+      metrics,
     }),
   );
+  const closeRedis = async () => {
+    if (!redis) return;
+    // QUIT waits for replies to commands already sent; a Redis that is gone must not hold the exit.
+    const quit = redis.quit().then(
+      () => true,
+      () => false,
+    );
+    const timeout = new Promise<false>((r) => setTimeout(r, 2_000, false).unref());
+    if (!(await Promise.race([quit, timeout]))) redis.disconnect();
+  };
   return {
     server,
     login,
     accessTokens,
     redis,
+    readiness,
+    metrics,
     async close() {
+      readiness.beginShutdown();
       await server.close();
-      await redis?.quit().catch(() => redis.disconnect());
+      await closeRedis();
+    },
+    async shutdown(timeoutMs) {
+      readiness.beginShutdown();
+      const drained = await server.shutdown(timeoutMs);
+      await closeRedis();
+      return drained;
     },
   };
 }

@@ -35,6 +35,12 @@ export interface Config {
   readonly limits: LimitSettings;
   /** IPs and CIDRs of proxies whose X-Forwarded-For is believed; empty: the socket peer is the client. */
   readonly trustedProxies: readonly string[];
+  /** pino level; `info` in production, `debug` otherwise. */
+  readonly logLevel: string;
+  /** Whether `GET /metrics` exists and requests are counted. */
+  readonly metricsEnabled: boolean;
+  /** How long a graceful shutdown waits for in-flight requests before answering them Unavailable. */
+  readonly shutdownTimeoutMs: number;
   /** The raw environment, for components that validate their own variables (SMS providers). */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
@@ -73,6 +79,7 @@ export class ConfigError extends Error {
 }
 
 export const SMS_PROVIDERS = ["development", "twilio", "msg91"] as const;
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 /** Collects problems instead of throwing at the first, so all are reported at once. */
 export class EnvReader {
@@ -112,6 +119,15 @@ export class EnvReader {
       return fallback;
     }
     return raw as T;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.optional(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (["true", "1", "yes", "on"].includes(raw)) return true;
+    if (["false", "0", "no", "off"].includes(raw)) return false;
+    this.problems.push(`${name} must be true or false, got "${raw}"`);
+    return fallback;
   }
 
   require(name: string, why: string): void {
@@ -180,6 +196,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     sms: { provider: smsProvider },
     limits: readLimits(r),
     trustedProxies: readTrustedProxies(r),
+    logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, production ? "info" : "debug"),
+    metricsEnabled: r.bool("METRICS_ENABLED", true),
+    shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
     env,
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);

@@ -13,18 +13,28 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger({ production: config.production, level: process.env.LOG_LEVEL });
+  const log = createLogger({ production: config.production, level: config.logLevel });
   const app = await buildApp(config, log);
   const addr = await app.server.listen(config.port, config.host);
   log.info(
     { host: addr.address, port: addr.port, production: config.production },
     `otp-auth listening on http://${addr.address}:${addr.port} (gRPC, gRPC-Web, Connect and /api/v1 on one port)`,
   );
+  // A second signal is not caught (`once`): Ctrl-C twice ends the process at once.
   const stop = (signal: string) => {
-    log.info({ signal }, "shutting down");
-    app.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+    log.info(
+      { signal, timeoutMs: config.shutdownTimeoutMs, inFlight: app.server.inFlight },
+      "shutting down: not ready, refusing new connections, draining in-flight requests",
+    );
+    app.shutdown(config.shutdownTimeoutMs).then(
+      (r) => {
+        log.info({ forced: r.forced, ms: r.ms }, "shut down");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
     );
   };
   process.once("SIGTERM", () => stop("SIGTERM"));

@@ -2,12 +2,15 @@ import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
+import { registerOpsServices } from "../ops/grpc-services.js";
+import { opsRoutes } from "../ops/http-routes.js";
+import type { Metrics } from "../ops/metrics.js";
+import type { Readiness } from "../ops/readiness.js";
 import { clientKey } from "../rpc/client-context.js";
 import { routes } from "../rpc/routes.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
 import { clientResolver, type TrustedProxies } from "./client-ip.js";
-import { HttpError, sendError, sendJson } from "./json.js";
-import type { Readiness } from "./readiness.js";
+import { HttpError, sendError } from "./json.js";
 import { restRoutes, serveRest } from "./rest.js";
 
 export interface HandlerDeps {
@@ -16,8 +19,9 @@ export interface HandlerDeps {
   readonly log: Logger;
   /** Whose X-Forwarded-For to believe when finding the client's address. */
   readonly trustedProxies: TrustedProxies;
-  /** Answers `/readyz`. */
   readonly readiness: Readiness;
+  /** Absent when METRICS_ENABLED=false: no `/metrics`, nothing counted. */
+  readonly metrics: Metrics | undefined;
 }
 
 /**
@@ -28,10 +32,16 @@ export type Handler = ReturnType<typeof connectNodeAdapter>;
 
 export function createHandler(deps: HandlerDeps): Handler {
   const rest = restRoutes(deps.login);
+  const restObservers = new Map([...rest.keys()].map((path) => [path, deps.metrics?.rest(path)]));
+  const ops = opsRoutes(deps.readiness, deps.metrics);
   const jwks = JSON.stringify(deps.accessTokens.jwks());
   const clientOf = clientResolver(deps.trustedProxies);
   return connectNodeAdapter({
-    routes: routes(deps.login),
+    routes: (router) => {
+      routes(deps.login)(router);
+      registerOpsServices(router, deps.readiness);
+    },
+    interceptors: deps.metrics ? [deps.metrics.interceptor()] : [],
     // RPC requests are tiny; refusing large ones early protects memory.
     readMaxBytes: 64 * 1024,
     contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
@@ -39,7 +49,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
       const route = rest.get(path);
       if (route) {
-        void serveRest(route, req, res, clientOf(req), deps.log);
+        void serveRest(route, req, res, clientOf(req), deps.log, restObservers.get(path));
         return;
       }
       if (path === "/.well-known/jwks.json" && (req.method === "GET" || req.method === "HEAD")) {
@@ -47,16 +57,9 @@ export function createHandler(deps: HandlerDeps): Handler {
         res.end(req.method === "HEAD" ? "" : jwks);
         return;
       }
-      if (path === "/healthz" && req.method === "GET") {
-        sendJson(res, 200, { status: "ok" });
-        return;
-      }
-      if (path === "/readyz" && req.method === "GET") {
-        void deps.readiness().then(
-          ({ ready, ...rest }) =>
-            sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "unavailable", ...rest }),
-          () => sendJson(res, 503, { status: "unavailable" }),
-        );
+      const op = ops.get(path);
+      if (op) {
+        op(req, res);
         return;
       }
       sendError(res, new HttpError(404, "not_found", `no route for ${req.method} ${path}`));

@@ -4,6 +4,7 @@ import type { Http2ServerRequest } from "node:http2";
 export type Req = IncomingMessage | Http2ServerRequest;
 /** What we need of an HTTP/1 or HTTP/2 response (connect-node's own response type is not exported). */
 export interface Res {
+  readonly headersSent: boolean;
   writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
   end(chunk?: string | Uint8Array): unknown;
 }
@@ -26,6 +27,8 @@ export function sendJson(
   body: unknown,
   headers: Readonly<Record<string, string>> = {},
 ): void {
+  // Already answered (Unavailable, by a shutdown that hit its deadline): the late result has nowhere to go.
+  if (res.headersSent) return;
   const payload = JSON.stringify(body);
   res.writeHead(status, {
     "content-type": "application/json",

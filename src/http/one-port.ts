@@ -1,24 +1,53 @@
+import { once } from "node:events";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { currentRequestId } from "../log.js";
 import type { Handler } from "./handler.js";
+import { requestIdOf } from "./request-id.js";
+import { answerUnavailable } from "./shutdown.js";
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
+
+type Request = http.IncomingMessage | http2.Http2ServerRequest;
+type Response = http.ServerResponse | http2.Http2ServerResponse;
+
+/** How a graceful shutdown went. */
+export interface DrainResult {
+  /** Requests that outlived the deadline and were answered Unavailable (or cut off mid-response). */
+  readonly forced: number;
+  readonly ms: number;
+}
 
 /**
  * One TCP listener for HTTP/1.1 and cleartext HTTP/2 with prior knowledge (what gRPC clients speak).
  * Node's `allowHTTP1` only works with TLS, so each connection is handed to the right server by its first
  * bytes: an HTTP/2 client opens with the fixed preface "PRI * HTTP/2.0", which no HTTP/1 method starts with.
+ *
+ * It also owns the connections' lifecycle: every request gets a request id (echoed as `x-request-id`, on every
+ * log line written while serving it), and `shutdown()` drains HTTP/1.1 and HTTP/2 connections gracefully.
  */
 export class OnePortServer {
   readonly h1: http.Server;
   readonly h2: http2.Http2Server;
   readonly listener: net.Server;
   readonly #sockets = new Set<net.Socket>();
+  /** HTTP/1 connections and how many requests each is serving: idle ones can be closed at once. */
+  readonly #h1Busy = new Map<net.Socket, number>();
+  readonly #h2Sockets = new Set<net.Socket>();
+  readonly #h2Sessions = new Set<http2.ServerHttp2Session>();
+  readonly #inFlight = new Map<Response, Request>();
+  #draining = false;
 
   constructor(handler: Handler) {
-    this.h1 = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, handler);
-    this.h2 = http2.createServer({}, handler);
+    const serve = (req: Request, res: Response) => this.#serve(req, res, handler);
+    this.h1 = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, serve);
+    this.h2 = http2.createServer({}, serve);
+    this.h2.on("session", (session: http2.ServerHttp2Session) => {
+      this.#h2Sessions.add(session);
+      session.once("close", () => this.#h2Sessions.delete(session));
+      if (this.#draining) session.close();
+    });
     this.listener = net.createServer({ noDelay: true }, (socket) => this.#dispatch(socket));
   }
 
@@ -32,17 +61,103 @@ export class OnePortServer {
     });
   }
 
+  /** Requests being served right now. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
   /** Stops accepting and ends every connection now. */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    this.#draining = true;
+    const closed = this.#listenerClosed();
     for (const s of this.#sockets) s.destroy();
-    this.h1.closeAllConnections();
     await closed;
+  }
+
+  /**
+   * Graceful shutdown: stop accepting (new connections are refused), close idle HTTP/1.1 connections and send
+   * `connection: close` on busy ones, send HTTP/2 GOAWAY (streams already open run to completion), and wait
+   * for every connection to end. Requests still running after `timeoutMs` are answered Unavailable and their
+   * connections destroyed.
+   */
+  async shutdown(timeoutMs: number): Promise<DrainResult> {
+    const started = performance.now();
+    this.#draining = true;
+    const closed = this.#listenerClosed();
+    for (const socket of this.#sockets) {
+      const busy = this.#h1Busy.get(socket);
+      // Not yet known as HTTP/1 or HTTP/2: it has sent no request, so it loses nothing.
+      if (busy === undefined && !this.#h2Sockets.has(socket)) socket.destroy();
+      else if (busy === 0) socket.destroySoon();
+    }
+    for (const res of this.#inFlight.keys()) {
+      if (!res.headersSent && !("stream" in res)) res.setHeader("connection", "close");
+    }
+    for (const session of this.#h2Sessions) session.close();
+
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<"deadline">((resolve) => {
+      timer = setTimeout(() => resolve("deadline"), timeoutMs);
+    });
+    const outcome = await Promise.race([closed.then(() => "drained" as const), deadline]);
+    clearTimeout(timer);
+    let forced = 0;
+    if (outcome === "deadline") {
+      for (const [res, req] of [...this.#inFlight]) {
+        forced += 1;
+        answerUnavailable(req, res);
+      }
+      // Give the answers a moment to leave, then cut whatever is left.
+      const grace = setTimeout(() => {
+        for (const s of this.#sockets) s.destroy();
+      }, 250);
+      await closed;
+      clearTimeout(grace);
+    }
+    return { forced, ms: Math.round(performance.now() - started) };
+  }
+
+  /** Stops accepting now; resolves once every connection it accepted has ended. */
+  async #listenerClosed(): Promise<void> {
+    // The callback would report "not running" on a second call; the sockets are what we wait for.
+    if (this.listener.listening) this.listener.close(() => {});
+    while (this.#sockets.size > 0) {
+      const [first] = this.#sockets;
+      if (first) await once(first, "close");
+    }
+  }
+
+  #serve(req: Request, res: Response, handler: Handler): void {
+    const id = requestIdOf(req.headers["x-request-id"]);
+    res.setHeader("x-request-id", id);
+    this.#inFlight.set(res, req);
+    const h1Socket = req.httpVersionMajor === 1 ? req.socket : undefined;
+    if (h1Socket) {
+      this.#h1Busy.set(h1Socket, (this.#h1Busy.get(h1Socket) ?? 0) + 1);
+      // A request that arrives on a kept-alive connection while draining is served, and the connection closes.
+      if (this.#draining) res.setHeader("connection", "close");
+    }
+    res.once("close", () => {
+      this.#inFlight.delete(res);
+      if (!h1Socket) return;
+      const left = (this.#h1Busy.get(h1Socket) ?? 1) - 1;
+      this.#h1Busy.set(h1Socket, left);
+      if (this.#draining && left === 0) h1Socket.destroySoon();
+    });
+    currentRequestId.run(id, handler, req, res);
   }
 
   #dispatch(socket: net.Socket): void {
     this.#sockets.add(socket);
-    socket.once("close", () => this.#sockets.delete(socket));
+    socket.once("close", () => {
+      this.#sockets.delete(socket);
+      this.#h1Busy.delete(socket);
+      this.#h2Sockets.delete(socket);
+    });
+    if (this.#draining) {
+      socket.destroy();
+      return;
+    }
     // A connection that never says anything must not hold a socket forever.
     const onTimeout = () => socket.destroy();
     const onError = () => socket.destroy();
@@ -63,6 +178,8 @@ export class OnePortServer {
       socket.off("timeout", onTimeout);
       socket.off("error", onError);
       socket.unshift(seen);
+      if (isH2) this.#h2Sockets.add(socket);
+      else this.#h1Busy.set(socket, 0);
       (isH2 ? this.h2 : this.h1).emit("connection", socket);
     };
     socket.on("readable", onReadable);

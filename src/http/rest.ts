@@ -66,6 +66,11 @@ export function restRoutes(login: LoginService): ReadonlyMap<string, Route> {
   ]);
 }
 
+/** Hears how each REST request ended (metrics); `code` is "ok" or the error's code. */
+export interface RestObserver {
+  done(code: string, startMs: number): void;
+}
+
 /** Serves one REST route; every failure becomes a JSON error with the status of its Connect code. */
 export async function serveRest(
   route: Route,
@@ -73,7 +78,10 @@ export async function serveRest(
   res: Res,
   client: Client,
   log: Logger,
+  observer?: RestObserver,
 ): Promise<void> {
+  const start = performance.now();
+  let code = "ok";
   try {
     if (req.method !== "POST") {
       throw new HttpError(405, "invalid_argument", `method ${req.method} is not allowed; use POST`, {
@@ -83,7 +91,11 @@ export async function serveRest(
     const body = await readJsonObject(req, MAX_BODY_BYTES);
     sendJson(res, 200, await route(body, client));
   } catch (err) {
-    sendError(res, toHttpError(err, log));
+    const e = toHttpError(err, log);
+    code = e.code;
+    sendError(res, e);
+  } finally {
+    observer?.done(code, start);
   }
 }
 

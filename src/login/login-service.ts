@@ -10,6 +10,7 @@ import { mintRefreshToken, parseRefreshToken } from "../tokens/refresh-token.js"
 import type { User, UserStore } from "../users/store.js";
 import type { AbuseGuard } from "./abuse-guard.js";
 import { LoginError } from "./errors.js";
+import { type LoginEvents, noLoginEvents } from "./events.js";
 import { tooMany } from "./too-many.js";
 
 /** Who is asking: the transports fill this in; limits (per IP) are keyed on it. */
@@ -41,6 +42,8 @@ export interface LoginDeps {
   /** Renders the SMS text for a code. */
   readonly message: (code: string) => string;
   readonly log: Logger;
+  /** Who hears about sends, verifications and failures (metrics); nobody by default. */
+  readonly events?: LoginEvents;
 }
 
 export interface SentCode {
@@ -65,18 +68,25 @@ export interface Session extends TokenPair {
  * HTTP, so every transport calls it directly.
  */
 export class LoginService {
-  constructor(private readonly deps: LoginDeps) {}
+  readonly #events: LoginEvents;
+
+  constructor(private readonly deps: LoginDeps) {
+    this.#events = deps.events ?? noLoginEvents;
+  }
 
   async sendOtp(rawPhone: string, client: Client): Promise<SentCode> {
     const { settings, codes, sms, guard, log } = this.deps;
     const phone = this.deps.phones.normalize(rawPhone);
     // Limits first: a refused request costs no SMS and leaves the phone's current code alone.
-    const permit = await storeCall(log, "check the send limits", () => guard.beforeSend(phone, client));
+    const permit = await this.#limited(
+      storeCall(log, "check the send limits", () => guard.beforeSend(phone, client)),
+    );
     const code = generateCode(settings.codeLength);
     const digest = codeDigest(settings.codeSecret, phone, code);
     await storeCall(log, "store the code", () => codes.put(phone, digest, settings.codeTtlSeconds));
     try {
       const receipt = await sms.send({ to: phone, text: this.deps.message(code), code });
+      this.#events.smsSend(receipt.provider, "sent");
       log.info({ phone: maskPhone(phone), provider: receipt.provider, messageId: receipt.id }, "otp sent");
     } catch (err) {
       // A code nobody received must not stay live: delete it (only if it is still this one) before answering.
@@ -87,8 +97,13 @@ export class LoginService {
           .catch((e: unknown) => log.error({ err: e }, "could not discard unsent code")),
         permit.cancel().catch((e: unknown) => log.warn({ err: e }, "could not refund the send limits")),
       ]);
+      this.#events.smsSend(
+        err instanceof SmsError ? err.provider : sms.name,
+        err instanceof SmsError ? err.kind : "error",
+      );
       throw smsFailure(err, phone, log);
     }
+    this.#events.codeSent();
     return { phone, expiresInSeconds: settings.codeTtlSeconds, codeLength: settings.codeLength };
   }
 
@@ -104,7 +119,7 @@ export class LoginService {
         "INVALID_OTP_FORMAT",
       );
     }
-    await storeCall(log, "check the verify limits", () => guard.beforeVerify(phone, client));
+    await this.#limited(storeCall(log, "check the verify limits", () => guard.beforeVerify(phone, client)));
     const digest = codeDigest(settings.codeSecret, phone, code);
     // Independent commands go out together (ioredis auto-pipelining): the user lookup rides along with the
     // verification in the same round trip, and is simply unused when the code is wrong.
@@ -116,8 +131,10 @@ export class LoginService {
     );
     switch (outcome.kind) {
       case "ok":
+        this.#events.codeVerified();
         break;
       case "wrong":
+        this.#events.codeFailed("wrong");
         log.info({ phone: maskPhone(phone), attemptsLeft: outcome.attemptsLeft }, "wrong otp");
         throw new LoginError(
           "unauthenticated",
@@ -128,6 +145,7 @@ export class LoginService {
           "OTP_INCORRECT",
         );
       case "exhausted":
+        this.#events.codeFailed("exhausted");
         throw new LoginError(
           "unauthenticated",
           "too many incorrect attempts; request a new code",
@@ -135,6 +153,7 @@ export class LoginService {
           "OTP_ATTEMPTS_EXHAUSTED",
         );
       case "missing":
+        this.#events.codeExpired();
         throw new LoginError(
           "unauthenticated",
           "no active code for this phone: it expired or was already used; request a new code",
@@ -143,6 +162,7 @@ export class LoginService {
         );
       case "locked":
         log.warn({ phone: maskPhone(phone) }, "verify refused: phone locked after too many wrong codes");
+        this.#events.limitRefused("PHONE_LOCKED");
         throw tooMany("PHONE_LOCKED", "too many incorrect codes for this phone", outcome.retryAfterMs);
     }
     const user = existing ?? (await storeCall(log, "create the user", () => users.create(phone)));
@@ -153,6 +173,17 @@ export class LoginService {
       guard.afterLogin(phone, client).catch((e: unknown) => log.warn({ err: e }, "could not refund limits")),
     ]);
     return { ...pair, user };
+  }
+
+  /** Counts each limit's refusals by its reason, for metrics, and passes everything through unchanged. */
+  async #limited<T>(decision: Promise<T>): Promise<T> {
+    try {
+      return await decision;
+    } catch (err) {
+      if (err instanceof LoginError && err.kind !== "unavailable")
+        this.#events.limitRefused(err.reason ?? err.kind);
+      throw err;
+    }
   }
 
   async refresh(refreshToken: string): Promise<TokenPair> {

@@ -1,0 +1,192 @@
+import type { DescMethod } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import type { CodeFailure, LoginEvents, SmsOutcome } from "../login/events.js";
+import { type Protocol, rpcProtocolOf } from "./protocol.js";
+
+/** Connect's code names (connectrpc.com/docs/protocol#error-codes), the `code` label of every request. */
+const codeNames: Readonly<Record<Code, string>> = {
+  [Code.Canceled]: "canceled",
+  [Code.Unknown]: "unknown",
+  [Code.InvalidArgument]: "invalid_argument",
+  [Code.DeadlineExceeded]: "deadline_exceeded",
+  [Code.NotFound]: "not_found",
+  [Code.AlreadyExists]: "already_exists",
+  [Code.PermissionDenied]: "permission_denied",
+  [Code.ResourceExhausted]: "resource_exhausted",
+  [Code.FailedPrecondition]: "failed_precondition",
+  [Code.Aborted]: "aborted",
+  [Code.OutOfRange]: "out_of_range",
+  [Code.Unimplemented]: "unimplemented",
+  [Code.Internal]: "internal",
+  [Code.Unavailable]: "unavailable",
+  [Code.DataLoss]: "data_loss",
+  [Code.Unauthenticated]: "unauthenticated",
+};
+
+/** Latency buckets from 0.5 ms (a cached refusal) to 5 s (a slow SMS provider), in seconds. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** One procedure's series for one protocol, resolved once and kept: `labels()` hashes its arguments. */
+interface Series {
+  readonly latency: Histogram.Internal<"procedure" | "protocol">;
+  readonly byCode: Map<string, Counter.Internal>;
+  readonly counter: Counter<"procedure" | "protocol" | "code">;
+  readonly procedure: string;
+  readonly protocol: Protocol;
+}
+
+/**
+ * The service's Prometheus metrics, on a registry of its own (never prom-client's global, so two apps in one
+ * process, as in tests, do not collide). It is also the login core's `LoginEvents` listener.
+ */
+export class Metrics implements LoginEvents {
+  readonly registry = new Registry();
+  readonly #requests = new Counter({
+    name: "otp_auth_requests_total",
+    help: "Requests answered, by procedure (RPC path or REST path), protocol and Connect code",
+    labelNames: ["procedure", "protocol", "code"] as const,
+    registers: [this.registry],
+  });
+  readonly #latency = new Histogram({
+    name: "otp_auth_request_duration_seconds",
+    help: "Time from request to answer, by procedure and protocol",
+    labelNames: ["procedure", "protocol"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly #codesSent = new Counter({
+    name: "otp_auth_codes_sent_total",
+    help: "Codes generated, stored and handed to an SMS provider",
+    registers: [this.registry],
+  });
+  readonly #codesVerified = new Counter({
+    name: "otp_auth_codes_verified_total",
+    help: "Codes verified successfully (logins)",
+    registers: [this.registry],
+  });
+  readonly #codesFailed = new Counter({
+    name: "otp_auth_codes_failed_total",
+    help: "Verifications refused with a code still live: wrong code, or attempts exhausted",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly #codesExpired = new Counter({
+    name: "otp_auth_codes_expired_total",
+    help: "Verifications that found no live code: expired, already used or never sent",
+    registers: [this.registry],
+  });
+  readonly #smsSends = new Counter({
+    name: "otp_auth_sms_sends_total",
+    help: "SMS sends by provider and outcome (sent, or the failure kind)",
+    labelNames: ["provider", "outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly #limitRefusals = new Counter({
+    name: "otp_auth_limit_refusals_total",
+    help: "Requests refused by a rate limit, by limit",
+    labelNames: ["limit"] as const,
+    registers: [this.registry],
+  });
+  readonly #rpcSeries = new Map<DescMethod, Map<Protocol, Series>>();
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The exposition text and its content type, for `GET /metrics`. */
+  async expose(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /** Observes one REST path; resolved at start-up so a request only adds numbers. */
+  rest(path: string): { done(code: string, startMs: number): void } {
+    const series = this.#series(path, "rest");
+    return { done: (code, startMs) => this.observe(series, code, startMs) };
+  }
+
+  /** Counts one answered request and its latency; `startMs` is from `performance.now()`. */
+  private observe(series: Series, code: string, startMs: number): void {
+    series.latency.observe((performance.now() - startMs) / 1000);
+    let c = series.byCode.get(code);
+    if (!c) {
+      c = series.counter.labels(series.procedure, series.protocol, code);
+      series.byCode.set(code, c);
+    }
+    c.inc();
+  }
+
+  /** Observes every RPC connect-node routes (errors it raises before routing are not seen). */
+  interceptor(): Interceptor {
+    return (next) => async (req) => {
+      const start = performance.now();
+      const series = this.#rpc(req.method, rpcProtocolOf(req.header.get("content-type")));
+      try {
+        const res = await next(req);
+        if (!res.stream) {
+          this.observe(series, "ok", start);
+          return res;
+        }
+        return { ...res, message: this.#observeStream(res.message, series, start) };
+      } catch (err) {
+        this.observe(series, codeNames[ConnectError.from(err).code] ?? "unknown", start);
+        throw err;
+      }
+    };
+  }
+
+  codeSent(): void {
+    this.#codesSent.inc();
+  }
+  codeVerified(): void {
+    this.#codesVerified.inc();
+  }
+  codeFailed(reason: CodeFailure): void {
+    this.#codesFailed.labels(reason).inc();
+  }
+  codeExpired(): void {
+    this.#codesExpired.inc();
+  }
+  smsSend(provider: string, outcome: SmsOutcome): void {
+    this.#smsSends.labels(provider, outcome).inc();
+  }
+  limitRefused(limit: string): void {
+    this.#limitRefusals.labels(limit).inc();
+  }
+
+  async *#observeStream<T>(messages: AsyncIterable<T>, series: Series, start: number): AsyncIterable<T> {
+    let code = "ok";
+    try {
+      yield* messages;
+    } catch (err) {
+      code = codeNames[ConnectError.from(err).code] ?? "unknown";
+      throw err;
+    } finally {
+      this.observe(series, code, start);
+    }
+  }
+
+  #rpc(method: DescMethod, protocol: Protocol): Series {
+    let byProtocol = this.#rpcSeries.get(method);
+    if (!byProtocol) {
+      byProtocol = new Map();
+      this.#rpcSeries.set(method, byProtocol);
+    }
+    let series = byProtocol.get(protocol);
+    if (!series) {
+      series = this.#series(`/${method.parent.typeName}/${method.name}`, protocol);
+      byProtocol.set(protocol, series);
+    }
+    return series;
+  }
+
+  #series(procedure: string, protocol: Protocol): Series {
+    return {
+      latency: this.#latency.labels(procedure, protocol),
+      byCode: new Map(),
+      counter: this.#requests,
+      procedure,
+      protocol,
+    };
+  }
+}

@@ -1,0 +1,215 @@
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+} from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthService } from "../gen/auth/v1/auth_pb.js";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "../gen/grpc/health/v1/health_pb.js";
+import { type RunningApp, startApp } from "./support/app.js";
+import { uniquePhone } from "./support/capture-sms.js";
+import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+
+const get = (s: RunningApp, path: string, headers: Record<string, string> = {}) =>
+  fetch(`${s.baseUrl}${path}`, { headers });
+
+/** Waits for `probe` to return true, polling, failing after `ms` with what it last saw. */
+async function until(probe: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("health and readiness (embedded store)", () => {
+  let s: RunningApp;
+  beforeAll(async () => {
+    s = await startApp();
+  });
+  afterAll(() => s?.close());
+
+  it("GET /healthz and /readyz answer, and only to GET", async () => {
+    const live = await get(s, "/healthz");
+    expect(live.status).toBe(200);
+    expect(await live.json()).toEqual({ status: "ok" });
+    const ready = await get(s, "/readyz");
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: "ready", checks: { "shutting down": "ok", store: "ok" } });
+    const post = await fetch(`${s.baseUrl}/readyz`, { method: "POST" });
+    expect(post.status).toBe(405);
+  });
+
+  it("grpc.health.v1 Check answers for the server and for AuthService, NOT_FOUND for others", async () => {
+    for (const transport of [
+      createGrpcTransport({ baseUrl: s.baseUrl }),
+      createConnectTransport({ baseUrl: s.baseUrl, httpVersion: "1.1" }),
+    ]) {
+      const health = createClient(Health, transport);
+      expect((await health.check({ service: "" })).status).toBe(Status.SERVING);
+      expect((await health.check({ service: "auth.v1.AuthService" })).status).toBe(Status.SERVING);
+      const err = await health.check({ service: "nope.v1.Nope" }).catch((e: unknown) => e);
+      expect(ConnectError.from(err).code).toBe(Code.NotFound);
+    }
+    const list = await createClient(Health, createGrpcTransport({ baseUrl: s.baseUrl })).list({});
+    expect(Object.keys(list.statuses).sort()).toEqual(["", "auth.v1.AuthService"]);
+  });
+
+  it("echoes a sane x-request-id and replaces anything else with a fresh id", async () => {
+    const echoed = await get(s, "/healthz", { "x-request-id": "trace-42.abc" });
+    expect(echoed.headers.get("x-request-id")).toBe("trace-42.abc");
+    const replaced = await get(s, "/healthz", { "x-request-id": "bad id\twith spaces" });
+    expect(replaced.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    const fresh = await get(s, "/healthz");
+    expect(fresh.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    // gRPC carries it as response metadata.
+    let header: Headers | undefined;
+    await createClient(Health, createGrpcTransport({ baseUrl: s.baseUrl })).check(
+      { service: "" },
+      { headers: { "x-request-id": "grpc-7" }, onHeader: (h) => (header = h) },
+    );
+    expect(header?.get("x-request-id")).toBe("grpc-7");
+  });
+});
+
+const skip = redisReason();
+
+describe.skipIf(skip)("readiness follows the store (Redis)", () => {
+  let redis: TestRedis;
+  let s: RunningApp;
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    s = await startApp({ REDIS_URL: redis.url });
+  });
+  afterAll(async () => {
+    await s?.close();
+    await redis?.close();
+  });
+
+  it("is not ready while Redis is down, and Watch reports each change", async () => {
+    const health = createClient(Health, createGrpcTransport({ baseUrl: s.baseUrl }));
+    // Watch re-checks every 5 s (and at once on shutdown), well within the waits below.
+    const controller = new AbortController();
+    const seen: Status[] = [];
+    let watchError: unknown;
+    const watching = (async () => {
+      try {
+        for await (const r of health.watch({ service: "" }, { signal: controller.signal }))
+          seen.push(r.status);
+      } catch (e) {
+        if (!controller.signal.aborted) watchError = e;
+      }
+    })();
+    // Until the Redis client has connected the store is not ready; what matters is what follows SERVING.
+    await until(async () => seen.at(-1) === Status.SERVING, "Watch to say SERVING");
+    seen.splice(0, seen.length - 1);
+
+    await redis.stop();
+    await until(async () => (await get(s, "/readyz")).status === 503, "/readyz to say 503");
+    const body = (await (await get(s, "/readyz")).json()) as { checks: Record<string, string> };
+    expect(body.checks.store).not.toBe("ok");
+    expect((await health.check({ service: "" })).status).toBe(Status.NOT_SERVING);
+    expect((await get(s, "/healthz")).status).toBe(200);
+    await until(async () => seen.includes(Status.NOT_SERVING), "Watch to say NOT_SERVING");
+
+    await redis.start();
+    await until(async () => (await get(s, "/readyz")).status === 200, "/readyz to recover", 20_000);
+    await until(async () => seen.at(-1) === Status.SERVING, "Watch to say SERVING again", 20_000);
+    controller.abort();
+    await watching;
+    expect(watchError).toBeUndefined();
+    expect(seen).toEqual([Status.SERVING, Status.NOT_SERVING, Status.SERVING]);
+  }, 60_000);
+});
+
+describe("metrics", () => {
+  let s: RunningApp;
+  beforeAll(async () => {
+    s = await startApp();
+  });
+  afterAll(() => s?.close());
+
+  const scrape = async () => {
+    const res = await get(s, "/metrics");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    return res.text();
+  };
+  /** The value of one sample, 0 when absent. */
+  const value = (text: string, series: string) => {
+    const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+    return line ? Number(line.slice(series.length + 1)) : 0;
+  };
+
+  it("counts requests by procedure, protocol and code, and the login's codes and SMS sends", async () => {
+    const phone = uniquePhone();
+    const transports = {
+      grpc: createGrpcTransport({ baseUrl: s.baseUrl }),
+      grpc_web: createGrpcWebTransport({ baseUrl: s.baseUrl, httpVersion: "1.1" }),
+      connect: createConnectTransport({ baseUrl: s.baseUrl, httpVersion: "1.1" }),
+    };
+    for (const t of Object.values(transports)) await createClient(AuthService, t).sendOtp({ phone });
+    const connect = createClient(AuthService, transports.connect);
+    await expect(
+      connect.verifyOtp({ phone, otp: "000000" === s.sms.lastCode(phone) ? "111111" : "000000" }),
+    ).rejects.toThrow(/incorrect code/);
+    await connect.verifyOtp({ phone, otp: s.sms.lastCode(phone) });
+    await expect(connect.verifyOtp({ phone, otp: s.sms.lastCode(phone) })).rejects.toThrow(/no active code/);
+    const rest = await fetch(`${s.baseUrl}/api/v1/auth/send-otp`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ phone: "not a phone" }),
+    });
+    expect(rest.status).toBe(400);
+    s.sms.failWith = new Error("provider exploded");
+    await expect(connect.sendOtp({ phone })).rejects.toThrow();
+    s.sms.failWith = undefined;
+
+    const text = await scrape();
+    const send = '{procedure="/auth.v1.AuthService/SendOtp"';
+    const verify = '{procedure="/auth.v1.AuthService/VerifyOtp"';
+    expect(value(text, `otp_auth_requests_total${send},protocol="grpc",code="ok"}`)).toBe(1);
+    expect(value(text, `otp_auth_requests_total${send},protocol="grpc_web",code="ok"}`)).toBe(1);
+    expect(value(text, `otp_auth_requests_total${send},protocol="connect",code="ok"}`)).toBe(1);
+    expect(value(text, `otp_auth_requests_total${send},protocol="connect",code="unavailable"}`)).toBe(1);
+    expect(value(text, `otp_auth_requests_total${verify},protocol="connect",code="ok"}`)).toBe(1);
+    expect(value(text, `otp_auth_requests_total${verify},protocol="connect",code="unauthenticated"}`)).toBe(
+      2,
+    );
+    expect(
+      value(
+        text,
+        'otp_auth_requests_total{procedure="/api/v1/auth/send-otp",protocol="rest",code="invalid_argument"}',
+      ),
+    ).toBe(1);
+    expect(value(text, `otp_auth_request_duration_seconds_count${verify},protocol="connect"}`)).toBe(3);
+    expect(value(text, "otp_auth_codes_sent_total")).toBe(3);
+    expect(value(text, "otp_auth_codes_verified_total")).toBe(1);
+    expect(value(text, 'otp_auth_codes_failed_total{reason="wrong"}')).toBe(1);
+    expect(value(text, "otp_auth_codes_expired_total")).toBe(1);
+    expect(value(text, 'otp_auth_sms_sends_total{provider="capture",outcome="sent"}')).toBe(3);
+    expect(value(text, 'otp_auth_sms_sends_total{provider="capture",outcome="error"}')).toBe(1);
+    // Default process metrics ride along.
+    expect(text).toMatch(/^process_cpu_seconds_total /m);
+    expect(text).toMatch(/^# TYPE otp_auth_limit_refusals_total counter/m);
+  });
+
+  it("counts limiter refusals reported through LoginEvents", async () => {
+    s.app.metrics?.limitRefused("send_per_phone");
+    expect(value(await scrape(), 'otp_auth_limit_refusals_total{limit="send_per_phone"}')).toBe(1);
+  });
+
+  it("METRICS_ENABLED=false removes /metrics", async () => {
+    const off = await startApp({ METRICS_ENABLED: "false" });
+    try {
+      expect(off.app.metrics).toBeUndefined();
+      expect((await get(off, "/metrics")).status).toBe(404);
+      await createClient(AuthService, createGrpcTransport({ baseUrl: off.baseUrl })).sendOtp({
+        phone: uniquePhone(),
+      });
+    } finally {
+      await off.close();
+    }
+  });
+});
