@@ -31,6 +31,12 @@ export interface Config {
   readonly sms: {
     readonly provider: string;
   };
+  /** Browser origins allowed to call cross-origin (CORS); see src/http/cors.ts. */
+  readonly cors: {
+    readonly origins: readonly string[];
+    /** Any http://localhost or 127.0.0.1 origin: the development default, for local front-end servers. */
+    readonly loopback: boolean;
+  };
   /** The raw environment, for components that validate their own variables (SMS providers). */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
@@ -148,6 +154,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       refreshTtlSeconds: r.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400, 1, 365 * 86_400),
     },
     sms: { provider: smsProvider },
+    cors: readCors(r, production),
     env,
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
@@ -173,4 +180,26 @@ function readPrivateKey(r: EnvReader): KeyObject | undefined {
     );
     return undefined;
   }
+}
+
+/** `CORS_ORIGINS`: comma-separated exact origins. Unset: loopback origins in development, none in production. */
+function readCors(r: EnvReader, production: boolean): Config["cors"] {
+  const raw = r.optional("CORS_ORIGINS");
+  if (raw === undefined) return { origins: [], loopback: !production };
+  const origins: string[] = [];
+  for (const item of raw.split(",")) {
+    const o = item.trim();
+    if (o === "") continue;
+    let url: URL | undefined;
+    try {
+      url = new URL(o);
+    } catch {
+      url = undefined;
+    }
+    // Browsers send an origin with no path and no trailing slash, and we compare exactly.
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.origin !== o) {
+      r.problems.push(`CORS_ORIGINS entries must be origins like https://app.example.com, got "${o}"`);
+    } else origins.push(o);
+  }
+  return { origins, loopback: false };
 }

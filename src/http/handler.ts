@@ -1,11 +1,14 @@
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
 import { clientKey } from "../rpc/client-context.js";
 import { routes } from "../rpc/routes.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
+import type { DevPage } from "../web/dev-page.js";
 import { clientOf } from "./client-ip.js";
+import { type CorsOptions, createCors } from "./cors.js";
 import { HttpError, sendError, sendJson } from "./json.js";
 import { restRoutes, serveRest } from "./rest.js";
 
@@ -13,6 +16,10 @@ export interface HandlerDeps {
   readonly login: LoginService;
   readonly accessTokens: AccessTokens;
   readonly log: Logger;
+  /** Browser origins allowed to call cross-origin; none when absent. */
+  readonly cors?: CorsOptions;
+  /** The development login page at `/`; absent in production. */
+  readonly devPage?: DevPage;
 }
 
 /**
@@ -24,7 +31,7 @@ export type Handler = ReturnType<typeof connectNodeAdapter>;
 export function createHandler(deps: HandlerDeps): Handler {
   const rest = restRoutes(deps.login);
   const jwks = JSON.stringify(deps.accessTokens.jwks());
-  return connectNodeAdapter({
+  const adapter = connectNodeAdapter({
     routes: routes(deps.login),
     // RPC requests are tiny; refusing large ones early protects memory.
     readMaxBytes: 64 * 1024,
@@ -41,6 +48,7 @@ export function createHandler(deps: HandlerDeps): Handler {
         res.end(req.method === "HEAD" ? "" : jwks);
         return;
       }
+      if (deps.devPage?.handle(req, res, path)) return;
       if (path === "/healthz" && req.method === "GET") {
         sendJson(res, 200, { status: "ok" });
         return;
@@ -48,4 +56,13 @@ export function createHandler(deps: HandlerDeps): Handler {
       sendError(res, new HttpError(404, "not_found", `no route for ${req.method} ${path}`));
     },
   });
+  // CORS covers what browsers call (RPCs and /api/v1), and must run before connect-node sees a preflight.
+  const cors = createCors(deps.cors ?? { origins: [], loopback: false }, [
+    `/${AuthService.typeName}/`,
+    "/api/v1/",
+  ]);
+  return (req, res) => {
+    if (cors.handle(req, res, (req.url ?? "/").split("?", 1)[0] ?? "/")) return;
+    adapter(req, res);
+  };
 }
