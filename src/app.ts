@@ -16,6 +16,7 @@ import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
 import { RedisRefreshStore } from "./tokens/redis-refresh-store.js";
 import { MemoryUserStore } from "./users/memory-store.js";
 import { RedisUserStore } from "./users/redis-store.js";
+import { DevPage } from "./web/dev-page.js";
 
 export interface App {
   readonly server: OnePortServer;
@@ -86,7 +87,15 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     log,
   });
 
-  const server = new OnePortServer(createHandler({ login, accessTokens, log }));
+  const server = new OnePortServer(
+    createHandler({
+      login,
+      accessTokens,
+      log,
+      cors: config.cors,
+      ...(config.production ? {} : { devPage: DevPage.locate() }),
+    }),
+  );
   return {
     server,
     login,
