@@ -93,7 +93,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       accessTokens,
       log,
       cors: config.cors,
-      ...(config.production ? {} : { devPage: DevPage.locate() }),
+      devPage: config.production ? undefined : DevPage.locate(),
     }),
   );
   return {

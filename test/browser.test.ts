@@ -12,6 +12,7 @@ const skip = chromiumReason();
 /** The same page served from another origin (another port), as a separately hosted front end would be. */
 async function startStaticSite(): Promise<{ origin: string; close(): Promise<void> }> {
   const page = DevPage.locate();
+  if (!page) throw new Error("web/ not found");
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
     if (!page.handle(req, res, path)) {

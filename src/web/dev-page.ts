@@ -15,11 +15,14 @@ const bundles = new Map<string, Promise<string>>();
 export class DevPage {
   constructor(readonly dir: string) {}
 
-  /** Finds `web/` above this module: `src/web/` under tsx, `dist/src/web/` when built. */
-  static locate(from: string = fileURLToPath(import.meta.url)): DevPage {
+  /**
+   * Finds `web/` above this module (`src/web/` under tsx, `dist/src/web/` when built). Undefined where it was
+   * not shipped: a deployment without it simply has no page, rather than failing to start.
+   */
+  static locate(from: string = fileURLToPath(import.meta.url)): DevPage | undefined {
     for (let dir = dirname(from); ; dir = dirname(dir)) {
       if (existsSync(join(dir, "web", "index.html"))) return new DevPage(join(dir, "web"));
-      if (dirname(dir) === dir) throw new Error(`no web/index.html above ${from}`);
+      if (dirname(dir) === dir) return undefined;
     }
   }
 
