@@ -21,6 +21,7 @@ import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
 import { RedisRefreshStore } from "./tokens/redis-refresh-store.js";
 import { MemoryUserStore } from "./users/memory-store.js";
 import { RedisUserStore } from "./users/redis-store.js";
+import { DevPage } from "./web/dev-page.js";
 
 export interface App {
   readonly server: OnePortServer;
@@ -125,6 +126,8 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       trustedProxies: new TrustedProxies(config.trustedProxies),
       readiness,
       metrics,
+      cors: config.cors,
+      devPage: config.production ? undefined : DevPage.locate(),
     }),
   );
   const closeRedis = async () => {

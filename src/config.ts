@@ -41,6 +41,12 @@ export interface Config {
   readonly metricsEnabled: boolean;
   /** How long a graceful shutdown waits for in-flight requests before answering them Unavailable. */
   readonly shutdownTimeoutMs: number;
+  /** Browser origins allowed to call cross-origin (CORS); see src/http/cors.ts. */
+  readonly cors: {
+    readonly origins: readonly string[];
+    /** Any http://localhost or 127.0.0.1 origin: the development default, for local front-end servers. */
+    readonly loopback: boolean;
+  };
   /** The raw environment, for components that validate their own variables (SMS providers). */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
@@ -199,6 +205,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, production ? "info" : "debug"),
     metricsEnabled: r.bool("METRICS_ENABLED", true),
     shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
+    cors: readCors(r, production),
     env,
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
@@ -274,4 +281,26 @@ function readPrivateKey(r: EnvReader): KeyObject | undefined {
     );
     return undefined;
   }
+}
+
+/** `CORS_ORIGINS`: comma-separated exact origins. Unset: loopback origins in development, none in production. */
+function readCors(r: EnvReader, production: boolean): Config["cors"] {
+  const raw = r.optional("CORS_ORIGINS");
+  if (raw === undefined) return { origins: [], loopback: !production };
+  const origins: string[] = [];
+  for (const item of raw.split(",")) {
+    const o = item.trim();
+    if (o === "") continue;
+    let url: URL | undefined;
+    try {
+      url = new URL(o);
+    } catch {
+      url = undefined;
+    }
+    // Browsers send an origin with no path and no trailing slash, and we compare exactly.
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.origin !== o) {
+      r.problems.push(`CORS_ORIGINS entries must be origins like https://app.example.com, got "${o}"`);
+    } else origins.push(o);
+  }
+  return { origins, loopback: false };
 }

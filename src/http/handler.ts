@@ -1,5 +1,6 @@
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
 import { registerOpsServices } from "../ops/grpc-services.js";
@@ -9,7 +10,9 @@ import type { Readiness } from "../ops/readiness.js";
 import { clientKey } from "../rpc/client-context.js";
 import { routes } from "../rpc/routes.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
+import type { DevPage } from "../web/dev-page.js";
 import { clientResolver, type TrustedProxies } from "./client-ip.js";
+import { type CorsOptions, createCors } from "./cors.js";
 import { HttpError, sendError } from "./json.js";
 import { restRoutes, serveRest } from "./rest.js";
 
@@ -22,6 +25,10 @@ export interface HandlerDeps {
   readonly readiness: Readiness;
   /** Absent when METRICS_ENABLED=false: no `/metrics`, nothing counted. */
   readonly metrics: Metrics | undefined;
+  /** Browser origins allowed to call cross-origin; none when absent. */
+  readonly cors?: CorsOptions;
+  /** The development login page at `/`; absent in production. */
+  readonly devPage?: DevPage;
 }
 
 /**
@@ -36,7 +43,7 @@ export function createHandler(deps: HandlerDeps): Handler {
   const ops = opsRoutes(deps.readiness, deps.metrics);
   const jwks = JSON.stringify(deps.accessTokens.jwks());
   const clientOf = clientResolver(deps.trustedProxies);
-  return connectNodeAdapter({
+  const adapter = connectNodeAdapter({
     routes: (router) => {
       routes(deps.login)(router);
       registerOpsServices(router, deps.readiness);
@@ -57,6 +64,7 @@ export function createHandler(deps: HandlerDeps): Handler {
         res.end(req.method === "HEAD" ? "" : jwks);
         return;
       }
+      if (deps.devPage?.handle(req, res, path)) return;
       const op = ops.get(path);
       if (op) {
         op(req, res);
@@ -65,4 +73,13 @@ export function createHandler(deps: HandlerDeps): Handler {
       sendError(res, new HttpError(404, "not_found", `no route for ${req.method} ${path}`));
     },
   });
+  // CORS covers what browsers call (RPCs and /api/v1), and must run before connect-node sees a preflight.
+  const cors = createCors(deps.cors ?? { origins: [], loopback: false }, [
+    `/${AuthService.typeName}/`,
+    "/api/v1/",
+  ]);
+  return (req, res) => {
+    if (cors.handle(req, res, (req.url ?? "/").split("?", 1)[0] ?? "/")) return;
+    adapter(req, res);
+  };
 }
