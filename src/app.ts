@@ -4,6 +4,7 @@ import type { Config } from "./config.js";
 import { TrustedProxies } from "./http/client-ip.js";
 import { createHandler } from "./http/handler.js";
 import { type DrainResult, OnePortServer } from "./http/one-port.js";
+import type { TwilioWebhookSettings } from "./http/twilio-webhook-route.js";
 import type { Logger } from "./log.js";
 import { LoginService } from "./login/login-service.js";
 import { Metrics } from "./ops/metrics.js";
@@ -14,8 +15,10 @@ import { RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
 import { RateLimitGuard } from "./ratelimit/guard.js";
 import { connectRedis, untilReady } from "./redis/connect.js";
-import { DevelopmentSmsSender } from "./sms/development.js";
+import { createSmsSender } from "./sms/factory.js";
+import { renderOtpMessage } from "./sms/message.js";
 import type { SmsSender } from "./sms/sender.js";
+import { twilioDeliveryStatus } from "./sms/twilio-status-webhook.js";
 import { AccessTokens } from "./tokens/access-tokens.js";
 import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
 import { RedisRefreshStore } from "./tokens/redis-refresh-store.js";
@@ -84,6 +87,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     log.warn("DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console");
 
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
+  if (twilioWebhookOf(config)) metrics?.watchDeliveryStatus(twilioDeliveryStatus);
   const readiness = new Readiness().add(storeCheck(redis));
 
   const minutes = Math.ceil(config.otp.ttlSeconds / 60);
@@ -113,7 +117,12 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       log,
     }),
     message: (code) =>
-      `${code} is your ${config.appName} verification code. It expires in ${minutes} minutes.`,
+      renderOtpMessage(config.sms.template, {
+        code,
+        minutes,
+        app: config.appName,
+        webOtpDomain: config.sms.webOtpDomain,
+      }),
     log,
     events: metrics,
   });
@@ -128,6 +137,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       metrics,
       cors: config.cors,
       devPage: config.production ? undefined : DevPage.locate(),
+      twilioWebhook: twilioWebhookOf(config),
     }),
   );
   const closeRedis = async () => {
@@ -161,7 +171,16 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   };
 }
 
-function createSms(config: Config, _log: Logger): SmsSender {
-  if (config.sms.provider === "development") return new DevelopmentSmsSender(config.production);
-  throw new Error(`SMS_PROVIDER=${config.sms.provider} is not available in this build`);
+function twilioWebhookOf(config: Config): TwilioWebhookSettings | undefined {
+  const t = config.sms.twilio;
+  return t?.statusCallbackUrl ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl } : undefined;
+}
+
+function createSms(config: Config, log: Logger): SmsSender {
+  // The SMS layer logs (message, fields); pino takes (fields, message).
+  return createSmsSender(config.sms, {
+    info: (msg, extra) => log.info(extra ?? {}, msg),
+    warn: (msg, extra) => log.warn(extra ?? {}, msg),
+    error: (msg, extra) => log.error(extra ?? {}, msg),
+  });
 }

@@ -1,5 +1,6 @@
 import { createPrivateKey, type KeyObject } from "node:crypto";
 import { isIpOrCidr } from "./http/client-ip.js";
+import { readSmsConfig, SMS_PROVIDERS, type SmsConfig } from "./sms/config.js";
 
 /**
  * Everything the service reads from the environment, validated once at start-up. Every problem names the
@@ -29,9 +30,8 @@ export interface Config {
     readonly accessTtlSeconds: number;
     readonly refreshTtlSeconds: number;
   };
-  readonly sms: {
-    readonly provider: string;
-  };
+  /** Providers, failover, timeouts and the message text; see src/sms/config.ts. */
+  readonly sms: SmsConfig;
   readonly limits: LimitSettings;
   /** IPs and CIDRs of proxies whose X-Forwarded-For is believed; empty: the socket peer is the client. */
   readonly trustedProxies: readonly string[];
@@ -84,7 +84,7 @@ export class ConfigError extends Error {
   }
 }
 
-export const SMS_PROVIDERS = ["development", "twilio", "msg91"] as const;
+export { SMS_PROVIDERS };
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 /** Collects problems instead of throwing at the first, so all are reported at once. */
@@ -147,6 +147,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   const inProduction = "when NODE_ENV=production";
 
   const smsProvider = r.oneOf("SMS_PROVIDER", SMS_PROVIDERS, "development");
+  const appName = r.string("APP_NAME", "IndoStar Naturals");
   if (production) {
     r.require(
       "REDIS_URL",
@@ -184,7 +185,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     port: r.int("PORT", 8000, 0, 65535),
     redisUrl,
     defaultCountry,
-    appName: r.string("APP_NAME", "IndoStar Naturals"),
+    appName,
     otp: {
       length: r.int("OTP_LENGTH", 6, 4, 10),
       ttlSeconds: r.int("OTP_TTL_SECONDS", 600, 1, 86_400),
@@ -199,7 +200,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       accessTtlSeconds: r.int("ACCESS_TOKEN_TTL_SECONDS", 900, 1, 86_400),
       refreshTtlSeconds: r.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400, 1, 365 * 86_400),
     },
-    sms: { provider: smsProvider },
+    sms: readSmsConfig(r, production, appName),
     limits: readLimits(r),
     trustedProxies: readTrustedProxies(r),
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, production ? "info" : "debug"),

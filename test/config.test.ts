@@ -35,6 +35,14 @@ describe("config", () => {
     expect(p).toMatch(/JWT_PRIVATE_KEY is required/);
   });
 
+  it("names the SMS provider's missing credentials", () => {
+    const p = problems({ SMS_PROVIDER: "twilio", SMS_FALLBACK_PROVIDER: "msg91" }).join("\n");
+    expect(p).toMatch(/TWILIO_ACCOUNT_SID/);
+    expect(p).toMatch(/TWILIO_AUTH_TOKEN/);
+    expect(p).toMatch(/MSG91_AUTH_KEY/);
+    expect(p).toMatch(/MSG91_TEMPLATE_ID/);
+  });
+
   it("refuses the development SMS provider in production", () => {
     expect(problems({ NODE_ENV: "production", SMS_PROVIDER: "development" }).join("\n")).toMatch(
       /SMS_PROVIDER=development .* refused/,
@@ -46,6 +54,9 @@ describe("config", () => {
       NODE_ENV: "production",
       REDIS_URL: "redis://127.0.0.1:6379",
       SMS_PROVIDER: "twilio",
+      TWILIO_ACCOUNT_SID: "AC00000000000000000000000000000000",
+      TWILIO_AUTH_TOKEN: "0123456789abcdef0123456789abcdef",
+      TWILIO_MESSAGING_SERVICE_SID: "MG00000000000000000000000000000000",
       OTP_SECRET: "x".repeat(48),
       JWT_PRIVATE_KEY: ed25519Pem().replace(/\n/g, "\\n"),
     });

@@ -102,6 +102,9 @@ describe("CORS defaults", () => {
       NODE_ENV: "production",
       REDIS_URL: "redis://127.0.0.1:6379",
       SMS_PROVIDER: "twilio",
+      TWILIO_ACCOUNT_SID: "AC00000000000000000000000000000000",
+      TWILIO_AUTH_TOKEN: "0123456789abcdef0123456789abcdef",
+      TWILIO_PHONE_NUMBER: "+15005550006",
       OTP_SECRET: "x".repeat(32),
       JWT_PRIVATE_KEY: String(
         generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }),

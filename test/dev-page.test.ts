@@ -36,6 +36,9 @@ describe.skipIf(skip)("in production", () => {
       NODE_ENV: "production",
       REDIS_URL: redis.url,
       SMS_PROVIDER: "twilio", // replaced by the test's capture provider
+      TWILIO_ACCOUNT_SID: "AC00000000000000000000000000000000",
+      TWILIO_AUTH_TOKEN: "0123456789abcdef0123456789abcdef",
+      TWILIO_PHONE_NUMBER: "+15005550006",
       OTP_SECRET: "s".repeat(32),
       JWT_PRIVATE_KEY: String(
         generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }),

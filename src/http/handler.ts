@@ -15,6 +15,9 @@ import { clientResolver, type TrustedProxies } from "./client-ip.js";
 import { type CorsOptions, createCors } from "./cors.js";
 import { HttpError, sendError } from "./json.js";
 import { restRoutes, serveRest } from "./rest.js";
+import { serveTwilioStatus, type TwilioWebhookSettings } from "./twilio-webhook-route.js";
+
+export const TWILIO_STATUS_PATH = "/webhooks/twilio/status";
 
 export interface HandlerDeps {
   readonly login: LoginService;
@@ -27,6 +30,8 @@ export interface HandlerDeps {
   readonly metrics: Metrics | undefined;
   /** Browser origins allowed to call cross-origin; none when absent. */
   readonly cors?: CorsOptions;
+  /** Twilio's delivery status callback; mounted only when TWILIO_STATUS_CALLBACK_URL is set. */
+  readonly twilioWebhook?: TwilioWebhookSettings;
   /** The development login page at `/`; absent in production. */
   readonly devPage?: DevPage;
 }
@@ -62,6 +67,13 @@ export function createHandler(deps: HandlerDeps): Handler {
       if (path === "/.well-known/jwks.json" && (req.method === "GET" || req.method === "HEAD")) {
         res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=300" });
         res.end(req.method === "HEAD" ? "" : jwks);
+        return;
+      }
+      if (path === TWILIO_STATUS_PATH && deps.twilioWebhook) {
+        void serveTwilioStatus(req, res, deps.twilioWebhook).catch((err: unknown) => {
+          deps.log.warn({ err }, "twilio status callback failed");
+          sendError(res, new HttpError(400, "invalid_argument", "could not read the callback"));
+        });
         return;
       }
       if (deps.devPage?.handle(req, res, path)) return;

@@ -94,6 +94,25 @@ export class Metrics implements LoginEvents {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  /**
+   * Exposes the final delivery statuses Twilio reports to `/webhooks/twilio/status`, read at scrape time
+   * from the webhook's own counter (which is monotonic, so the counter stays one).
+   */
+  watchDeliveryStatus(source: { snapshot(): { byStatus: Record<string, number>; rejected: number } }): void {
+    new Counter({
+      name: "otp_auth_sms_delivery_status_total",
+      help: "Final SMS delivery statuses reported by the provider's signed status callback; status=rejected counts unsigned callbacks",
+      labelNames: ["status"] as const,
+      registers: [this.registry],
+      collect() {
+        const { byStatus, rejected } = source.snapshot();
+        this.reset();
+        for (const [status, n] of Object.entries(byStatus)) this.inc({ status }, n);
+        this.inc({ status: "rejected" }, rejected);
+      },
+    });
+  }
+
   /** The exposition text and its content type, for `GET /metrics`. */
   async expose(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };

@@ -26,11 +26,15 @@ export const GENEROUS_LIMITS: Readonly<Record<string, string>> = {
 };
 
 /** The real service on 127.0.0.1:0 with the given environment and an SMS provider the test can read. */
-export async function startApp(env: Record<string, string | undefined> = {}): Promise<RunningApp> {
+export async function startApp(
+  env: Record<string, string | undefined> = {},
+  opts: { readonly configuredSms?: boolean } = {},
+): Promise<RunningApp> {
   const config = loadConfig({ NODE_ENV: "test", ...GENEROUS_LIMITS, ...env });
   const sms = new CaptureSms();
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-  const app = await buildApp(config, log, { sms });
+  // `configuredSms`: the providers SMS_PROVIDER names (pointed at local fakes), not the capturing one.
+  const app = await buildApp(config, log, opts.configuredSms ? {} : { sms });
   const addr: AddressInfo = await app.server.listen(0, "127.0.0.1");
   return {
     app,

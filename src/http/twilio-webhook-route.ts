@@ -1,0 +1,39 @@
+import { handleTwilioStatusCallback } from "../sms/twilio-status-webhook.js";
+import type { Req, Res } from "./json.js";
+import { HttpError, sendError } from "./json.js";
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+export interface TwilioWebhookSettings {
+  readonly authToken: string;
+  /** TWILIO_STATUS_CALLBACK_URL: the URL Twilio signs. */
+  readonly publicUrl: string;
+}
+
+/** `POST /webhooks/twilio/status`: reads the form body as text and lets the SMS layer check and count it. */
+export async function serveTwilioStatus(req: Req, res: Res, settings: TwilioWebhookSettings): Promise<void> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      sendError(
+        res,
+        new HttpError(413, "resource_exhausted", `request body is larger than ${MAX_BODY_BYTES} bytes`),
+      );
+      return;
+    }
+    chunks.push(chunk);
+  }
+  const answer = handleTwilioStatusCallback(
+    {
+      url: req.url,
+      method: req.method,
+      headers: req.headers,
+      rawBody: Buffer.concat(chunks).toString("utf8"),
+    },
+    settings,
+  );
+  res.writeHead(answer.status, answer.headers);
+  res.end(answer.body);
+}
