@@ -12,6 +12,22 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
 
+/** Limits on slow HTTP/1 clients; HTTP/2 sessions are bounded by their own settings. */
+export interface H1Timeouts {
+  /** Time for a client to send a request's headers. */
+  readonly headersTimeoutMs: number;
+  /** Time for a client to send a whole request. */
+  readonly requestTimeoutMs: number;
+  /** How often the timeouts above are checked. */
+  readonly checkIntervalMs: number;
+}
+
+const DEFAULT_H1_TIMEOUTS: H1Timeouts = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  checkIntervalMs: 1_000,
+};
+
 /** How a graceful shutdown went. */
 export interface DrainResult {
   /** Requests that outlived the deadline and were answered Unavailable (or cut off mid-response). */
@@ -39,9 +55,22 @@ export class OnePortServer {
   readonly #inFlight = new Map<Response, Request>();
   #draining = false;
 
-  constructor(handler: Handler) {
+  constructor(handler: Handler, timeouts: Partial<H1Timeouts> = {}) {
     const serve = (req: Request, res: Response) => this.#serve(req, res, handler);
-    this.h1 = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000 }, serve);
+    const t = { ...DEFAULT_H1_TIMEOUTS, ...timeouts };
+    this.h1 = http.createServer(
+      {
+        keepAliveTimeout: 65_000,
+        headersTimeout: t.headersTimeoutMs,
+        requestTimeout: t.requestTimeoutMs,
+        connectionsCheckingInterval: t.checkIntervalMs,
+      },
+      serve,
+    );
+    // The HTTP/1 server is handed sockets and never listens itself, and Node only starts enforcing
+    // headersTimeout/requestTimeout (its connection tracking) when a server starts listening. Without this a
+    // client that trickles its headers (slowloris) would hold a connection forever.
+    this.h1.emit("listening");
     this.h2 = http2.createServer({}, serve);
     this.h2.on("session", (session: http2.ServerHttp2Session) => {
       this.#h2Sessions.add(session);
@@ -120,7 +149,11 @@ export class OnePortServer {
   /** Stops accepting now; resolves once every connection it accepted has ended. */
   async #listenerClosed(): Promise<void> {
     // The callback would report "not running" on a second call; the sockets are what we wait for.
-    if (this.listener.listening) this.listener.close(() => {});
+    if (this.listener.listening) {
+      this.listener.close(() => {});
+      // Stops the HTTP/1 timeout checks started in the constructor (it never listened, so nothing else closes).
+      this.h1.close(() => {});
+    }
     while (this.#sockets.size > 0) {
       const [first] = this.#sockets;
       if (first) await once(first, "close");
