@@ -1,0 +1,331 @@
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import http2 from "node:http2";
+import { performance } from "node:perf_hooks";
+import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import {
+  RefreshTokenRequestSchema,
+  SendOtpRequestSchema,
+  VerifyOtpRequestSchema,
+} from "../../gen/auth/v1/auth_pb.js";
+import { clientIpAt, phoneAt } from "./phones.js";
+
+/**
+ * Our own load generator, for what h2load and wrk cannot do: a different body on every request over h2c
+ * (Connect JSON and gRPC frames built from the generated schemas), a fixed request rate for latency at part
+ * load, and a login flow that carries a token from one call to the next. Every response is checked: HTTP 200,
+ * and `grpc-status: 0` for gRPC. Runs in its own process, pinned by the driver to the load core.
+ *
+ * Usage: tsx bench/load/h2gen.ts '<GenConfig as JSON>'; prints a GenResult as JSON.
+ */
+export interface GenConfig {
+  readonly url: string;
+  readonly protocol: "connect" | "grpc" | "rest";
+  /** `flow`: SendOtp, VerifyOtp (a prepared code), RefreshToken (the token just issued), in turn. */
+  readonly method: "SendOtp" | "VerifyOtp" | "flow";
+  readonly durationMs: number;
+  readonly concurrency: number;
+  /** HTTP/2 connections the streams are spread over. */
+  readonly sessions: number;
+  /** Requests per second, open loop; absent: closed loop, as fast as the server answers. */
+  readonly rate?: number;
+  /** First phone index for SendOtp. */
+  readonly phoneBase: number;
+  /** Prepared `phone code` lines for VerifyOtp and flow; the run ends early when they run out. */
+  readonly codesFile?: string;
+  /** Send the same body every time (to compare with h2load, which cannot vary it). */
+  readonly fixedBody?: boolean;
+  /** Stop after this many units of work (closed loop only): preparing codes needs an exact count. */
+  readonly count?: number;
+}
+
+export interface GenResult {
+  readonly requests: number;
+  readonly ok: number;
+  readonly failed: number;
+  readonly firstFailure?: string;
+  readonly elapsedMs: number;
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** The prepared codes ran out before the duration did. */
+  readonly exhausted: boolean;
+}
+
+interface Call {
+  readonly path: string;
+  readonly body: Buffer;
+  readonly ip: string;
+}
+
+interface Reply {
+  readonly ok: boolean;
+  readonly body: Buffer;
+  readonly why?: string;
+}
+
+const SERVICE = "/auth.v1.AuthService";
+const restPaths = {
+  SendOtp: "/api/v1/auth/send-otp",
+  VerifyOtp: "/api/v1/auth/verify-otp",
+  RefreshToken: "/api/v1/auth/refresh",
+};
+type Rpc = keyof typeof restPaths;
+
+export async function run(cfg: GenConfig): Promise<GenResult> {
+  const codes = cfg.codesFile
+    ? readFileSync(cfg.codesFile, "utf8")
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => l.split(" ") as [string, string])
+    : [];
+  let nextPhone = cfg.phoneBase;
+  let nextCode = 0;
+  let nextIp = 0;
+  let exhausted = false;
+
+  const encode = <D extends DescMessage>(
+    rpc: Rpc,
+    schema: D,
+    json: Record<string, string>,
+    init: MessageInitShape<D>,
+  ): Call => {
+    const ip = clientIpAt(nextIp++);
+    if (cfg.protocol === "grpc") {
+      const msg = toBinary(schema, create(schema, init));
+      const frame = Buffer.allocUnsafe(5 + msg.length);
+      frame.writeUInt8(0, 0);
+      frame.writeUInt32BE(msg.length, 1);
+      frame.set(msg, 5);
+      return { path: `${SERVICE}/${rpc}`, body: frame, ip };
+    }
+    const body = Buffer.from(JSON.stringify(json));
+    return { path: cfg.protocol === "rest" ? restPaths[rpc] : `${SERVICE}/${rpc}`, body, ip };
+  };
+  const sendCall = (): Call => {
+    const phone = phoneAt(cfg.fixedBody ? cfg.phoneBase : nextPhone++);
+    return encode("SendOtp", SendOtpRequestSchema, { phone }, { phone });
+  };
+  const verifyCall = (): Call | undefined => {
+    const entry = codes[nextCode++];
+    if (!entry) {
+      exhausted = true;
+      return undefined;
+    }
+    const [phone, otp] = entry;
+    return encode("VerifyOtp", VerifyOtpRequestSchema, { phone, otp }, { phone, otp });
+  };
+  const refreshCall = (token: string): Call =>
+    cfg.protocol === "rest"
+      ? encode("RefreshToken", RefreshTokenRequestSchema, { refresh_token: token }, { refreshToken: token })
+      : encode("RefreshToken", RefreshTokenRequestSchema, { refreshToken: token }, { refreshToken: token });
+
+  const transport = cfg.protocol === "rest" ? h1Transport(cfg) : await h2Transport(cfg);
+  const latencies: number[] = [];
+  let ok = 0;
+  let failed = 0;
+  let firstFailure: string | undefined;
+  const start = performance.now();
+  const end = start + cfg.durationMs;
+
+  const timed = async (call: Call, scheduled = performance.now()): Promise<Reply> => {
+    const reply = await transport
+      .send(call)
+      .catch((err: Error): Reply => ({ ok: false, body: Buffer.alloc(0), why: err.message }));
+    latencies.push(performance.now() - scheduled);
+    if (reply.ok) ok += 1;
+    else {
+      failed += 1;
+      firstFailure ??= `${call.path}: ${reply.why ?? ""}`;
+    }
+    return reply;
+  };
+
+  // One unit of work: a single call, or for `flow` the three calls of a login in order.
+  const unit = async (scheduled?: number): Promise<boolean> => {
+    if (cfg.method === "SendOtp") {
+      await timed(sendCall(), scheduled);
+      return true;
+    }
+    if (cfg.method === "VerifyOtp") {
+      const call = verifyCall();
+      if (!call) return false;
+      await timed(call, scheduled);
+      return true;
+    }
+    await timed(sendCall());
+    const call = verifyCall();
+    if (!call) return false;
+    const verified = await timed(call);
+    if (!verified.ok) return true;
+    const parsed = JSON.parse(verified.body.toString("utf8")) as {
+      refreshToken?: string;
+      refresh_token?: string;
+    };
+    const token = parsed.refreshToken ?? parsed.refresh_token;
+    if (token) await timed(refreshCall(token));
+    return true;
+  };
+
+  if (cfg.rate === undefined) {
+    let started = 0;
+    const worker = async () => {
+      while (
+        performance.now() < end &&
+        started++ < (cfg.count ?? Number.POSITIVE_INFINITY) &&
+        (await unit())
+      );
+    };
+    await Promise.all(Array.from({ length: cfg.concurrency }, worker));
+  } else {
+    // Open loop: requests start on schedule whether or not earlier ones have answered, and latency counts
+    // from the scheduled start, so a stalled server cannot hide its queue (no coordinated omission).
+    const interval = 1000 / cfg.rate;
+    const inFlight = new Set<Promise<unknown>>();
+    let next = start;
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        const now = performance.now();
+        while (next <= now && next < end && !exhausted) {
+          const p = unit(next).finally(() => inFlight.delete(p));
+          inFlight.add(p);
+          next += interval;
+        }
+        if (next >= end || exhausted) resolve();
+        else setTimeout(tick, 1);
+      };
+      tick();
+    });
+    await Promise.all(inFlight);
+  }
+  const elapsedMs = performance.now() - start;
+  transport.close();
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
+  return {
+    requests: ok + failed,
+    ok,
+    failed,
+    ...(firstFailure !== undefined ? { firstFailure } : {}),
+    elapsedMs,
+    rps: ((ok + failed) * 1000) / elapsedMs,
+    p50Ms: pct(0.5),
+    p99Ms: pct(0.99),
+    exhausted,
+  };
+}
+
+interface Transport {
+  send(call: Call): Promise<Reply>;
+  close(): void;
+}
+
+async function h2Transport(cfg: GenConfig): Promise<Transport> {
+  const sessions = await Promise.all(
+    Array.from(
+      { length: cfg.sessions },
+      () =>
+        new Promise<http2.ClientHttp2Session>((resolve, reject) => {
+          const s = http2.connect(cfg.url);
+          s.once("connect", () => resolve(s));
+          s.once("error", reject);
+        }),
+    ),
+  );
+  let turn = 0;
+  const grpc = cfg.protocol === "grpc";
+  const contentType = grpc ? "application/grpc" : "application/json";
+  return {
+    send(call) {
+      const session = sessions[turn++ % sessions.length] as http2.ClientHttp2Session;
+      return new Promise((resolve, reject) => {
+        const headers: http2.OutgoingHttpHeaders = {
+          ":method": "POST",
+          ":path": call.path,
+          "content-type": contentType,
+          "x-forwarded-for": call.ip,
+        };
+        if (grpc) headers.te = "trailers";
+        const stream = session.request(headers);
+        let status = 0;
+        let grpcStatus: string | undefined;
+        const chunks: Buffer[] = [];
+        stream.on("response", (h) => {
+          status = Number(h[":status"]);
+          if (h["grpc-status"] !== undefined) grpcStatus = String(h["grpc-status"]);
+        });
+        stream.on("trailers", (t) => {
+          if (t["grpc-status"] !== undefined) grpcStatus = String(t["grpc-status"]);
+        });
+        stream.on("data", (c: Buffer) => chunks.push(c));
+        stream.on("error", reject);
+        stream.on("end", () => {
+          const body = Buffer.concat(chunks);
+          const ok = status === 200 && (!grpc || grpcStatus === "0");
+          resolve({
+            ok,
+            body,
+            ...(ok
+              ? {}
+              : {
+                  why: `HTTP ${status} grpc-status ${grpcStatus ?? "-"} ${body.toString("utf8").slice(0, 200)}`,
+                }),
+          });
+        });
+        stream.end(call.body);
+      });
+    },
+    close() {
+      for (const s of sessions) s.close();
+    },
+  };
+}
+
+function h1Transport(cfg: GenConfig): Transport {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: cfg.concurrency });
+  const url = new URL(cfg.url);
+  return {
+    send(call) {
+      return new Promise((resolve, reject) => {
+        const req = http.request(
+          {
+            agent,
+            host: url.hostname,
+            port: url.port,
+            method: "POST",
+            path: call.path,
+            headers: {
+              "content-type": "application/json",
+              "content-length": call.body.length,
+              "x-forwarded-for": call.ip,
+            },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => {
+              const body = Buffer.concat(chunks);
+              const ok = res.statusCode === 200;
+              resolve({
+                ok,
+                body,
+                ...(ok ? {} : { why: `HTTP ${res.statusCode} ${body.toString("utf8").slice(0, 200)}` }),
+              });
+            });
+          },
+        );
+        req.on("error", reject);
+        req.end(call.body);
+      });
+    },
+    close() {
+      agent.destroy();
+    },
+  };
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop() ?? "")) {
+  const cfg = JSON.parse(process.argv[2] ?? "{}") as GenConfig;
+  const result = await run(cfg);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
