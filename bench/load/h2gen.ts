@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
 import http from "node:http";
-import http2 from "node:http2";
 import { performance } from "node:perf_hooks";
 import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
@@ -9,12 +8,14 @@ import {
   VerifyOtpRequestSchema,
 } from "../../gen/auth/v1/auth_pb.js";
 import { clientIpAt, phoneAt } from "./phones.js";
+import { RawH2Connection } from "./raw-h2.js";
 
 /**
  * Our own load generator, for what h2load and wrk cannot do: a different body on every request over h2c
  * (Connect JSON and gRPC frames built from the generated schemas), a fixed request rate for latency at part
- * load, and a login flow that carries a token from one call to the next. Every response is checked: HTTP 200,
- * and `grpc-status: 0` for gRPC. Runs in its own process, pinned by the driver to the load core.
+ * load, and a login flow that carries a token from one call to the next. Every response is checked: HTTP 200
+ * with a body (a gRPC error is trailers-only, so it has none). Runs in its own process, pinned by the driver to
+ * the load core; HTTP/2 goes through a minimal client of our own (raw-h2.ts), HTTP/1.1 through node:http.
  *
  * Usage: tsx bench/load/h2gen.ts '<GenConfig as JSON>'; prints a GenResult as JSON.
  */
@@ -221,59 +222,27 @@ interface Transport {
 }
 
 async function h2Transport(cfg: GenConfig): Promise<Transport> {
+  const url = new URL(cfg.url);
   const sessions = await Promise.all(
-    Array.from(
-      { length: cfg.sessions },
-      () =>
-        new Promise<http2.ClientHttp2Session>((resolve, reject) => {
-          const s = http2.connect(cfg.url);
-          s.once("connect", () => resolve(s));
-          s.once("error", reject);
-        }),
-    ),
+    Array.from({ length: cfg.sessions }, () => RawH2Connection.connect(url.hostname, Number(url.port))),
   );
-  let turn = 0;
   const grpc = cfg.protocol === "grpc";
-  const contentType = grpc ? "application/grpc" : "application/json";
+  const blocks = new Map<string, Buffer>();
+  let turn = 0;
   return {
     send(call) {
-      const session = sessions[turn++ % sessions.length] as http2.ClientHttp2Session;
-      return new Promise((resolve, reject) => {
-        const headers: http2.OutgoingHttpHeaders = {
-          ":method": "POST",
-          ":path": call.path,
-          "content-type": contentType,
-          "x-forwarded-for": call.ip,
-        };
-        if (grpc) headers.te = "trailers";
-        const stream = session.request(headers);
-        let status = 0;
-        let grpcStatus: string | undefined;
-        const chunks: Buffer[] = [];
-        stream.on("response", (h) => {
-          status = Number(h[":status"]);
-          if (h["grpc-status"] !== undefined) grpcStatus = String(h["grpc-status"]);
-        });
-        stream.on("trailers", (t) => {
-          if (t["grpc-status"] !== undefined) grpcStatus = String(t["grpc-status"]);
-        });
-        stream.on("data", (c: Buffer) => chunks.push(c));
-        stream.on("error", reject);
-        stream.on("end", () => {
-          const body = Buffer.concat(chunks);
-          const ok = status === 200 && (!grpc || grpcStatus === "0");
-          resolve({
-            ok,
-            body,
-            ...(ok
-              ? {}
-              : {
-                  why: `HTTP ${status} grpc-status ${grpcStatus ?? "-"} ${body.toString("utf8").slice(0, 200)}`,
-                }),
-          });
-        });
-        stream.end(call.body);
-      });
+      const session = sessions[turn++ % sessions.length] as RawH2Connection;
+      let block = blocks.get(call.path);
+      if (!block) {
+        block = RawH2Connection.headerBlock(
+          url.host,
+          call.path,
+          grpc ? "application/grpc" : "application/json",
+          grpc,
+        );
+        blocks.set(call.path, block);
+      }
+      return session.request(block, [["x-forwarded-for", call.ip]], call.body);
     },
     close() {
       for (const s of sessions) s.close();
