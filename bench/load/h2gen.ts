@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import http from "node:http";
 import { performance } from "node:perf_hooks";
 import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
@@ -8,6 +7,7 @@ import {
   VerifyOtpRequestSchema,
 } from "../../gen/auth/v1/auth_pb.js";
 import { clientIpAt, phoneAt } from "./phones.js";
+import { RawH1Pool } from "./raw-h1.js";
 import { RawH2Connection } from "./raw-h2.js";
 
 /**
@@ -15,7 +15,7 @@ import { RawH2Connection } from "./raw-h2.js";
  * (Connect JSON and gRPC frames built from the generated schemas), a fixed request rate for latency at part
  * load, and a login flow that carries a token from one call to the next. Every response is checked: HTTP 200
  * with a body (a gRPC error is trailers-only, so it has none). Runs in its own process, pinned by the driver to
- * the load core; HTTP/2 goes through a minimal client of our own (raw-h2.ts), HTTP/1.1 through node:http.
+ * the load core; it speaks HTTP/2 and HTTP/1.1 through minimal clients of our own (raw-h2.ts, raw-h1.ts).
  *
  * Usage: tsx bench/load/h2gen.ts '<GenConfig as JSON>'; prints a GenResult as JSON.
  */
@@ -121,7 +121,7 @@ export async function run(cfg: GenConfig): Promise<GenResult> {
       ? encode("RefreshToken", RefreshTokenRequestSchema, { refresh_token: token }, { refreshToken: token })
       : encode("RefreshToken", RefreshTokenRequestSchema, { refreshToken: token }, { refreshToken: token });
 
-  const transport = cfg.protocol === "rest" ? h1Transport(cfg) : await h2Transport(cfg);
+  const transport = cfg.protocol === "rest" ? await h1Transport(cfg) : await h2Transport(cfg);
   const latencies: number[] = [];
   let ok = 0;
   let failed = 0;
@@ -250,46 +250,12 @@ async function h2Transport(cfg: GenConfig): Promise<Transport> {
   };
 }
 
-function h1Transport(cfg: GenConfig): Transport {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: cfg.concurrency });
+async function h1Transport(cfg: GenConfig): Promise<Transport> {
   const url = new URL(cfg.url);
+  const pool = await RawH1Pool.connect(url.hostname, Number(url.port), cfg.concurrency);
   return {
-    send(call) {
-      return new Promise((resolve, reject) => {
-        const req = http.request(
-          {
-            agent,
-            host: url.hostname,
-            port: url.port,
-            method: "POST",
-            path: call.path,
-            headers: {
-              "content-type": "application/json",
-              "content-length": call.body.length,
-              "x-forwarded-for": call.ip,
-            },
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on("data", (c: Buffer) => chunks.push(c));
-            res.on("end", () => {
-              const body = Buffer.concat(chunks);
-              const ok = res.statusCode === 200;
-              resolve({
-                ok,
-                body,
-                ...(ok ? {} : { why: `HTTP ${res.statusCode} ${body.toString("utf8").slice(0, 200)}` }),
-              });
-            });
-          },
-        );
-        req.on("error", reject);
-        req.end(call.body);
-      });
-    },
-    close() {
-      agent.destroy();
-    },
+    send: (call) => pool.request(call.path, [["x-forwarded-for", call.ip]], call.body),
+    close: () => pool.close(),
   };
 }
 
