@@ -544,9 +544,15 @@ async function main(): Promise<void> {
     halfLoad[s.name] = { rate, p50Ms: r.p50Ms, p99Ms: r.p99Ms };
   }
 
+  // Each round's ratio to the ceiling measured in the same round (closest in time), then the median: a
+  // machine whose speed wanders between rounds moves both sides of a ratio together.
+  const ratio = (name: string, ceilingName: string) => {
+    const mine = samples.get(name) ?? [];
+    const theirs = samples.get(ceilingName) ?? [];
+    return median(mine.map((x, i) => x.rps / (theirs[i]?.rps ?? Number.NaN)));
+  };
   const rows = scenarios.map((s) => {
     const rps = med(s.name, "rps");
-    const ceiling = med(ceilingOf[s.protocol], "rps");
     return {
       scenario: s.name,
       protocol: s.protocol,
@@ -560,8 +566,8 @@ async function main(): Promise<void> {
       sentPerReq: med(s.name, "sentPerReq"),
       roundTripsMean: med(s.name, "roundTripsMean"),
       roundTripsMax: Math.max(...(samples.get(s.name) ?? []).map((x) => x.roundTripsMax)),
-      ratioToCeiling: s.kind === "ceiling" ? undefined : rps / ceiling,
-      ratioToGrpcJs: s.protocol === "grpc" ? rps / med("ceiling gRPC (grpc-js, no-op)", "rps") : undefined,
+      ratioToCeiling: s.kind === "ceiling" ? undefined : ratio(s.name, ceilingOf[s.protocol]),
+      ratioToGrpcJs: s.protocol === "grpc" ? ratio(s.name, "ceiling gRPC (grpc-js, no-op)") : undefined,
     };
   });
 
