@@ -68,7 +68,7 @@ describe.skipIf(skip)("RedisUserStore", () => {
     expect(entries).toEqual([`user:id:${users[0]?.id}`]);
   });
 
-  it("finds in one round trip and creates in two", async () => {
+  it("finds in one round trip and, with ids in hand, creates in one", async () => {
     const store = new RedisUserStore(client);
     const phone = uniquePhone();
     const send = client.sendCommand.bind(client);
@@ -83,19 +83,89 @@ describe.skipIf(skip)("RedisUserStore", () => {
       return send(command, stream);
     });
     try {
-      // ioredis sends a script's first call on a connection as EVAL; the steady state is what is measured.
+      // The first create reserves a block of ids; ioredis sends a script's first call on a connection as EVAL.
+      // The steady state is what is measured.
       await store.create(uniquePhone());
+      expect(log.slice(0, 2)).toEqual(["incrby", "reply incrby"]);
       log.length = 0;
       await store.findByPhone(phone);
       expect(log.splice(0)).toEqual(["hgetall", "reply hgetall"]);
       await store.create(phone);
-      // Both go out before either reply is in: one round trip after the INCR's. (The replies' order as seen
-      // here depends on promise chaining inside ioredis, not on the wire.)
+      // Both go out before either reply is in: one round trip. (The replies' order as seen here depends on
+      // promise chaining inside ioredis, not on the wire.)
       const sent = log.splice(0);
-      expect(sent.slice(0, 4)).toEqual(["incr", "reply incr", "evalsha", "set"]);
-      expect(sent.slice(4).sort()).toEqual(["reply evalsha", "reply set"]);
+      expect(sent.slice(0, 2)).toEqual(["evalsha", "set"]);
+      expect(sent.slice(2).sort()).toEqual(["reply evalsha", "reply set"]);
     } finally {
       spy.mockRestore();
     }
+  });
+
+  describe("ids reserved in blocks", () => {
+    let db: Redis;
+    beforeAll(async () => {
+      db = redis.client();
+      await db.select(2);
+    });
+    const fresh = async () => {
+      await db.flushdb();
+    };
+
+    it.skipIf(Boolean(process.env.REDIS_URL))(
+      "takes one INCRBY per block and hands out 1, 2, 3, …",
+      async () => {
+        await fresh();
+        const store = new RedisUserStore(db, 3);
+        const ids: number[] = [];
+        for (let i = 0; i < 7; i++) ids.push((await store.create(uniquePhone())).id);
+        expect(ids).toEqual([1, 2, 3, 4, 5, 6, 7]);
+        // Three blocks of three reserved: 7 used, 8 and 9 skipped if the process stopped now.
+        expect(await db.get("user:seq")).toBe("9");
+      },
+    );
+
+    it.skipIf(Boolean(process.env.REDIS_URL))("concurrent creates share one reservation", async () => {
+      await fresh();
+      const store = new RedisUserStore(db, 100);
+      const users = await Promise.all(Array.from({ length: 50 }, () => store.create(uniquePhone())));
+      expect(users.map((u) => u.id).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
+      expect(await db.get("user:seq")).toBe("100");
+    });
+
+    it.skipIf(Boolean(process.env.REDIS_URL))(
+      "processes get disjoint ids, continuing a counter left by one-at-a-time INCRs",
+      async () => {
+        await fresh();
+        await db.set("user:seq", "41");
+        const a = new RedisUserStore(db, 5);
+        const b = new RedisUserStore(db, 5);
+        const users = await Promise.all(
+          Array.from({ length: 24 }, (_, i) => (i % 2 ? a : b).create(uniquePhone())),
+        );
+        const ids = users.map((u) => u.id);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(Math.min(...ids)).toBe(42);
+        for (const u of users) expect(await db.get(`user:id:${u.id}`)).toBe(u.phone);
+      },
+    );
+
+    it("refuses a block size that is not a whole number >= 1", () => {
+      expect(() => new RedisUserStore(client, 0)).toThrow(RangeError);
+      expect(() => new RedisUserStore(client, 1.5)).toThrow(RangeError);
+    });
+
+    it("a failed reservation fails the create and the next create tries again", async () => {
+      const store = new RedisUserStore(client, 10);
+      const spy = vi.spyOn(client, "incrby").mockRejectedValueOnce(new Error("connection lost"));
+      try {
+        await expect(store.create(uniquePhone())).rejects.toThrow("connection lost");
+        const user = await store.create(uniquePhone());
+        expect(user.id).toBeGreaterThanOrEqual(1);
+      } finally {
+        spy.mockRestore();
+      }
+    });
   });
 });

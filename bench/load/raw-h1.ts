@@ -1,0 +1,109 @@
+import net from "node:net";
+import type { RawReply } from "./raw-h2.js";
+
+/**
+ * A minimal HTTP/1.1 keep-alive client for load generation: one request at a time per connection, the
+ * request written as one buffer, the response read by its Content-Length (the service always sends one).
+ * node:http's client costs about as much CPU per request as the server it loads; this one does not.
+ */
+class RawH1Connection {
+  readonly #socket: net.Socket;
+  #buffer: Buffer = Buffer.alloc(0);
+  #waiting: ((reply: RawReply) => void) | undefined;
+
+  constructor(socket: net.Socket) {
+    this.#socket = socket;
+    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    const fail = (why: string) => () => {
+      const w = this.#waiting;
+      this.#waiting = undefined;
+      w?.({ ok: false, body: Buffer.alloc(0), why });
+    };
+    socket.on("close", fail("connection closed"));
+    socket.on("error", fail("connection error"));
+  }
+
+  request(head: string, body: Buffer): Promise<RawReply> {
+    return new Promise((resolve) => {
+      this.#waiting = resolve;
+      this.#socket.write(Buffer.concat([Buffer.from(head, "latin1"), body]));
+    });
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    const end = this.#buffer.indexOf("\r\n\r\n");
+    if (end < 0) return;
+    const head = this.#buffer.subarray(0, end).toString("latin1");
+    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+    const w = this.#waiting;
+    if (!length) {
+      this.#waiting = undefined;
+      w?.({ ok: false, body: Buffer.alloc(0), why: `no content-length: ${head.slice(0, 200)}` });
+      this.#socket.destroy();
+      return;
+    }
+    const total = end + 4 + Number(length[1]);
+    if (this.#buffer.length < total) return;
+    const body = this.#buffer.subarray(end + 4, total);
+    this.#buffer = this.#buffer.subarray(total);
+    this.#waiting = undefined;
+    const ok = head.startsWith("HTTP/1.1 200 ");
+    w?.(
+      ok
+        ? { ok, body }
+        : { ok, body, why: `${head.split("\r\n", 1)[0]} ${body.toString("utf8").slice(0, 200)}` },
+    );
+  }
+}
+
+/** `size` keep-alive connections; a request waits for an idle one. */
+export class RawH1Pool {
+  readonly #idle: RawH1Connection[] = [];
+  readonly #all: RawH1Connection[] = [];
+  readonly #queue: ((c: RawH1Connection) => void)[] = [];
+
+  private constructor(readonly authority: string) {}
+
+  static async connect(host: string, port: number, size: number): Promise<RawH1Pool> {
+    const pool = new RawH1Pool(`${host}:${port}`);
+    const conns = await Promise.all(
+      Array.from(
+        { length: size },
+        () =>
+          new Promise<RawH1Connection>((resolve, reject) => {
+            const socket = net.connect({ host, port, noDelay: true });
+            socket.once("error", reject);
+            socket.once("connect", () => {
+              socket.off("error", reject);
+              resolve(new RawH1Connection(socket));
+            });
+          }),
+      ),
+    );
+    pool.#all.push(...conns);
+    pool.#idle.push(...conns);
+    return pool;
+  }
+
+  async request(path: string, headers: readonly [string, string][], body: Buffer): Promise<RawReply> {
+    const conn = this.#idle.pop() ?? (await new Promise<RawH1Connection>((r) => this.#queue.push(r)));
+    const lines = headers.map(([n, v]) => `${n}: ${v}\r\n`).join("");
+    const head = `POST ${path} HTTP/1.1\r\nhost: ${this.authority}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n${lines}\r\n`;
+    try {
+      return await conn.request(head, body);
+    } finally {
+      const next = this.#queue.shift();
+      if (next) next(conn);
+      else this.#idle.push(conn);
+    }
+  }
+
+  close(): void {
+    for (const c of this.#all) c.close();
+  }
+}

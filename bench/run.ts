@@ -1,0 +1,640 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import type { GenConfig, GenResult } from "./load/h2gen.js";
+
+/**
+ * `npm run bench`: the service (compiled JS, bench SMS sink) beside its ceilings (connect-node and grpc-js
+ * with no-op handlers), each loaded from another core, with ratios to the ceiling of the same protocol.
+ * `BENCH_QUICK=1`: one short round of everything, as a smoke check. See README "Performance".
+ */
+const QUICK = process.env.BENCH_QUICK === "1";
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? (QUICK ? 1000 : 5000));
+const CONCURRENCY = 64;
+const SESSIONS = 4;
+const SERVER_CORE = process.env.BENCH_SERVER_CORE ?? "0";
+const LOAD_CORE = process.env.BENCH_LOAD_CORE ?? "1";
+const ROOT = new URL("..", import.meta.url).pathname;
+const RESULTS = join(ROOT, "bench/results");
+const work = mkdtempSync(join(tmpdir(), "otp-bench-"));
+
+type Protocol = "rest" | "connect" | "grpc";
+type Target = "service" | "connect-noop" | "grpcjs-noop";
+
+interface Sample {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuMicrosPerReq: number;
+  peakRssMb: number;
+  redisCallsPerReq: number;
+  sentPerReq: number;
+  roundTripsMean: number;
+  roundTripsMax: number;
+  requests: number;
+  failed: number;
+}
+
+interface Scenario {
+  readonly name: string;
+  readonly protocol: Protocol;
+  readonly target: Target;
+  readonly kind: "ceiling" | "SendOtp" | "VerifyOtp" | "flow";
+  readonly tool: "wrk" | "ours";
+}
+
+const scenarios: Scenario[] = [
+  {
+    name: "ceiling /api/v1 (connect-node fallback, no-op)",
+    protocol: "rest",
+    target: "connect-noop",
+    kind: "ceiling",
+    tool: "wrk",
+  },
+  {
+    name: "ceiling Connect JSON (connect-node, no-op)",
+    protocol: "connect",
+    target: "connect-noop",
+    kind: "ceiling",
+    tool: "ours",
+  },
+  {
+    name: "ceiling gRPC (connect-node, no-op)",
+    protocol: "grpc",
+    target: "connect-noop",
+    kind: "ceiling",
+    tool: "ours",
+  },
+  {
+    name: "ceiling gRPC (grpc-js, no-op)",
+    protocol: "grpc",
+    target: "grpcjs-noop",
+    kind: "ceiling",
+    tool: "ours",
+  },
+  { name: "SendOtp /api/v1", protocol: "rest", target: "service", kind: "SendOtp", tool: "wrk" },
+  { name: "VerifyOtp /api/v1", protocol: "rest", target: "service", kind: "VerifyOtp", tool: "ours" },
+  { name: "SendOtp Connect JSON", protocol: "connect", target: "service", kind: "SendOtp", tool: "ours" },
+  { name: "VerifyOtp Connect JSON", protocol: "connect", target: "service", kind: "VerifyOtp", tool: "ours" },
+  { name: "SendOtp gRPC", protocol: "grpc", target: "service", kind: "SendOtp", tool: "ours" },
+  { name: "VerifyOtp gRPC", protocol: "grpc", target: "service", kind: "VerifyOtp", tool: "ours" },
+  {
+    name: "login flow Connect JSON (send, verify, refresh)",
+    protocol: "connect",
+    target: "service",
+    kind: "flow",
+    tool: "ours",
+  },
+];
+
+// ---------------------------------------------------------------------------------------------- processes
+
+function requireTools(): void {
+  const missing: string[] = [];
+  for (const [tool, pkg] of [
+    ["redis-server", "redis-server"],
+    ["h2load", "nghttp2-client"],
+    ["wrk", "wrk"],
+    ["taskset", "util-linux"],
+  ] as const) {
+    try {
+      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
+    } catch {
+      missing.push(pkg);
+    }
+  }
+  if (missing.length > 0) {
+    process.stderr.write(
+      `bench: missing tools; install them with: apt-get install -y ${missing.join(" ")}\n`,
+    );
+    process.exit(2);
+  }
+  if (cpus().length < 2) {
+    process.stderr.write("bench: needs at least 2 cores (server and load generator on different cores)\n");
+    process.exit(2);
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+const children: ChildProcess[] = [];
+function cleanup(): void {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  rmSync(work, { recursive: true, force: true });
+}
+process.on("exit", cleanup);
+process.on("SIGINT", () => process.exit(130));
+process.on("SIGTERM", () => process.exit(143));
+
+async function startRedis(): Promise<{ url: string; client: Redis }> {
+  const port = await freePort();
+  const child = spawn(
+    "taskset",
+    [
+      "-c",
+      LOAD_CORE,
+      "redis-server",
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      work,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  children.push(child);
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("Ready to accept connections")) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`redis-server exited (${code}): ${out.slice(-300)}`)));
+  });
+  const url = `redis://127.0.0.1:${port}`;
+  return { url, client: new Redis(url) };
+}
+
+interface BenchServer {
+  readonly port: number;
+  readonly proc: ChildProcess;
+  ask<T>(op: Record<string, unknown>): Promise<T>;
+}
+
+async function startServer(target: Target, env: Record<string, string>): Promise<BenchServer> {
+  const port = await freePort();
+  // BENCH_CPU_PROF=1: a V8 CPU profile of each server, written when it exits, for `--cpu-prof` hunting.
+  const prof =
+    process.env.BENCH_CPU_PROF === "1" ? ["--cpu-prof", "--cpu-prof-dir", join(RESULTS, "profiles")] : [];
+  const proc = spawn(
+    "taskset",
+    ["-c", SERVER_CORE, process.execPath, ...prof, join(ROOT, "dist/bench/server/main.js"), target],
+    {
+      stdio: ["ignore", "ignore", "inherit", "ipc"],
+      env: { ...process.env, ...env, BENCH_PORT: String(port) },
+    },
+  );
+  children.push(proc);
+  let nextId = 1;
+  const pending = new Map<number, (v: unknown) => void>();
+  const ready = new Promise<void>((resolve, reject) => {
+    proc.once("exit", (code) => reject(new Error(`bench server ${target} exited (${code})`)));
+    proc.on("message", (m: { id?: number; ready?: boolean }) => {
+      if (m.ready) resolve();
+      else if (m.id !== undefined) {
+        pending.get(m.id)?.(m);
+        pending.delete(m.id);
+      }
+    });
+  });
+  await ready;
+  return {
+    port,
+    proc,
+    ask<T>(op: Record<string, unknown>) {
+      const id = nextId++;
+      return new Promise<T>((resolve) => {
+        pending.set(id, resolve as (v: unknown) => void);
+        proc.send({ ...op, id });
+      });
+    },
+  };
+}
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("taskset", ["-c", LOAD_CORE, cmd, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    children.push(child);
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    child.once("exit", (code) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`${cmd} exited ${code}: ${err.slice(-500)}${out.slice(-500)}`)),
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------- load tools
+
+interface LoadResult {
+  requests: number;
+  failed: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  firstFailure?: string;
+}
+
+async function ours(cfg: GenConfig): Promise<GenResult> {
+  const out = await run(process.execPath, [join(ROOT, "dist/bench/load/h2gen.js"), JSON.stringify(cfg)]);
+  return JSON.parse(out.trim().split("\n").pop() ?? "{}") as GenResult;
+}
+
+function wrkMs(text: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(text);
+  if (!m) return Number.NaN;
+  const v = Number(m[1]);
+  return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
+}
+
+async function wrk(port: number, script: string, arg: string, durationMs: number): Promise<LoadResult> {
+  const out = await run("wrk", [
+    "-t1",
+    `-c${CONCURRENCY}`,
+    `-d${Math.max(1, Math.round(durationMs / 1000))}s`,
+    "--latency",
+    "-s",
+    join(ROOT, "bench/load", script),
+    `http://127.0.0.1:${port}`,
+    "--",
+    arg,
+  ]);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? "0");
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? "0");
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  return {
+    requests,
+    failed: non2xx + errors,
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? "0"),
+    p50Ms: wrkMs(/ 50%\s+(\S+)/.exec(out)?.[1] ?? ""),
+    p99Ms: wrkMs(/ 99%\s+(\S+)/.exec(out)?.[1] ?? ""),
+    ...(non2xx + errors > 0 ? { firstFailure: `wrk: ${non2xx} non-2xx, ${errors} socket errors` } : {}),
+  };
+}
+
+async function h2load(port: number, protocol: "connect" | "grpc", durationMs: number): Promise<LoadResult> {
+  const file = join(work, `h2load-${protocol}.bin`);
+  const phone = "+919800000001";
+  if (protocol === "connect") writeFileSync(file, JSON.stringify({ phone }));
+  else {
+    // SendOtpRequest{phone} by hand: field 1, wire type 2 (0x0a), length, bytes; behind the 5-byte gRPC prefix.
+    const msg = Buffer.concat([Buffer.from([0x0a, phone.length]), Buffer.from(phone)]);
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(msg.length, 1);
+    writeFileSync(file, Buffer.concat([prefix, msg]));
+  }
+  const headers =
+    protocol === "grpc"
+      ? ["-H", "content-type: application/grpc", "-H", "te: trailers"]
+      : ["-H", "content-type: application/json"];
+  const out = await run("h2load", [
+    "-c",
+    String(SESSIONS),
+    "-m",
+    String(CONCURRENCY / SESSIONS),
+    "-D",
+    String(Math.max(1, Math.round(durationMs / 1000))),
+    "-d",
+    file,
+    ...headers,
+    `http://127.0.0.1:${port}/auth.v1.AuthService/SendOtp`,
+  ]);
+  const m = /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(
+    out,
+  );
+  const status2xx = Number(/status codes: (\d+) 2xx/.exec(out)?.[1] ?? "0");
+  const requests = Number(m?.[1] ?? "0");
+  return {
+    requests,
+    failed: Number(m?.[3] ?? "0") + Number(m?.[4] ?? "0") + (Number(m?.[2] ?? "0") - status2xx),
+    rps: Number(/finished in [\d.]+\w*, ([\d.]+) req\/s/.exec(out)?.[1] ?? "0"),
+    p50Ms: Number.NaN,
+    p99Ms: Number.NaN,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- measuring
+
+interface ServerStats {
+  cpuMicros: number;
+  peakRss: number;
+  rt: { requests: number; sumDepth: number; maxDepth: number; sumCommands: number; untraced: number };
+}
+
+async function redisCalls(redis: Redis): Promise<number> {
+  const info = await redis.info("commandstats");
+  let total = 0;
+  for (const m of info.matchAll(/^cmdstat_(\w+(?:\|\w+)?):calls=(\d+)/gm)) {
+    // The bench's own INFO and CONFIG RESETSTAT are not the service's.
+    if (m[1] === "info" || m[1]?.startsWith("config")) continue;
+    total += Number(m[2]);
+  }
+  return total;
+}
+
+async function measure(server: BenchServer, redis: Redis, load: () => Promise<LoadResult>): Promise<Sample> {
+  // Requests a finished load tool left in flight must not be billed to this run.
+  await new Promise((r) => setTimeout(r, 300));
+  await server.ask<ServerStats>({ op: "stats" });
+  await redis.config("RESETSTAT");
+  const before = await server.ask<ServerStats>({ op: "stats" });
+  const result = await load();
+  const after = await server.ask<ServerStats>({ op: "stats" });
+  const calls = await redisCalls(redis);
+  if (result.failed > 0) {
+    throw new Error(`${result.failed} of ${result.requests} requests failed: ${result.firstFailure ?? "?"}`);
+  }
+  const n = Math.max(1, result.requests);
+  const rtReqs = Math.max(1, after.rt.requests);
+  return {
+    rps: result.rps,
+    p50Ms: result.p50Ms,
+    p99Ms: result.p99Ms,
+    cpuMicrosPerReq: (after.cpuMicros - before.cpuMicros) / n,
+    peakRssMb: after.peakRss / 2 ** 20,
+    redisCallsPerReq: calls / n,
+    sentPerReq: after.rt.sumCommands / rtReqs,
+    roundTripsMean: after.rt.sumDepth / rtReqs,
+    roundTripsMax: after.rt.maxDepth,
+    requests: result.requests,
+    failed: result.failed,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- main
+
+const median = (xs: number[]) => {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+async function main(): Promise<void> {
+  requireTools();
+  const started = Date.now();
+  const { url: redisUrl, client: redis } = await startRedis();
+  const jwtKey = generateKeyPairSync("ed25519")
+    .privateKey.export({ type: "pkcs8", format: "pem" })
+    .toString();
+  // A production-like configuration; NODE_ENV is not `production` only because the SMS provider is the bench
+  // sink injected by the bench entrypoint rather than one `SMS_PROVIDER` names. Anything set in the caller's
+  // environment (limits raised, a trusted proxy header) is passed through and wins.
+  const serviceEnv: Record<string, string> = {
+    NODE_ENV: "bench",
+    LOG_LEVEL: "info",
+    REDIS_URL: redisUrl,
+    OTP_SECRET: randomBytes(32).toString("base64"),
+    JWT_PRIVATE_KEY: jwtKey,
+  };
+  for (const [k, v] of Object.entries(process.env)) if (k in serviceEnv && v !== undefined) serviceEnv[k] = v;
+  serviceEnv.REDIS_URL = redisUrl;
+  const servers: Record<Target, BenchServer> = {
+    service: await startServer("service", serviceEnv),
+    "connect-noop": await startServer("connect-noop", {}),
+    "grpcjs-noop": await startServer("grpcjs-noop", {}),
+  };
+  const base = (t: Target) => `http://127.0.0.1:${servers[t].port}`;
+  let phoneCursor = 0;
+  const phones = (n: number) => {
+    const first = phoneCursor;
+    phoneCursor += n + 1;
+    return first;
+  };
+  const gen = (
+    target: Target,
+    protocol: Protocol,
+    method: GenConfig["method"],
+    extra: Partial<GenConfig> = {},
+  ): GenConfig => ({
+    url: base(target),
+    protocol,
+    method,
+    durationMs: DURATION_MS,
+    concurrency: CONCURRENCY,
+    sessions: SESSIONS,
+    phoneBase: phones(1_000_000),
+    ...extra,
+  });
+
+  /** Codes for `n` verifies: sent through the service, read back from the sink over IPC. */
+  const prepare = async (n: number, label: string): Promise<string> => {
+    const svc = servers.service;
+    await svc.ask({ op: "record", on: true });
+    const res = await ours(gen("service", "connect", "SendOtp", { count: n, durationMs: 120_000 }));
+    await svc.ask({ op: "record", on: false });
+    const { codes } = await svc.ask<{ codes: [string, string][] }>({ op: "codes" });
+    // A load run that just ended can leave sends in flight that land while recording: keep the last code per
+    // phone (the only live one), which may be a few more than asked for.
+    const live = new Map(codes);
+    if (res.failed > 0 || live.size < n) {
+      throw new Error(
+        `preparing ${n} codes: ${live.size} recorded, ${res.failed} failed ${res.firstFailure ?? ""}`,
+      );
+    }
+    const file = join(work, `codes-${label}.txt`);
+    writeFileSync(file, `${[...live].map(([p, c]) => `${p} ${c}`).join("\n")}\n`);
+    return file;
+  };
+
+  process.stdout.write(
+    `bench: ${ROUNDS} round(s) of ${DURATION_MS} ms per scenario, ${CONCURRENCY} concurrent requests; servers on core ${SERVER_CORE}, load and redis on core ${LOAD_CORE}\n`,
+  );
+  // Warm-up: JIT and connection set-up should not land in the first round.
+  for (const t of ["service", "connect-noop", "grpcjs-noop"] as const) {
+    await ours(gen(t, "grpc", "SendOtp", { durationMs: QUICK ? 300 : 2000 }));
+    if (t !== "grpcjs-noop") await ours(gen(t, "connect", "SendOtp", { durationMs: QUICK ? 200 : 1000 }));
+  }
+
+  // The generator must not be the bottleneck: same server, same fixed body, h2load beside ours.
+  // The generator must not be the bottleneck: on the no-op server, h2load (fixed body) and wrk beside ours.
+  const genCheck: Record<string, { reference: string; theirs: number; ours: number }> = {};
+  for (const protocol of ["rest", "connect", "grpc"] as const) {
+    const d = QUICK ? 1000 : 3000;
+    const port = servers["connect-noop"].port;
+    const reference = protocol === "rest" ? "wrk" : "h2load";
+    const h =
+      protocol === "rest"
+        ? await wrk(port, "wrk-send.lua", String(phones(10_000_000)), d)
+        : await h2load(port, protocol, d);
+    const o = await ours(
+      gen("connect-noop", protocol, "SendOtp", { durationMs: d, fixedBody: protocol !== "rest" }),
+    );
+    if (h.failed > 0 || o.failed > 0) {
+      throw new Error(
+        `generator check failed: ${reference} ${h.failed}, ours ${o.failed} ${o.firstFailure ?? ""}`,
+      );
+    }
+    genCheck[protocol] = { reference, theirs: h.rps, ours: o.rps };
+    process.stdout.write(
+      `generator check ${protocol}: ${reference} ${h.rps.toFixed(0)} req/s, ours ${o.rps.toFixed(0)} req/s\n`,
+    );
+  }
+
+  const samples = new Map<string, Sample[]>(scenarios.map((s) => [s.name, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    const sendRps = new Map<Protocol, number>();
+    for (const s of scenarios) {
+      const server = servers[s.target];
+      let load: () => Promise<LoadResult>;
+      if (s.kind === "VerifyOtp" || s.kind === "flow") {
+        // Codes for twice what SendOtp managed in as long: our generator ends the run early (and says so) if
+        // verify outruns that, and the rate stays right.
+        const rps = Math.max(sendRps.get(s.protocol) ?? 0, 300);
+        const n = Math.ceil((rps * DURATION_MS * 2) / 1000 / (s.kind === "flow" ? 3 : 1)) + 100;
+        const file = await prepare(n, `${round}-${s.protocol}-${s.kind}`);
+        // Always our generator: it stops when the codes run out, which wrk cannot.
+        const method = s.kind === "flow" ? "flow" : "VerifyOtp";
+        load = () => ours(gen(s.target, s.protocol, method, { codesFile: file }));
+      } else if (s.tool === "wrk") {
+        load = () => wrk(server.port, "wrk-send.lua", String(phones(10_000_000)), DURATION_MS);
+      } else {
+        load = () => ours(gen(s.target, s.protocol, "SendOtp"));
+      }
+      const sample = await measure(server, redis, load);
+      if (s.kind === "SendOtp") sendRps.set(s.protocol, sample.rps);
+      samples.get(s.name)?.push(sample);
+      process.stdout.write(
+        `round ${round} ${s.name}: ${sample.rps.toFixed(0)} req/s, p99 ${sample.p99Ms.toFixed(1)} ms, ${sample.cpuMicrosPerReq.toFixed(0)} µs CPU/req, ${sample.roundTripsMean.toFixed(2)} round trips\n`,
+      );
+    }
+  }
+
+  const med = (name: string, key: keyof Sample) => median((samples.get(name) ?? []).map((s) => s[key]));
+  const ceilingOf: Record<Protocol, string> = {
+    rest: "ceiling /api/v1 (connect-node fallback, no-op)",
+    connect: "ceiling Connect JSON (connect-node, no-op)",
+    grpc: "ceiling gRPC (connect-node, no-op)",
+  };
+
+  // Latency at half of peak: an open-loop run at half the median peak rate of each service scenario.
+  const halfLoad: Record<string, { rate: number; p50Ms: number; p99Ms: number }> = {};
+  for (const s of scenarios) {
+    if (s.target !== "service" || s.kind === "flow") continue;
+    const rate = Math.max(100, Math.round(med(s.name, "rps") / 2));
+    const durationMs = QUICK ? 1000 : 3000;
+    const codesFile =
+      s.kind === "VerifyOtp"
+        ? await prepare(Math.ceil((rate * durationMs) / 1000) + 50, `half-${s.protocol}`)
+        : undefined;
+    const extra: Partial<GenConfig> = { rate, durationMs, ...(codesFile ? { codesFile } : {}) };
+    const r = await ours(gen("service", s.protocol, s.kind === "VerifyOtp" ? "VerifyOtp" : "SendOtp", extra));
+    if (r.failed > 0) throw new Error(`half load ${s.name}: ${r.failed} failed ${r.firstFailure ?? ""}`);
+    halfLoad[s.name] = { rate, p50Ms: r.p50Ms, p99Ms: r.p99Ms };
+  }
+
+  // Each round's ratio to the ceiling measured in the same round (closest in time), then the median: a
+  // machine whose speed wanders between rounds moves both sides of a ratio together.
+  const ratio = (name: string, ceilingName: string) => {
+    const mine = samples.get(name) ?? [];
+    const theirs = samples.get(ceilingName) ?? [];
+    return median(mine.map((x, i) => x.rps / (theirs[i]?.rps ?? Number.NaN)));
+  };
+  const rows = scenarios.map((s) => {
+    const rps = med(s.name, "rps");
+    return {
+      scenario: s.name,
+      protocol: s.protocol,
+      rps,
+      p50Ms: med(s.name, "p50Ms"),
+      p99Ms: med(s.name, "p99Ms"),
+      halfLoadP99Ms: halfLoad[s.name]?.p99Ms,
+      cpuMicrosPerReq: med(s.name, "cpuMicrosPerReq"),
+      peakRssMb: Math.max(...(samples.get(s.name) ?? []).map((x) => x.peakRssMb)),
+      redisCallsPerReq: med(s.name, "redisCallsPerReq"),
+      sentPerReq: med(s.name, "sentPerReq"),
+      roundTripsMean: med(s.name, "roundTripsMean"),
+      roundTripsMax: Math.max(...(samples.get(s.name) ?? []).map((x) => x.roundTripsMax)),
+      ratioToCeiling: s.kind === "ceiling" ? undefined : ratio(s.name, ceilingOf[s.protocol]),
+      ratioToGrpcJs: s.protocol === "grpc" ? ratio(s.name, "ceiling gRPC (grpc-js, no-op)") : undefined,
+    };
+  });
+
+  const f = (x: number | undefined, d = 0) => (x === undefined || Number.isNaN(x) ? "–" : x.toFixed(d));
+  const header =
+    "| scenario | req/s | p50 ms | p99 ms | p99 ms at ½ peak | CPU µs/req | peak RSS MB | Redis calls/req | sent/req | round trips mean (max) | × ceiling | × grpc-js |";
+  const lines = [
+    header,
+    `|${" --- |".repeat(12)}`,
+    ...rows.map(
+      (r) =>
+        `| ${r.scenario} | ${f(r.rps)} | ${f(r.p50Ms, 1)} | ${f(r.p99Ms, 1)} | ${f(r.halfLoadP99Ms, 1)} | ${f(r.cpuMicrosPerReq)} | ${f(r.peakRssMb)} | ${f(r.redisCallsPerReq, 1)} | ${f(r.sentPerReq, 1)} | ${f(r.roundTripsMean, 2)} (${f(r.roundTripsMax)}) | ${f(r.ratioToCeiling, 2)} | ${f(r.ratioToGrpcJs, 2)} |`,
+    ),
+  ];
+  const machine = {
+    nproc: cpus().length,
+    cpu:
+      execFileSync("sh", ["-c", "lscpu | sed -n 's/^Model name: *//p' | head -1"]).toString().trim() ||
+      cpus()[0]?.model,
+    node: process.version,
+    redis: execFileSync("redis-server", ["--version"]).toString().trim(),
+    h2load: execFileSync("h2load", ["--version"]).toString().trim(),
+  };
+  const table = lines.join("\n");
+  process.stdout.write(
+    `\n${table}\n\ngenerator check (connect-node no-op server): ${Object.entries(genCheck)
+      .map(([p, v]) => `${p} ${v.reference} ${v.theirs.toFixed(0)} / ours ${v.ours.toFixed(0)} req/s`)
+      .join(
+        "; ",
+      )}\nmachine: ${machine.nproc} cores, ${machine.cpu}, node ${machine.node}; ${ROUNDS} round(s) × ${DURATION_MS} ms; took ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
+  );
+  mkdirSync(RESULTS, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const report = {
+    when: new Date().toISOString(),
+    quick: QUICK,
+    rounds: ROUNDS,
+    durationMs: DURATION_MS,
+    concurrency: CONCURRENCY,
+    machine,
+    genCheck,
+    halfLoad,
+    rows,
+    samples: Object.fromEntries(samples),
+    table,
+  };
+  writeFileSync(
+    join(RESULTS, `${QUICK ? "quick" : "full"}-${stamp}.json`),
+    `${JSON.stringify(report, null, 2)}\n`,
+  );
+  await redis.quit();
+  // Let the servers exit on their own (a CPU profile is written at exit), then clean up whatever is left.
+  await Promise.all(
+    Object.values(servers).map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 10_000);
+          s.proc.once("exit", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          s.proc.disconnect();
+        }),
+    ),
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,90 @@
+import { pino } from "pino";
+import { buildApp } from "../../src/app.js";
+import { loadConfig } from "../../src/config.js";
+import { connectNoopServer, grpcJsNoopServer } from "./noop.js";
+import { instrumentRedisCommands, takeRoundTripStats, traceRequests } from "./round-trips.js";
+import { BenchSinkSms } from "./sink-sms.js";
+
+/**
+ * The bench-only entrypoint, run as compiled JavaScript and only by `bench/run.ts` (it needs the IPC channel
+ * the driver opens, and refuses to start without it). Modes:
+ *   service       the real service (`buildApp`, production code paths) with the bench SMS sink
+ *   connect-noop  the same one-port connect-node stack with no-op handlers
+ *   grpcjs-noop   a @grpc/grpc-js server with the same no-op handlers
+ * The parent asks over IPC for CPU time, memory, round-trip counts, and the codes the sink recorded.
+ */
+type Request =
+  | { id: number; op: "stats" }
+  | { id: number; op: "record"; on: boolean }
+  | { id: number; op: "codes" };
+
+const send = process.send?.bind(process);
+if (!send) {
+  process.stderr.write("bench server: run me through `npm run bench`, not directly\n");
+  process.exit(2);
+}
+
+const mode = process.argv[2];
+const port = Number(process.env.BENCH_PORT ?? "0");
+const host = "127.0.0.1";
+const sink = new BenchSinkSms();
+let close: () => Promise<void>;
+let boundPort: number;
+
+if (mode === "service") {
+  instrumentRedisCommands();
+  const config = loadConfig(process.env);
+  // The service's own logger at `info`, as in production; the driver sends stdout to /dev/null.
+  const log = pino({ level: process.env.LOG_LEVEL ?? "info", base: { service: "otp-auth" } });
+  const app = await buildApp(config, log, { sms: sink });
+  traceRequests(app.server.h1);
+  traceRequests(app.server.h2);
+  boundPort = (await app.server.listen(port, host)).port;
+  close = () => app.close();
+} else if (mode === "connect-noop") {
+  const server = connectNoopServer();
+  boundPort = (await server.listen(port, host)).port;
+  close = () => server.close();
+} else if (mode === "grpcjs-noop") {
+  const server = await grpcJsNoopServer(port, host);
+  boundPort = port;
+  close = () => new Promise((resolve) => server.tryShutdown(() => resolve()));
+} else {
+  process.stderr.write(`bench server: unknown mode "${mode}" (service, connect-noop, grpcjs-noop)\n`);
+  process.exit(2);
+}
+
+// Peak resident memory since the last `stats`, sampled often enough to catch a load run's plateau.
+let peakRss = process.memoryUsage.rss();
+setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+}, 100).unref();
+
+process.on("message", (msg: Request) => {
+  switch (msg.op) {
+    case "stats": {
+      const cpu = process.cpuUsage();
+      const rss = process.memoryUsage.rss();
+      send({
+        id: msg.id,
+        cpuMicros: cpu.user + cpu.system,
+        rss,
+        peakRss: Math.max(peakRss, rss),
+        rt: takeRoundTripStats(),
+      });
+      peakRss = rss;
+      break;
+    }
+    case "record":
+      sink.recording = msg.on;
+      send({ id: msg.id });
+      break;
+    case "codes":
+      send({ id: msg.id, codes: sink.take() });
+      break;
+  }
+});
+process.on("disconnect", () => {
+  void close().finally(() => process.exit(0));
+});
+send({ ready: true, port: boundPort });

@@ -1,0 +1,111 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { Command } from "ioredis";
+
+/**
+ * Counts the sequential Redis round trips each request waits on, whatever the request path does (stores, rate
+ * limiters, scripts, pipelines, any ioredis client in the process).
+ *
+ * Every ioredis command is a `Command` created in the caller's async context, so hooking its construction sees
+ * every command and, through AsyncLocalStorage, the request it belongs to. A command's depth is one more than
+ * the deepest command of the same request whose reply had already arrived when it was issued: commands issued
+ * together (auto-pipelined, Promise.all) share a depth, a command issued after awaiting another's reply goes one
+ * deeper. The request's round trips are its deepest command: the critical path through Redis.
+ */
+interface Trace {
+  /** Deepest depth whose reply has arrived. */
+  settled: number;
+  depth: number;
+  commands: number;
+}
+
+export interface RoundTripStats {
+  requests: number;
+  /** Requests that issued at least one command. */
+  withRedis: number;
+  sumDepth: number;
+  maxDepth: number;
+  sumCommands: number;
+  /** depth -> requests. */
+  histogram: Record<number, number>;
+  /** Commands issued outside any traced request (start-up, or a context the tracer lost). */
+  untraced: number;
+}
+
+const als = new AsyncLocalStorage<Trace>();
+let stats = emptyStats();
+
+function emptyStats(): RoundTripStats {
+  return { requests: 0, withRedis: 0, sumDepth: 0, maxDepth: 0, sumCommands: 0, histogram: {}, untraced: 0 };
+}
+
+/** Takes the counts since the last call and starts afresh. */
+export function takeRoundTripStats(): RoundTripStats {
+  const s = stats;
+  stats = emptyStats();
+  return s;
+}
+
+let installed = false;
+
+/** Hooks ioredis's Command construction; once per process, before any client is used. */
+export function instrumentRedisCommands(): void {
+  if (installed) return;
+  installed = true;
+  // `initPromise` is private in the typings; it runs once per command, from the constructor.
+  const proto = Command.prototype as unknown as { initPromise(this: Command): void };
+  const original = proto.initPromise;
+  proto.initPromise = function (this: Command) {
+    original.call(this);
+    const trace = als.getStore();
+    if (!trace) {
+      stats.untraced += 1;
+      return;
+    }
+    const depth = trace.settled + 1;
+    trace.commands += 1;
+    if (depth > trace.depth) trace.depth = depth;
+    const settle = () => {
+      if (depth > trace.settled) trace.settled = depth;
+    };
+    // A second handler on the command's own promise: it sees the reply without changing what callers see.
+    this.promise.then(settle, settle);
+  };
+}
+
+type Listener = (
+  req: IncomingMessage | Http2ServerRequest,
+  res: ServerResponse | Http2ServerResponse,
+) => void;
+
+/** Runs every request of this server inside its own trace and records it when the response is finished. */
+export function traceRequests(server: Server | Http2Server): void {
+  const listeners = server.listeners("request") as Listener[];
+  server.removeAllListeners("request");
+  server.on(
+    "request",
+    (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+      const trace: Trace = { settled: 0, depth: 0, commands: 0 };
+      res.once("finish", () => record(trace));
+      // A handler that works in the request's event callbacks ('data', 'end') would otherwise run in the
+      // socket's context, not the request's: emit every event of the request inside its trace.
+      const emit = req.emit;
+      req.emit = function (this: typeof req, ...args: Parameters<typeof emit>) {
+        return als.run(trace, () => emit.apply(this, args));
+      } as typeof emit;
+      als.run(trace, () => {
+        for (const l of listeners) l.call(server, req, res);
+      });
+    },
+  );
+}
+
+function record(trace: Trace): void {
+  stats.requests += 1;
+  if (trace.commands > 0) stats.withRedis += 1;
+  stats.sumDepth += trace.depth;
+  stats.sumCommands += trace.commands;
+  if (trace.depth > stats.maxDepth) stats.maxDepth = trace.depth;
+  stats.histogram[trace.depth] = (stats.histogram[trace.depth] ?? 0) + 1;
+}
