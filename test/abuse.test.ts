@@ -339,6 +339,26 @@ describe.skipIf(skip)("with Redis", () => {
       expect(await writesDuring(() => login.sendOtp(phone, client))).toBe(2);
       expect(await writesDuring(() => login.verifyOtp(phone, s.sms.lastCode(phone), client))).toBe(3);
     });
+
+    it("a first login (a new user) also waits on 3: the user is created in the session's round trip", async () => {
+      const login = s.app.login;
+      const client = uniqueClient();
+      // Warm: scripts loaded and this process's block of user ids reserved by an earlier first login.
+      const warm = uniquePhone();
+      await login.sendOtp(warm, client);
+      await login.verifyOtp(warm, s.sms.lastCode(warm), client);
+      const phone = uniquePhone();
+      await login.sendOtp(phone, client);
+      let session: Awaited<ReturnType<typeof login.verifyOtp>> | undefined;
+      const writes = await writesDuring(async () => {
+        session = await login.verifyOtp(phone, s.sms.lastCode(phone), client);
+      });
+      expect(writes).toBe(3);
+      // The session stored in that same round trip belongs to the user created in it.
+      expect(session?.user.phone).toBe(phone);
+      const rotated = await login.refresh(session?.refreshToken ?? "");
+      expect((await s.app.accessTokens.verify(rotated.accessToken)).sub).toBe(String(session?.user.id));
+    });
   });
 
   describe("trusted proxies", () => {

@@ -46,6 +46,19 @@ export function userStoreContract(
       expect(await store.findByPhone(phone)).toEqual(user);
     });
 
+    it("creates with a reserved id, and a reserved id that lost the race is not used", async () => {
+      const { store } = await makeStore();
+      const phone = uniquePhone();
+      const id = await store.reserveId();
+      const user = await store.create(phone, id);
+      expect(user.id).toBe(id);
+      const late = await store.reserveId();
+      expect(late).not.toBe(id);
+      expect(await store.create(phone, late)).toEqual(user);
+      const other = uniquePhone();
+      expect((await store.create(other)).id).not.toBe(id);
+    });
+
     it("finds nobody for an unknown phone", async () => {
       const { store } = await makeStore();
       expect(await store.findByPhone(uniquePhone())).toBeUndefined();

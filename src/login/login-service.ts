@@ -7,7 +7,7 @@ import type { SmsSender } from "../sms/sender.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
 import type { RefreshStore } from "../tokens/refresh-store.js";
 import { mintRefreshToken, parseRefreshToken } from "../tokens/refresh-token.js";
-import type { User, UserStore } from "../users/store.js";
+import { newUser, type User, type UserStore } from "../users/store.js";
 import type { AbuseGuard } from "./abuse-guard.js";
 import { LoginError } from "./errors.js";
 import { type LoginEvents, noLoginEvents } from "./events.js";
@@ -165,14 +165,29 @@ export class LoginService {
         this.#events.limitRefused("PHONE_LOCKED");
         throw tooMany("PHONE_LOCKED", "too many incorrect codes for this phone", outcome.retryAfterMs);
     }
-    const user = existing ?? (await storeCall(log, "create the user", () => users.create(phone)));
-    if (!existing) log.info({ userId: user.id, phone: maskPhone(phone) }, "user created");
-    const [pair] = await Promise.all([
-      this.#issue(user),
-      // Rides in the token's round trip; a failed refund only leaves the client's count a little high.
-      guard.afterLogin(phone, client).catch((e: unknown) => log.warn({ err: e }, "could not refund limits")),
+    // Rides in the token's round trip; a failed refund only leaves the client's count a little high.
+    const refund = guard
+      .afterLogin(phone, client)
+      .catch((e: unknown) => log.warn({ err: e }, "could not refund limits"));
+    if (existing) {
+      const [pair] = await Promise.all([this.#issue(existing), refund]);
+      return { ...pair, user: existing };
+    }
+    // A first login: with the new user's id reserved up front, creating the user and storing its session
+    // are independent and share one round trip.
+    const id = await storeCall(log, "reserve a user id", () => users.reserveId());
+    const [user, draft] = await Promise.all([
+      storeCall(log, "create the user", () => users.create(phone, id)),
+      this.#issue(newUser(id, phone)),
+      refund,
     ]);
-    return { ...pair, user };
+    if (user.id === id) {
+      log.info({ userId: user.id, phone: maskPhone(phone) }, "user created");
+      return { ...draft, user };
+    }
+    // A concurrent first login of the same phone created the user first. The draft session names an id that
+    // no user has; its token was never handed out, so it just expires. Issue one for the real user.
+    return { ...(await this.#issue(user)), user };
   }
 
   /** Counts each limit's refusals by its reason, for metrics, and passes everything through unchanged. */

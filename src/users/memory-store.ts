@@ -12,12 +12,18 @@ export class MemoryUserStore implements UserStore {
     return this.#users.get(phone);
   }
 
-  async create(phone: string): Promise<User> {
+  async reserveId(): Promise<number> {
+    this.#seq += 1;
+    return this.#seq;
+  }
+
+  async create(phone: string, reservedId?: number): Promise<User> {
     const existing = this.#users.get(phone);
     if (existing) return existing;
-    this.#seq += 1;
+    // Synchronous from here on (no await), so concurrent first logins of one phone cannot both create.
+    const id = reservedId ?? ++this.#seq;
     // Frozen because the same object is handed to every caller: none may change another's view of the user.
-    const user = Object.freeze(newUser(this.#seq, phone));
+    const user = Object.freeze(newUser(id, phone));
     this.#users.set(phone, user);
     return user;
   }

@@ -62,10 +62,15 @@ export class RedisUserStore implements UserStore {
     return toUser(await this.#redis.hgetall(userKey(phone)));
   }
 
-  async create(phone: string): Promise<User> {
+  /** From this process's block of ids; a round trip only when the block is used up (once per block). */
+  async reserveId(): Promise<number> {
+    return this.#nextId < this.#endId ? this.#nextId++ : this.#takeId();
+  }
+
+  async create(phone: string, reservedId?: number): Promise<User> {
     // The id is taken before knowing whether it is needed: a lost race wastes one id, which is cheaper than
     // a second round trip on every first login.
-    const id = this.#nextId < this.#endId ? this.#nextId++ : await this.#takeId();
+    const id = reservedId ?? (await this.reserveId());
     const fresh = newUser(id, phone);
     // The index is in another slot, so it cannot join the script; sent together, both take one round trip.
     const [row] = await Promise.all([
