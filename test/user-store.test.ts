@@ -151,6 +151,29 @@ describe.skipIf(skip)("RedisUserStore", () => {
       },
     );
 
+    it.skipIf(Boolean(process.env.REDIS_URL))(
+      "fetches the next block ahead, so first logins do not wait when a block runs out",
+      async () => {
+        await fresh();
+        const store = new RedisUserStore(db, 4);
+        for (let i = 0; i < 3; i++) await store.create(uniquePhone());
+        // Half the block is used: the next one is on its way without anyone waiting for it.
+        const deadline = Date.now() + 10_000;
+        while ((await db.get("user:seq")) !== "8") {
+          if (Date.now() > deadline) throw new Error("the next block was never fetched");
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const spy = vi.spyOn(db, "incrby");
+        try {
+          const ids = [(await store.create(uniquePhone())).id, (await store.create(uniquePhone())).id];
+          expect(ids).toEqual([4, 5]);
+          expect(spy).not.toHaveBeenCalled();
+        } finally {
+          spy.mockRestore();
+        }
+      },
+    );
+
     it("refuses a block size that is not a whole number >= 1", () => {
       expect(() => new RedisUserStore(client, 0)).toThrow(RangeError);
       expect(() => new RedisUserStore(client, 1.5)).toThrow(RangeError);

@@ -82,7 +82,9 @@ export async function run(cfg: GenConfig): Promise<GenResult> {
     : [];
   let nextPhone = cfg.phoneBase;
   let nextCode = 0;
-  let nextIp = 0;
+  // Addresses continue from this run's block of phones, so no two scenarios (or rounds) share a client
+  // address and meet its per-IP limit.
+  let nextIp = cfg.phoneBase;
   let exhausted = false;
 
   const encode = <D extends DescMessage>(

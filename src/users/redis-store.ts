@@ -45,7 +45,9 @@ export class RedisUserStore implements UserStore {
   readonly #redis: Redis & UserCommands;
   #nextId = 0;
   #endId = 0;
-  #refill: Promise<void> | undefined;
+  /** The next block, fetched ahead: [first id, end). */
+  #spare: [number, number] | undefined;
+  #fetching: Promise<void> | undefined;
 
   constructor(
     redis: Redis,
@@ -62,9 +64,21 @@ export class RedisUserStore implements UserStore {
     return toUser(await this.#redis.hgetall(userKey(phone)));
   }
 
-  /** From this process's block of ids; a round trip only when the block is used up (once per block). */
+  /**
+   * From this process's block of ids. The next block is fetched in the background when half of the current one
+   * is used, so a first login waits on `INCRBY` only at start-up, not every time a block runs out (when every
+   * first login in flight would wait at once).
+   */
   async reserveId(): Promise<number> {
-    return this.#nextId < this.#endId ? this.#nextId++ : this.#takeId();
+    while (this.#nextId >= this.#endId) {
+      if (this.#spare) this.#useSpare();
+      else await this.#refill();
+    }
+    if (!this.#spare && !this.#fetching && this.#endId - this.#nextId <= this.idBlock / 2) {
+      // Nobody waits on this one; if it fails, the next reservation simply tries again.
+      this.#refill().catch(() => {});
+    }
+    return this.#nextId++;
   }
 
   async create(phone: string, reservedId?: number): Promise<User> {
@@ -93,23 +107,25 @@ export class RedisUserStore implements UserStore {
     return user;
   }
 
-  async #takeId(): Promise<number> {
-    // Concurrent creates that find the block empty wait for one INCRBY, not one each.
-    while (this.#nextId >= this.#endId) {
-      this.#refill ??= this.#redis.incrby(SEQ_KEY, this.idBlock).then(
-        (top) => {
-          this.#nextId = top - this.idBlock + 1;
-          this.#endId = top + 1;
-          this.#refill = undefined;
-        },
-        (err: unknown) => {
-          this.#refill = undefined;
-          throw err;
-        },
-      );
-      await this.#refill;
-    }
-    return this.#nextId++;
+  /** Fetches one block into `#spare`; concurrent callers share the one INCRBY. */
+  #refill(): Promise<void> {
+    this.#fetching ??= this.#redis.incrby(SEQ_KEY, this.idBlock).then(
+      (top) => {
+        this.#spare = [top - this.idBlock + 1, top + 1];
+        this.#fetching = undefined;
+      },
+      (err: unknown) => {
+        this.#fetching = undefined;
+        throw err;
+      },
+    );
+    return this.#fetching;
+  }
+
+  #useSpare(): void {
+    if (!this.#spare) throw new Error("no user ids reserved");
+    [this.#nextId, this.#endId] = this.#spare;
+    this.#spare = undefined;
   }
 }
 
