@@ -1,6 +1,7 @@
 import type { CountryCode } from "libphonenumber-js/max";
 import { parsePhoneNumberWithError } from "libphonenumber-js/max";
 import { LoginError } from "../login/errors.js";
+import { rememberPhoneFacts } from "./facts.js";
 
 /**
  * Turns what a user typed ("98765 43210", "+91 98765-43210", "0091 9876543210") into E.164, or refuses it
@@ -50,6 +51,7 @@ export class PhoneNormalizer {
         `phone "${raw}" is a ${type.toLowerCase().replaceAll("_", " ")} number and cannot receive SMS`,
       );
     }
+    rememberPhoneFacts(parsed.number, { country: parsed.country, callingCode: parsed.countryCallingCode });
     return parsed.number;
   }
 }

@@ -1,4 +1,4 @@
-import { parsePhoneNumberWithError } from "libphonenumber-js/max";
+import { phoneFactsOf } from "../phone/facts.js";
 
 /** Where an SMS would go, as the SMS-pumping caps count it. */
 export interface Destination {
@@ -10,23 +10,10 @@ export interface Destination {
   readonly prefix: string;
 }
 
-/** Reads destinations of E.164 numbers, with a small cache (parsing costs ~30 µs; verifies follow sends). */
+/** Reads destinations of E.164 numbers; the number was normally just normalised, so nothing is parsed again. */
 export class Destinations {
-  readonly #cache = new Map<string, Destination>();
-
-  constructor(private readonly cacheSize = 10_000) {}
-
   of(e164: string): Destination {
-    const cached = this.#cache.get(e164);
-    if (cached) return cached;
-    const parsed = parsePhoneNumberWithError(e164);
-    const destination: Destination = {
-      country: parsed.country,
-      callingCode: parsed.countryCallingCode,
-      prefix: e164.slice(0, -4),
-    };
-    if (this.#cache.size >= this.cacheSize) this.#cache.clear();
-    this.#cache.set(e164, destination);
-    return destination;
+    const { country, callingCode } = phoneFactsOf(e164);
+    return { country, callingCode, prefix: e164.slice(0, -4) };
   }
 }
