@@ -59,13 +59,22 @@ describe.skipIf(skip)("the development login page in headless Chromium", () => {
     return page;
   }
 
+  /** Which steps a person can see: exactly one at a time. */
+  async function visibleSteps(page: Page): Promise<string[]> {
+    const steps = ["#phone-step", "#code-step", "#user-step"];
+    const shown = await Promise.all(steps.map((sel) => page.isVisible(sel)));
+    return steps.filter((_, i) => shown[i]);
+  }
+
   /** Phone -> code (read from the "SMS") -> signed in; checks what the page shows. */
   async function logIn(page: Page): Promise<void> {
     const phone = uniquePhone();
+    expect(await visibleSteps(page)).toEqual(["#phone-step"]);
     await page.fill("#phone", phone.slice(3)); // typed as a local number; the service adds +91
     await page.click("#send");
     await page.waitForSelector("body[data-state=code]");
     expect(await page.textContent("#sent-to")).toBe(phone);
+    expect(await visibleSteps(page)).toEqual(["#code-step"]);
 
     await page.fill("#code", s.sms.lastCode(phone) === "000000" ? "111111" : "000000");
     await page.click("#verify");
@@ -76,6 +85,7 @@ describe.skipIf(skip)("the development login page in headless Chromium", () => {
     await page.fill("#code", s.sms.lastCode(phone));
     await page.click("#verify");
     await page.waitForSelector("body[data-state=signed-in]");
+    expect(await visibleSteps(page)).toEqual(["#user-step"]);
     expect(await page.textContent("#user-phone")).toBe(phone);
     expect(await page.textContent("#user-name")).toBe(`User ${phone.slice(-4)}`);
     expect(await page.textContent("#user-id")).toMatch(/^\d+$/);
