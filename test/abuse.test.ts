@@ -7,27 +7,18 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { RetryInfoSchema } from "../gen/google/rpc/error_details_pb.js";
-import { LoginError } from "../src/login/errors.js";
+import type { LoginError } from "../src/login/errors.js";
 import type { Client } from "../src/login/login-service.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+import { refusal } from "./support/refusal.js";
 
 let ipSeq = 0;
 /** An address no other test uses, so per-IP counts never leak between tests. */
 function uniqueClient(): Client {
   ipSeq += 1;
   return { ip: `198.51.${(ipSeq >> 8) & 255}.${ipSeq & 255}` };
-}
-
-async function refusal(p: Promise<unknown>): Promise<LoginError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof LoginError) return err;
-    throw err;
-  }
-  throw new Error("expected a LoginError");
 }
 
 /** Every limit off but the ones a test names (0 turns a limit off). */

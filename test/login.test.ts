@@ -1,21 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LoginError } from "../src/login/errors.js";
 import type { LoginService } from "../src/login/login-service.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+import { refusal } from "./support/refusal.js";
 
 const client = { ip: "203.0.113.7" };
-
-async function refusal(p: Promise<unknown>): Promise<LoginError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof LoginError) return err;
-    throw err;
-  }
-  throw new Error("expected a LoginError");
-}
 
 /** The login core, through the same wiring production uses, on each store. */
 function loginSuite(name: string, env: () => Record<string, string>) {
