@@ -58,7 +58,7 @@ export function createHandler(deps: HandlerDeps): Handler {
     readMaxBytes: 64 * 1024,
     contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
     fallback(req, res) {
-      const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+      const path = pathOf(req.url);
       const route = rest.get(path);
       if (route) {
         void serveRest(route, req, res, clientOf(req), deps.log, restObservers.get(path));
@@ -91,7 +91,12 @@ export function createHandler(deps: HandlerDeps): Handler {
     "/api/v1/",
   ]);
   return (req, res) => {
-    if (cors.handle(req, res, (req.url ?? "/").split("?", 1)[0] ?? "/")) return;
+    // Only browsers send Origin: server-to-server calls (gRPC, curl) skip CORS without parsing the path.
+    if (req.headers.origin !== undefined && cors.handle(req, res, pathOf(req.url))) return;
     adapter(req, res);
   };
+}
+
+function pathOf(url: string | undefined): string {
+  return (url ?? "/").split("?", 1)[0] ?? "/";
 }
