@@ -2,11 +2,13 @@ import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Config } from "./config.js";
 import { TrustedProxies } from "./http/client-ip.js";
+import { DevPage } from "./http/dev-page.js";
 import { createHandler } from "./http/handler.js";
 import { type DrainResult, OnePortServer } from "./http/one-port.js";
 import type { TwilioWebhookSettings } from "./http/twilio-webhook-route.js";
 import type { Logger } from "./log.js";
 import { LoginService } from "./login/login-service.js";
+import type { SmsSender } from "./login/ports.js";
 import { Metrics } from "./ops/metrics.js";
 import { Readiness } from "./ops/readiness.js";
 import { storeCheck } from "./ops/store-check.js";
@@ -17,14 +19,12 @@ import { RateLimitGuard } from "./ratelimit/guard.js";
 import { connectRedis, untilReady } from "./redis/connect.js";
 import { createSmsSender } from "./sms/factory.js";
 import { renderOtpMessage } from "./sms/message.js";
-import type { SmsSender } from "./sms/sender.js";
 import { twilioDeliveryStatus } from "./sms/twilio-status-webhook.js";
 import { AccessTokens } from "./tokens/access-tokens.js";
 import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
 import { RedisRefreshStore } from "./tokens/redis-refresh-store.js";
 import { MemoryUserStore } from "./users/memory-store.js";
 import { RedisUserStore } from "./users/redis-store.js";
-import { DevPage } from "./web/dev-page.js";
 
 export interface App {
   readonly server: OnePortServer;

@@ -7,8 +7,8 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { RetryInfoSchema } from "../gen/google/rpc/error_details_pb.js";
-import type { LoginError } from "../src/login/errors.js";
-import type { Client } from "../src/login/login-service.js";
+import type { Client } from "../src/login/model.js";
+import type { LoginError } from "../src/login/reasons.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
@@ -190,7 +190,7 @@ function limitsSuite(name: string, storeEnv: () => Record<string, string>, reset
     it("SMS_ALLOWED_COUNTRIES: other destinations are refused with failed_precondition, at no cost", async () => {
       const s = await app({ SMS_ALLOWED_COUNTRIES: "gb, US" });
       const err = await refusal(s.app.login.sendOtp(uniquePhone(), uniqueClient()));
-      expect(err).toMatchObject({ kind: "failed_precondition", reason: "SMS_COUNTRY_NOT_ALLOWED" });
+      expect(err).toMatchObject({ kind: "failed_precondition", reason: "COUNTRY_NOT_ALLOWED" });
       expect(err.message).toMatch(/not sent to IN numbers/);
       expect(s.sms.sent).toHaveLength(0);
       await expect(s.app.login.sendOtp("+447400123456", uniqueClient())).resolves.toBeTruthy();

@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DevPage } from "../src/web/dev-page.js";
+import { DevPage } from "../src/http/dev-page.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { CHROMIUM, CHROMIUM_ARGS, chromiumReason } from "./support/chromium.js";

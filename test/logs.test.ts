@@ -7,7 +7,7 @@ import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { type App, buildApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { createLogger, maskPhone } from "../src/log.js";
-import { SmsError } from "../src/sms/errors.js";
+import { SmsError } from "../src/login/failures.js";
 import { CaptureSms, uniquePhone } from "./support/capture-sms.js";
 import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
 

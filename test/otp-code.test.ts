@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { codeDigest, generateCode, isCodeShaped } from "../src/otp/code.js";
+import { codeDigest, generateCode, isCodeShaped } from "../src/login/code.js";
 
 const length = fc.integer({ min: 4, max: 10 });
 const phone = fc.stringMatching(/^\+[1-9][0-9]{7,14}$/);

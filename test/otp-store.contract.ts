@@ -1,8 +1,8 @@
 import { randomBytes, randomInt } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { codeDigest } from "../src/otp/code.js";
-import type { FailureLock, OtpStore, VerifyOutcome } from "../src/otp/store.js";
+import { codeDigest } from "../src/login/code.js";
+import type { FailureLock, OtpStore, VerifyOutcome } from "../src/login/ports.js";
 
 /** One store to test, with what the suite needs to reach beyond the interface. */
 export interface OtpStoreUnderTest {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { LoginError } from "../src/login/errors.js";
+import { LoginError } from "../src/login/reasons.js";
 import { PhoneNormalizer } from "../src/phone/normalize.js";
 
 const phones = new PhoneNormalizer("IN");

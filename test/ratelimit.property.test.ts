@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LoginError } from "../src/login/errors.js";
+import { LoginError } from "../src/login/reasons.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";

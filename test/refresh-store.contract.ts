@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
-import type { RefreshRecord, RefreshStore, RotateOutcome, TokenRef } from "../src/tokens/refresh-store.js";
-import { mintRefreshToken } from "../src/tokens/refresh-token.js";
+import type { TokenRef } from "../src/login/model.js";
+import type { RefreshRecord, RefreshStore, RotateOutcome } from "../src/login/ports.js";
+import { mintRefreshToken } from "../src/login/refresh-token.js";
 
 /** What a store implementation gives the shared suite. */
 export interface RefreshStoreHarness {

@@ -1,9 +1,9 @@
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TokenRef } from "../src/login/model.js";
+import { mintRefreshToken } from "../src/login/refresh-token.js";
 import { MemoryRefreshStore } from "../src/tokens/memory-refresh-store.js";
 import { familyKey, RedisRefreshStore, tokenKey } from "../src/tokens/redis-refresh-store.js";
-import type { TokenRef } from "../src/tokens/refresh-store.js";
-import { mintRefreshToken } from "../src/tokens/refresh-token.js";
 import { refreshStoreContract } from "./refresh-store.contract.js";
 import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { mintRefreshToken, parseRefreshToken } from "../src/tokens/refresh-token.js";
+import { mintRefreshToken, parseRefreshToken } from "../src/login/refresh-token.js";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("base64url");
 const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

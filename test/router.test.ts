@@ -1,4 +1,5 @@
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { routes } from "../src/rpc/routes.js";
@@ -11,7 +12,7 @@ describe("AuthService router (in memory)", () => {
   let client: ReturnType<typeof createClient<typeof AuthService>>;
   beforeAll(async () => {
     s = await startApp({ OTP_LENGTH: "8", OTP_TTL_SECONDS: "120", ACCESS_TOKEN_TTL_SECONDS: "60" });
-    client = createClient(AuthService, createRouterTransport(routes(s.app.login)));
+    client = createClient(AuthService, createRouterTransport(routes(s.app.login, pino({ level: "silent" }))));
   });
   afterAll(() => s.close());
 

@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { type LimitSettings, loadConfig } from "../src/config.js";
 import type { Logger } from "../src/log.js";
-import { LoginError } from "../src/login/errors.js";
-import { inWords } from "../src/login/too-many.js";
+import { inWords, LoginError } from "../src/login/reasons.js";
+import { PhoneNormalizer } from "../src/phone/normalize.js";
 import { limitFactory } from "../src/ratelimit/limit.js";
 import { SendPolicy } from "../src/ratelimit/send-policy.js";
 import { uniquePhone } from "./support/capture-sms.js";
+
+const phoneOf = (e164: string) => new PhoneNormalizer("IN").parse(e164);
 
 /** A logger that keeps its error lines, to count how often the operator is told. */
 function recordingLog() {
@@ -43,10 +45,10 @@ describe("SendPolicy", () => {
       () => now,
     );
     const client = { ip: "192.0.2.1" };
-    await policy.check(uniquePhone(), client);
-    await policy.check(uniquePhone(), client);
+    await policy.check(phoneOf(uniquePhone()), client);
+    await policy.check(phoneOf(uniquePhone()), client);
     for (let i = 0; i < 5; i++) {
-      const err = await policy.check(uniquePhone(), client).catch((e: unknown) => e);
+      const err = await policy.check(phoneOf(uniquePhone()), client).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(LoginError);
       expect((err as LoginError).reason).toBe("SMS_BUDGET_EXHAUSTED");
     }
@@ -54,7 +56,7 @@ describe("SendPolicy", () => {
     expect(errors[0]).toMatch(/SMS budget exhausted \(SMS_MAX_PER_HOUR\)/);
     // Past the window the policy's own clock allows one more report (the limiter's window is real time).
     now += 3600_000;
-    await policy.check(uniquePhone(), client).catch(() => undefined);
+    await policy.check(phoneOf(uniquePhone()), client).catch(() => undefined);
     expect(errors).toHaveLength(2);
   });
 
@@ -68,16 +70,16 @@ describe("SendPolicy", () => {
     });
     const policy = new SendPolicy(settings, limitFactory(undefined), async () => 0, log);
     const client = { ip: "192.0.2.2" };
-    const permit = await policy.check(uniquePhone(), client);
+    const permit = await policy.check(phoneOf(uniquePhone()), client);
     await permit.cancel();
     // The budget of 1 is free again...
-    await policy.check(uniquePhone(), client);
+    await policy.check(phoneOf(uniquePhone()), client);
     // ...but the client's first request still counts: a third one exceeds its 2.
-    const err = (await policy.check(uniquePhone(), client).catch((e: unknown) => e)) as LoginError;
+    const err = (await policy.check(phoneOf(uniquePhone()), client).catch((e: unknown) => e)) as LoginError;
     expect(err.reason).toBe("RATE_LIMIT_IP");
     expect(err.retryAfterSeconds).toBeGreaterThan(3600);
     const other = (await policy
-      .check(uniquePhone(), { ip: "192.0.2.3" })
+      .check(phoneOf(uniquePhone()), { ip: "192.0.2.3" })
       .catch((e: unknown) => e)) as LoginError;
     expect(other.reason).toBe("SMS_BUDGET_EXHAUSTED");
   });

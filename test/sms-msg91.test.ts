@@ -2,8 +2,8 @@ import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { EnvReader } from "../src/config.js";
+import { SmsError } from "../src/login/failures.js";
 import { readSmsConfig } from "../src/sms/config.js";
-import { SmsError } from "../src/sms/errors.js";
 import { classifyMsg91Failure, Msg91SmsSender } from "../src/sms/msg91.js";
 import { type FakeMsg91, startFakeMsg91 } from "./support/fake-msg91.js";
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EnvReader } from "../src/config.js";
+import { SmsError } from "../src/login/failures.js";
+import type { SmsSender } from "../src/login/ports.js";
 import { readSmsConfig } from "../src/sms/config.js";
-import { SmsError } from "../src/sms/errors.js";
 import { createSmsSender } from "../src/sms/factory.js";
-import type { SmsSender } from "../src/sms/sender.js";
 import { type FakeMsg91, startFakeMsg91 } from "./support/fake-msg91.js";
 import { type FakeTwilio, startFakeTwilio } from "./support/fake-twilio.js";
 

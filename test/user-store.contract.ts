@@ -1,7 +1,7 @@
 import { randomInt } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { UserStore } from "../src/users/store.js";
+import type { UserStore } from "../src/login/ports.js";
 
 /** One store to test. */
 export interface UserStoreUnderTest {

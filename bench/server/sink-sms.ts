@@ -1,4 +1,4 @@
-import type { SmsMessage, SmsReceipt, SmsSender } from "../../src/sms/sender.js";
+import type { SmsMessage, SmsReceipt, SmsSender } from "../../src/login/ports.js";
 
 /**
  * The bench's SMS provider: accepts every message at once. It exists only in the bench server (it is not an

@@ -11,8 +11,8 @@
 import { randomInt } from "node:crypto";
 import { type CountryCode, parsePhoneNumberWithError } from "libphonenumber-js/max";
 import { EnvReader } from "../config.js";
+import { SmsError } from "../login/failures.js";
 import { readSmsConfig } from "../sms/config.js";
-import { SmsError } from "../sms/errors.js";
 import { createSmsSender } from "../sms/factory.js";
 import { NoProviderSentError } from "../sms/failover.js";
 import { renderOtpMessage } from "../sms/message.js";

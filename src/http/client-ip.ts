@@ -1,5 +1,5 @@
 import { BlockList, isIP } from "node:net";
-import type { Client } from "../login/login-service.js";
+import type { Client } from "../login/model.js";
 import type { Req } from "./json.js";
 
 /** Whether `entry` is an IP address or a CIDR ("10.0.0.0/8", "2001:db8::/32"). */

@@ -4,16 +4,16 @@ import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
 import { registerOpsServices } from "../ops/grpc-services.js";
-import { opsRoutes } from "../ops/http-routes.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Readiness } from "../ops/readiness.js";
 import { clientKey } from "../rpc/client-context.js";
 import { routes } from "../rpc/routes.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
-import type { DevPage } from "../web/dev-page.js";
 import { clientResolver, type TrustedProxies } from "./client-ip.js";
 import { type CorsOptions, createCors } from "./cors.js";
+import type { DevPage } from "./dev-page.js";
 import { HttpError, sendError } from "./json.js";
+import { opsRoutes } from "./ops-routes.js";
 import { restRoutes, serveRest } from "./rest.js";
 import { serveTwilioStatus, type TwilioWebhookSettings } from "./twilio-webhook-route.js";
 
@@ -50,7 +50,7 @@ export function createHandler(deps: HandlerDeps): Handler {
   const clientOf = clientResolver(deps.trustedProxies);
   const adapter = connectNodeAdapter({
     routes: (router) => {
-      routes(deps.login)(router);
+      routes(deps.login, deps.log)(router);
       registerOpsServices(router, deps.readiness);
     },
     interceptors: deps.metrics ? [deps.metrics.interceptor()] : [],
@@ -72,7 +72,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       if (path === TWILIO_STATUS_PATH && deps.twilioWebhook) {
         void serveTwilioStatus(req, res, deps.twilioWebhook).catch((err: unknown) => {
           deps.log.warn({ err }, "twilio status callback failed");
-          sendError(res, new HttpError(400, "invalid_argument", "could not read the callback"));
+          sendError(res, new HttpError(400, "MALFORMED_REQUEST", "could not read the callback"));
         });
         return;
       }
@@ -82,7 +82,7 @@ export function createHandler(deps: HandlerDeps): Handler {
         op(req, res);
         return;
       }
-      sendError(res, new HttpError(404, "not_found", `no route for ${req.method} ${path}`));
+      sendError(res, new HttpError(404, "NOT_FOUND", `no route for ${req.method} ${path}`));
     },
   });
   // CORS covers what browsers call (RPCs and /api/v1), and must run before connect-node sees a preflight.

@@ -1,5 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
+import { REASONS, type Reason } from "../login/reasons.js";
 
 export type Req = IncomingMessage | Http2ServerRequest;
 /** What we need of an HTTP/1 or HTTP/2 response (connect-node's own response type is not exported). */
@@ -9,15 +10,21 @@ export interface Res {
   end(chunk?: string | Uint8Array): unknown;
 }
 
-/** A request that cannot be served, with the HTTP status and Connect-style code to answer with. */
+/**
+ * A request that cannot be served: the HTTP status, the refusal reason (whose class is the Connect-style
+ * `code` of the body) and what the caller may act on.
+ */
 export class HttpError extends Error {
+  readonly code: string;
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly reason: Reason,
     message: string,
     readonly headers: Readonly<Record<string, string>> = {},
+    readonly extra: Readonly<Record<string, unknown>> = {},
   ) {
     super(message);
+    this.code = REASONS[reason].kind;
   }
 }
 
@@ -39,9 +46,17 @@ export function sendJson(
   res.end(payload);
 }
 
-/** `{"code","message","detail"}`: `detail` repeats the message for the seed's FastAPI-era clients. */
+/**
+ * `{"code","message","detail","reason"}` and whatever helps the caller act (`retry_after_seconds`,
+ * `metadata`): `detail` repeats the message for the seed's FastAPI-era clients.
+ */
 export function sendError(res: Res, err: HttpError): void {
-  sendJson(res, err.status, { code: err.code, message: err.message, detail: err.message }, err.headers);
+  sendJson(
+    res,
+    err.status,
+    { code: err.code, message: err.message, detail: err.message, reason: err.reason, ...err.extra },
+    { "x-error-reason": err.reason, ...err.headers },
+  );
 }
 
 /** Reads a JSON object body, refusing wrong content types, oversized bodies and malformed JSON with a 4xx. */
@@ -50,31 +65,31 @@ export async function readJsonObject(req: Req, maxBytes: number): Promise<Record
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new HttpError(
       415,
-      "invalid_argument",
+      "MALFORMED_REQUEST",
       `content-type must be application/json, got "${type || "none"}"`,
     );
   }
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > maxBytes) {
     req.resume();
-    throw new HttpError(413, "resource_exhausted", `request body is larger than ${maxBytes} bytes`);
+    throw new HttpError(413, "REQUEST_TOO_LARGE", `request body is larger than ${maxBytes} bytes`);
   }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > maxBytes)
-      throw new HttpError(413, "resource_exhausted", `request body is larger than ${maxBytes} bytes`);
+      throw new HttpError(413, "REQUEST_TOO_LARGE", `request body is larger than ${maxBytes} bytes`);
     chunks.push(chunk);
   }
   let value: unknown;
   try {
     value = JSON.parse(Buffer.concat(chunks).toString("utf8"));
   } catch {
-    throw new HttpError(400, "invalid_argument", "request body is not valid JSON");
+    throw new HttpError(400, "MALFORMED_REQUEST", "request body is not valid JSON");
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new HttpError(400, "invalid_argument", "request body must be a JSON object");
+    throw new HttpError(400, "MALFORMED_REQUEST", "request body must be a JSON object");
   }
   return value as Record<string, unknown>;
 }
@@ -82,7 +97,7 @@ export async function readJsonObject(req: Req, maxBytes: number): Promise<Record
 export function stringField(body: Record<string, unknown>, name: string): string {
   const v = body[name];
   if (v === undefined || v === null || v === "")
-    throw new HttpError(400, "invalid_argument", `${name} is required`);
-  if (typeof v !== "string") throw new HttpError(400, "invalid_argument", `${name} must be a string`);
+    throw new HttpError(400, "MALFORMED_REQUEST", `${name} is required`);
+  if (typeof v !== "string") throw new HttpError(400, "MALFORMED_REQUEST", `${name} must be a string`);
   return v;
 }

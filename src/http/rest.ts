@@ -1,21 +1,12 @@
 import { Code } from "@connectrpc/connect";
+import { codeFromString, codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "../log.js";
-import { LoginError } from "../login/errors.js";
-import type { Client, LoginService, TokenPair } from "../login/login-service.js";
-import { OTP_SENT_MESSAGE } from "../rpc/auth-service.js";
-import { connectCodeOf } from "../rpc/errors.js";
+import type { LoginService } from "../login/login-service.js";
+import { type Client, OTP_SENT_MESSAGE, type TokenPair } from "../login/model.js";
+import { internalError, REASONS } from "../login/reasons.js";
 import { HttpError, type Req, type Res, readJsonObject, sendError, sendJson, stringField } from "./json.js";
 
 const MAX_BODY_BYTES = 16 * 1024;
-
-// Connect's code -> HTTP status table (connectrpc.com/docs/protocol#error-codes), kept to the codes we answer.
-const httpStatus: Partial<Record<Code, number>> = {
-  [Code.InvalidArgument]: 400,
-  [Code.FailedPrecondition]: 400,
-  [Code.Unauthenticated]: 401,
-  [Code.ResourceExhausted]: 429,
-  [Code.Unavailable]: 503,
-};
 
 type Route = (body: Record<string, unknown>, client: Client) => Promise<unknown>;
 
@@ -84,7 +75,7 @@ export async function serveRest(
   let code = "ok";
   try {
     if (req.method !== "POST") {
-      throw new HttpError(405, "invalid_argument", `method ${req.method} is not allowed; use POST`, {
+      throw new HttpError(405, "MALFORMED_REQUEST", `method ${req.method} is not allowed; use POST`, {
         allow: "POST",
       });
     }
@@ -99,14 +90,30 @@ export async function serveRest(
   }
 }
 
+/**
+ * A refusal in REST terms: the status Connect gives its code (connectrpc.com/docs/protocol#error-codes), the
+ * reason, and what the caller can act on; anything else is `internal` with an error id.
+ */
 export function toHttpError(err: unknown, log: Logger): HttpError {
   if (err instanceof HttpError) return err;
-  if (err instanceof LoginError) {
-    const code = connectCodeOf(err.kind);
-    const headers: Record<string, string> =
-      err.retryAfterSeconds !== undefined ? { "retry-after": String(err.retryAfterSeconds) } : {};
-    return new HttpError(httpStatus[code] ?? 500, err.kind, err.message, headers);
-  }
-  log.error({ err }, "unexpected error in REST handler");
-  return new HttpError(500, "internal", "internal error");
+  const refusal = internalError(err, log);
+  const entry = REASONS[refusal.reason];
+  const status =
+    "httpStatus" in entry
+      ? entry.httpStatus
+      : codeToHttpStatus(codeFromString(refusal.kind) ?? Code.Internal);
+  const wait = refusal.retryAfterSeconds;
+  const metadata = Object.keys(refusal.metadata).length > 0 ? { metadata: refusal.metadata } : {};
+  return wait === undefined
+    ? new HttpError(status, refusal.reason, refusal.message, {}, metadata)
+    : new HttpError(
+        status,
+        refusal.reason,
+        refusal.message,
+        { "retry-after": String(wait) },
+        {
+          retry_after_seconds: wait,
+          ...metadata,
+        },
+      );
 }

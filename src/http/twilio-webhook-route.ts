@@ -19,7 +19,7 @@ export async function serveTwilioStatus(req: Req, res: Res, settings: TwilioWebh
     if (size > MAX_BODY_BYTES) {
       sendError(
         res,
-        new HttpError(413, "resource_exhausted", `request body is larger than ${MAX_BODY_BYTES} bytes`),
+        new HttpError(413, "REQUEST_TOO_LARGE", `request body is larger than ${MAX_BODY_BYTES} bytes`),
       );
       return;
     }

@@ -1,7 +1,7 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
-import type { CodeFailure, LoginEvents, SmsOutcome } from "../login/events.js";
+import type { CodeFailure, LoginEvents, SmsOutcome } from "../login/ports.js";
 import { type Protocol, rpcProtocolOf } from "./protocol.js";
 
 /** Connect's code names (connectrpc.com/docs/protocol#error-codes), the `code` label of every request. */

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
-import { checkLock, type FailureLock, type OtpStore, type VerifyOutcome } from "./store.js";
+import type { FailureLock, OtpStore, VerifyOutcome } from "../login/ports.js";
+import { checkLock } from "./lock.js";
 
 interface Entry {
   readonly digest: Buffer;

@@ -1,5 +1,7 @@
 import type { Redis } from "ioredis";
-import { checkLock, type FailureLock, type OtpStore, type VerifyOutcome } from "./store.js";
+import type { FailureLock, OtpStore, VerifyOutcome } from "../login/ports.js";
+import { redisCall } from "../redis/errors.js";
+import { checkLock } from "./lock.js";
 
 // A phone's code is one hash, `otp:{<phone>}`, with the digest in `h` and the attempt count in `a`. Its
 // consecutive wrong codes are counted in `otpfail:{<phone>}`, and `otplock:{<phone>}` exists while it is
@@ -105,7 +107,7 @@ export class RedisOtpStore implements OtpStore {
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
       throw new RangeError(`ttlSeconds must be a whole number >= 1, got ${ttlSeconds}`);
     }
-    await this.#redis.otpPut(key(phone), digest, ttlSeconds);
+    await redisCall(this.#redis.otpPut(key(phone), digest, ttlSeconds));
   }
 
   async verify(
@@ -115,14 +117,16 @@ export class RedisOtpStore implements OtpStore {
     lock: FailureLock = NO_LOCK,
   ): Promise<VerifyOutcome> {
     checkLock(lock);
-    const [result, n] = await this.#redis.otpVerify(
-      key(phone),
-      failKey(phone),
-      lockKey(phone),
-      digest,
-      maxAttempts,
-      lock.maxFailures,
-      lock.lockSeconds,
+    const [result, n] = await redisCall(
+      this.#redis.otpVerify(
+        key(phone),
+        failKey(phone),
+        lockKey(phone),
+        digest,
+        maxAttempts,
+        lock.maxFailures,
+        lock.lockSeconds,
+      ),
     );
     switch (result) {
       case OK:
@@ -139,10 +143,10 @@ export class RedisOtpStore implements OtpStore {
   }
 
   async lockedFor(phone: string): Promise<number> {
-    return Math.max(0, await this.#redis.pttl(lockKey(phone)));
+    return Math.max(0, await redisCall(this.#redis.pttl(lockKey(phone))));
   }
 
   async discard(phone: string, digest: string): Promise<void> {
-    await this.#redis.otpDiscard(key(phone), digest);
+    await redisCall(this.#redis.otpDiscard(key(phone), digest));
   }
 }

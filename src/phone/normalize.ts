@@ -1,32 +1,38 @@
 import type { CountryCode } from "libphonenumber-js/max";
 import { parsePhoneNumberWithError } from "libphonenumber-js/max";
-import { LoginError } from "../login/errors.js";
-import { rememberPhoneFacts } from "./facts.js";
+import type { Phone } from "../login/model.js";
+import type { PhoneParser } from "../login/ports.js";
+import { invalidPhone as invalid } from "../login/reasons.js";
 
 /**
  * Turns what a user typed ("98765 43210", "+91 98765-43210", "0091 9876543210") into E.164, or refuses it
  * with a message naming the problem. The full ("max") metadata is used because it knows number ranges and
  * types: a landline cannot receive an SMS, and telling the user now is better than a provider error later.
  */
-export class PhoneNormalizer {
+export class PhoneNormalizer implements PhoneParser {
   // Parsing costs ~30 µs; a verify follows every send of the same input, so a small cache pays for itself.
-  readonly #cache = new Map<string, string>();
+  readonly #cache = new Map<string, Phone>();
 
   constructor(
     private readonly defaultCountry: string,
     private readonly cacheSize = 10_000,
   ) {}
 
-  normalize(input: string): string {
+  parse(input: string): Phone {
     const cached = this.#cache.get(input);
     if (cached !== undefined) return cached;
-    const e164 = this.#parse(input);
+    const phone = this.#parse(input);
     if (this.#cache.size >= this.cacheSize) this.#cache.clear();
-    this.#cache.set(input, e164);
-    return e164;
+    this.#cache.set(input, phone);
+    return phone;
   }
 
-  #parse(input: string): string {
+  /** The E.164 form alone. */
+  normalize(input: string): string {
+    return this.parse(input).e164;
+  }
+
+  #parse(input: string): Phone {
     const raw = input.trim();
     if (raw === "") throw invalid("phone is required");
     if (raw.length > 32) throw invalid("phone is too long to be a phone number");
@@ -51,11 +57,12 @@ export class PhoneNormalizer {
         `phone "${raw}" is a ${type.toLowerCase().replaceAll("_", " ")} number and cannot receive SMS`,
       );
     }
-    rememberPhoneFacts(parsed.number, { country: parsed.country, callingCode: parsed.countryCallingCode });
-    return parsed.number;
+    return Object.freeze({
+      e164: parsed.number,
+      region: parsed.country,
+      callingCode: parsed.countryCallingCode,
+      nationalNumber: parsed.nationalNumber,
+      type,
+    });
   }
-}
-
-function invalid(message: string): LoginError {
-  return new LoginError("invalid_argument", message, undefined, "INVALID_PHONE");
 }

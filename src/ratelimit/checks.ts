@@ -1,20 +1,18 @@
-import { tooMany } from "../login/too-many.js";
+import type { LoginError } from "../login/reasons.js";
 import type { Limit } from "./limit.js";
 
 /** One limit applied to one request. */
 export interface Check {
   readonly limit: Limit;
   readonly key: string;
-  /** The `LoginError` reason and the sentence the caller reads when this check refuses. */
-  readonly reason: string;
-  readonly what: string;
+  /** The refusal the caller gets when this check refuses, given the wait. */
+  readonly refuse: (retryAfterMs: number) => LoginError;
   /** Counts codes that go out (not requests): given back when the code is not sent after all. */
   readonly countsSms: boolean;
 }
 
 export interface Refusal {
-  readonly reason: string;
-  readonly what: string;
+  readonly check: Check;
   readonly retryAfterMs: number;
 }
 
@@ -30,7 +28,7 @@ export async function consumeAll(checks: readonly Check[]): Promise<Refusal[]> {
   const refusals: Refusal[] = [];
   results.forEach((r, i) => {
     const check = checks[i] as Check;
-    if (!r.ok) refusals.push({ reason: check.reason, what: check.what, retryAfterMs: r.retryAfterMs });
+    if (!r.ok) refusals.push({ check, retryAfterMs: r.retryAfterMs });
   });
   if (refusals.length > 0) {
     refusals.sort((a, b) => b.retryAfterMs - a.retryAfterMs);
@@ -43,6 +41,6 @@ export async function refund(checks: readonly Check[]): Promise<void> {
   await Promise.all(checks.map((c) => c.limit.refund(c.key)));
 }
 
-export function refusalError(r: Refusal) {
-  return tooMany(r.reason, r.what, r.retryAfterMs);
+export function refusalError(r: Refusal): LoginError {
+  return r.check.refuse(r.retryAfterMs);
 }

@@ -1,4 +1,4 @@
-import { phoneFactsOf } from "../phone/facts.js";
+import type { Phone } from "../login/model.js";
 
 /** Where an SMS would go, as the SMS-pumping caps count it. */
 export interface Destination {
@@ -10,10 +10,7 @@ export interface Destination {
   readonly prefix: string;
 }
 
-/** Reads destinations of E.164 numbers; the number was normally just normalised, so nothing is parsed again. */
-export class Destinations {
-  of(e164: string): Destination {
-    const { country, callingCode } = phoneFactsOf(e164);
-    return { country, callingCode, prefix: e164.slice(0, -4) };
-  }
+/** The destination of a parsed phone: the number already says it, nothing is parsed again. */
+export function destinationOf(phone: Phone): Destination {
+  return { country: phone.region, callingCode: phone.callingCode, prefix: phone.e164.slice(0, -4) };
 }

@@ -1,8 +1,8 @@
 import type { Redis } from "ioredis";
 import type { LimitSettings } from "../config.js";
 import type { Logger } from "../log.js";
-import type { AbuseGuard, SendPermit } from "../login/abuse-guard.js";
-import type { Client } from "../login/login-service.js";
+import type { Client, Phone } from "../login/model.js";
+import type { AbuseGuard, SendPermit } from "../login/ports.js";
 import { limitFactory } from "./limit.js";
 import { SendPolicy } from "./send-policy.js";
 import { VerifyPolicy } from "./verify-policy.js";
@@ -27,15 +27,15 @@ export class RateLimitGuard implements AbuseGuard {
     this.#verify = new VerifyPolicy(opts.limits, make);
   }
 
-  beforeSend(phone: string, client: Client): Promise<SendPermit> {
+  beforeSend(phone: Phone, client: Client): Promise<SendPermit> {
     return this.#send.check(phone, client);
   }
 
-  beforeVerify(_phone: string, client: Client): Promise<void> {
+  beforeVerify(_phone: Phone, client: Client): Promise<void> {
     return this.#verify.check(client);
   }
 
-  async afterLogin(_phone: string, client: Client): Promise<void> {
+  async afterLogin(_phone: Phone, client: Client): Promise<void> {
     // A real user on a shared (carrier NAT) address must not use up the address for everyone behind it:
     // what a completed login asked for is given back, so the per-IP limits count only what led nowhere.
     await Promise.all([this.#send.refundClient(client), this.#verify.refundClient(client)]);

@@ -5,6 +5,7 @@ import {
   RateLimiterRedis,
   RateLimiterRes,
 } from "rate-limiter-flexible";
+import { classifyRedisError } from "../redis/errors.js";
 
 /** One counter: `points` per fixed window of `durationSeconds`, keyed by the caller (an IP, a phone, …). */
 export interface LimitSpec {
@@ -39,14 +40,16 @@ export class Limit {
       () => ({ ok: true }),
       (err: unknown) => {
         if (err instanceof RateLimiterRes) return { ok: false, retryAfterMs: err.msBeforeNext };
-        throw err;
+        throw classifyRedisError(err);
       },
     );
   }
 
   /** Gives one point back, never below zero (so a refund after the window ended grants nothing extra). */
   async refund(key: string): Promise<void> {
-    const res = await this.#limiter.reward(key);
+    const res = await this.#limiter.reward(key).catch((err: unknown) => {
+      throw classifyRedisError(err);
+    });
     // The Redis script clamps by itself; the in-memory limiter cannot, so the overshoot is taken back.
     if (this.#memory && res.consumedPoints < 0) await this.#limiter.penalty(key, -res.consumedPoints);
   }

@@ -1,10 +1,20 @@
 import type { LimitSettings } from "../config.js";
 import type { Logger } from "../log.js";
-import type { SendPermit } from "../login/abuse-guard.js";
-import { LoginError } from "../login/errors.js";
-import type { Client } from "../login/login-service.js";
+import type { Client, Phone } from "../login/model.js";
+import type { SendPermit } from "../login/ports.js";
+import {
+  countryNotAllowed,
+  type LoginError,
+  otpCooldown,
+  phoneLocked,
+  rateLimitIp,
+  rateLimitPhone,
+  smsBudgetExhausted,
+  smsCountryLimit,
+  smsPrefixLimit,
+} from "../login/reasons.js";
 import { type Check, consumeAll, refund, refusalError } from "./checks.js";
-import { Destinations } from "./destination.js";
+import { destinationOf } from "./destination.js";
 import { ipKey } from "./ip-key.js";
 import type { Limit, LimitFactory } from "./limit.js";
 
@@ -23,7 +33,6 @@ export class SendPolicy {
   readonly #country: Limit | undefined;
   readonly #global: Limit | undefined;
   readonly #allowed: ReadonlySet<string>;
-  readonly #destinations = new Destinations();
   /** Until when the exhausted global budget has been reported: once per window, not per request. */
   #budgetReportedUntil = 0;
 
@@ -50,52 +59,36 @@ export class SendPolicy {
     this.#allowed = new Set(limits.smsAllowedCountries);
   }
 
-  async check(phone: string, client: Client): Promise<SendPermit> {
-    const destination = this.#destinations.of(phone);
+  async check(phone: Phone, client: Client): Promise<SendPermit> {
+    const destination = destinationOf(phone);
     if (this.#allowed.size > 0 && !(destination.country && this.#allowed.has(destination.country))) {
-      throw new LoginError(
-        "failed_precondition",
-        `codes are not sent to ${destination.country ?? `+${destination.callingCode}`} numbers`,
-        undefined,
-        "SMS_COUNTRY_NOT_ALLOWED",
-      );
+      throw countryNotAllowed(destination.country ?? `+${destination.callingCode}`);
     }
     const checks: Check[] = [];
-    const add = (limit: Limit | undefined, key: string, reason: string, what: string, countsSms: boolean) => {
-      if (limit) checks.push({ limit, key, reason, what, countsSms });
+    const add = (
+      limit: Limit | undefined,
+      key: string,
+      refuse: (retryAfterMs: number) => LoginError,
+      countsSms: boolean,
+    ) => {
+      if (limit) checks.push({ limit, key, refuse, countsSms });
     };
-    add(this.#ip, ipKey(client.ip), "RATE_LIMIT_IP", "too many codes requested from your network", false);
-    add(this.#cooldown, phone, "OTP_COOLDOWN", "a code was just sent to this phone", true);
-    add(this.#phone, phone, "RATE_LIMIT_PHONE", "too many codes requested for this phone", true);
-    add(
-      this.#prefix,
-      destination.prefix,
-      "SMS_PREFIX_LIMIT",
-      "too many codes sent to numbers like this",
-      true,
-    );
-    add(
-      this.#country,
-      destination.callingCode,
-      "SMS_COUNTRY_LIMIT",
-      "too many codes sent to this country",
-      true,
-    );
-    add(this.#global, "all", "SMS_BUDGET_EXHAUSTED", "too many codes are being sent right now", true);
+    add(this.#ip, ipKey(client.ip), (ms) => rateLimitIp(ms, "send"), false);
+    add(this.#cooldown, phone.e164, otpCooldown, true);
+    add(this.#phone, phone.e164, rateLimitPhone, true);
+    add(this.#prefix, destination.prefix, smsPrefixLimit, true);
+    add(this.#country, destination.callingCode, smsCountryLimit, true);
+    add(this.#global, "all", smsBudgetExhausted, true);
 
     // The lock is read alongside the counters: same round trip.
-    const [refusals, lockedMs] = await Promise.all([consumeAll(checks), this.lockedFor(phone)]);
-    const budget = refusals.find((r) => r.reason === "SMS_BUDGET_EXHAUSTED");
+    const [refusals, lockedMs] = await Promise.all([consumeAll(checks), this.lockedFor(phone.e164)]);
+    const budget = refusals.find((r) => r.check.limit === this.#global);
     if (budget) this.#reportBudget(budget.retryAfterMs);
     const refusal = refusals[0];
     const sms = checks.filter((c) => c.countsSms);
     if (lockedMs > 0 && (!refusal || lockedMs > refusal.retryAfterMs)) {
       if (!refusal) await refund(sms);
-      throw refusalError({
-        reason: "PHONE_LOCKED",
-        what: "too many incorrect codes for this phone",
-        retryAfterMs: lockedMs,
-      });
+      throw phoneLocked(lockedMs);
     }
     if (refusal) throw refusalError(refusal);
     return { cancel: () => refund(sms) };

@@ -1,5 +1,6 @@
 import type { LimitSettings } from "../config.js";
-import type { Client } from "../login/login-service.js";
+import type { Client } from "../login/model.js";
+import { rateLimitIp } from "../login/reasons.js";
 import { consumeAll, refusalError } from "./checks.js";
 import { ipKey } from "./ip-key.js";
 import type { Limit, LimitFactory } from "./limit.js";
@@ -22,8 +23,7 @@ export class VerifyPolicy {
       {
         limit: this.#ip,
         key: ipKey(client.ip),
-        reason: "RATE_LIMIT_IP",
-        what: "too many codes checked from your network",
+        refuse: (ms) => rateLimitIp(ms, "verify"),
         countsSms: false,
       },
     ]);

@@ -1,14 +1,20 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { LoginService } from "../login/login-service.js";
+import { OTP_SENT_MESSAGE } from "../login/model.js";
+import type { LoginLog } from "../login/ports.js";
 import { clientKey } from "./client-context.js";
 import { toConnectError } from "./errors.js";
 
-/** The seed's confirmation text, kept for its clients. */
-export const OTP_SENT_MESSAGE = "OTP sent successfully";
-
 /** A thin adapter: Connect messages in, the login core, Connect messages or errors out. */
-export function authServiceImpl(login: LoginService): ServiceImpl<typeof AuthService> {
+export function authServiceImpl(login: LoginService, log: LoginLog): ServiceImpl<typeof AuthService> {
+  async function call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toConnectError(err, log);
+    }
+  }
   return {
     async sendOtp(req, ctx) {
       const sent = await call(() => login.sendOtp(req.phone, client(ctx)));
@@ -53,12 +59,4 @@ export function authServiceImpl(login: LoginService): ServiceImpl<typeof AuthSer
 
 function client(ctx: HandlerContext) {
   return ctx.values.get(clientKey);
-}
-
-async function call<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw toConnectError(err);
-  }
 }

@@ -1,5 +1,5 @@
 import { createContextKey } from "@connectrpc/connect";
-import type { Client } from "../login/login-service.js";
+import type { Client } from "../login/model.js";
 
 /** The caller as the transport saw it, passed from the HTTP layer into Connect handlers. */
 export const clientKey = createContextKey<Client>({ ip: "unknown" }, { description: "the calling client" });

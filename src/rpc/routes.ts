@@ -1,11 +1,12 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { LoginService } from "../login/login-service.js";
+import type { LoginLog } from "../login/ports.js";
 import { authServiceImpl } from "./auth-service.js";
 
 /** The same routes feed the real server (connectNodeAdapter) and in-memory tests (createRouterTransport). */
-export function routes(login: LoginService) {
+export function routes(login: LoginService, log: LoginLog) {
   return (router: ConnectRouter) => {
-    router.service(AuthService, authServiceImpl(login));
+    router.service(AuthService, authServiceImpl(login, log));
   };
 }

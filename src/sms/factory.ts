@@ -1,9 +1,9 @@
+import type { SmsSender } from "../login/ports.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import type { SmsConfig, SmsProviderName } from "./config.js";
 import { DevelopmentSmsSender } from "./development.js";
 import { FailoverSmsSender, type SmsLog } from "./failover.js";
 import { Msg91SmsSender } from "./msg91.js";
-import type { SmsSender } from "./sender.js";
 import { TwilioSmsSender } from "./twilio.js";
 
 export type { SmsLog } from "./failover.js";

@@ -1,7 +1,7 @@
 import { maskPhone } from "../log.js";
+import { SmsError } from "../login/failures.js";
+import type { SmsMessage, SmsReceipt, SmsSender } from "../login/ports.js";
 import type { CircuitBreaker } from "./circuit-breaker.js";
-import { SmsError } from "./errors.js";
-import type { SmsMessage, SmsReceipt, SmsSender } from "./sender.js";
 
 export interface SmsLog {
   info(msg: string, extra?: object): void;

@@ -8,7 +8,8 @@ import {
   type JWK,
   jwtVerify,
 } from "jose";
-import type { User } from "../users/store.js";
+import type { User } from "../login/model.js";
+import type { TokenIssuer } from "../login/ports.js";
 
 /** The claims of an access token, as `verify` returns them. */
 export interface AccessClaims {
@@ -51,7 +52,7 @@ const MAX_TOKEN_LENGTH = 4096;
  * Signing is a hand-rolled compact JWS over `crypto.sign`, about twice as fast as jose's `SignJWT` on this
  * login hot path; verification goes through jose, so what we emit is checked by the same code callers use.
  */
-export class AccessTokens {
+export class AccessTokens implements TokenIssuer {
   /** The `kid` in every token header and in the JWKS. */
   readonly keyId: string;
   /** True when no key was configured: tokens will not survive a restart. */

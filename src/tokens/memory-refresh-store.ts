@@ -1,4 +1,5 @@
-import type { RefreshRecord, RefreshStore, RotateOutcome, TokenRef } from "./refresh-store.js";
+import type { TokenRef } from "../login/model.js";
+import type { RefreshRecord, RefreshStore, RotateOutcome } from "../login/ports.js";
 
 interface TokenEntry {
   readonly userId: number;

@@ -1,5 +1,7 @@
 import type { Redis } from "ioredis";
-import type { RefreshRecord, RefreshStore, RotateOutcome, TokenRef } from "./refresh-store.js";
+import type { TokenRef } from "../login/model.js";
+import type { RefreshRecord, RefreshStore, RotateOutcome } from "../login/ports.js";
+import { redisCall } from "../redis/errors.js";
 
 // Keys (all of one user share the `{u<id>}` hash tag, so every script touches one Redis Cluster slot):
 //   rt:{u<id>}:<hash>     hash  family, phone, role, spent ("0" | "1"); kept after it is spent so a replay is seen
@@ -60,13 +62,15 @@ export class RedisRefreshStore implements RefreshStore {
 
   async create(record: RefreshRecord, ttlSeconds: number): Promise<void> {
     checkTtl(ttlSeconds);
-    await this.scripts.refreshTokenCreate(
-      tokenKey(record.userId, record.hash),
-      familyKey(record.userId, record.family),
-      record.family,
-      record.phone,
-      record.role,
-      ttlSeconds,
+    await redisCall(
+      this.scripts.refreshTokenCreate(
+        tokenKey(record.userId, record.hash),
+        familyKey(record.userId, record.family),
+        record.family,
+        record.phone,
+        record.role,
+        ttlSeconds,
+      ),
     );
   }
 
@@ -74,12 +78,14 @@ export class RedisRefreshStore implements RefreshStore {
     checkTtl(ttlSeconds);
     // The script would overwrite the spent record with a live one: a replay would then pass.
     if (nextHash === current.hash) throw new RangeError("the next token must differ from the current one");
-    const reply = await this.scripts.refreshTokenRotate(
-      tokenKey(current.userId, current.hash),
-      familyKey(current.userId, current.family),
-      tokenKey(current.userId, nextHash),
-      current.family,
-      ttlSeconds,
+    const reply = await redisCall(
+      this.scripts.refreshTokenRotate(
+        tokenKey(current.userId, current.hash),
+        familyKey(current.userId, current.family),
+        tokenKey(current.userId, nextHash),
+        current.family,
+        ttlSeconds,
+      ),
     );
     if (!Array.isArray(reply)) throw new Error(`unexpected rotate reply: ${String(reply)}`);
     const [kind, phone, role] = reply as unknown[];
@@ -92,10 +98,12 @@ export class RedisRefreshStore implements RefreshStore {
   }
 
   async revokeFamily(current: TokenRef): Promise<boolean> {
-    const reply = await this.scripts.refreshTokenRevoke(
-      tokenKey(current.userId, current.hash),
-      familyKey(current.userId, current.family),
-      current.family,
+    const reply = await redisCall(
+      this.scripts.refreshTokenRevoke(
+        tokenKey(current.userId, current.hash),
+        familyKey(current.userId, current.family),
+        current.family,
+      ),
     );
     return reply === 1;
   }

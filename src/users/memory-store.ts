@@ -1,4 +1,5 @@
-import { newUser, type User, type UserStore } from "./store.js";
+import { newUser, type User } from "../login/model.js";
+import type { UserStore } from "../login/ports.js";
 
 /**
  * The in-memory `UserStore`, for development and tests. `create` runs to completion without awaiting, so

@@ -1,5 +1,7 @@
 import type { Redis } from "ioredis";
-import { newUser, type User, type UserStore } from "./store.js";
+import { newUser, type User } from "../login/model.js";
+import type { UserStore } from "../login/ports.js";
+import { redisCall } from "../redis/errors.js";
 
 // `user:{<phone>}` shares its hash tag with `otp:{<phone>}`, so both live in one Redis Cluster slot.
 const userKey = (phone: string) => `user:{${phone}}`;
@@ -61,7 +63,7 @@ export class RedisUserStore implements UserStore {
   }
 
   async findByPhone(phone: string): Promise<User | undefined> {
-    return toUser(await this.#redis.hgetall(userKey(phone)));
+    return toUser(await redisCall(this.#redis.hgetall(userKey(phone))));
   }
 
   /**
@@ -87,29 +89,31 @@ export class RedisUserStore implements UserStore {
     const id = reservedId ?? (await this.reserveId());
     const fresh = newUser(id, phone);
     // The index is in another slot, so it cannot join the script; sent together, both take one round trip.
-    const [row] = await Promise.all([
-      this.#redis.userCreate(
-        userKey(phone),
-        fresh.id,
-        fresh.phone,
-        fresh.name,
-        fresh.role,
-        fresh.isPhoneVerified ? "1" : "0",
-        new Date().toISOString(),
-      ),
-      this.#redis.set(idKey(id), phone),
-    ]);
+    const [row] = await redisCall(
+      Promise.all([
+        this.#redis.userCreate(
+          userKey(phone),
+          fresh.id,
+          fresh.phone,
+          fresh.name,
+          fresh.role,
+          fresh.isPhoneVerified ? "1" : "0",
+          new Date().toISOString(),
+        ),
+        this.#redis.set(idKey(id), phone),
+      ]),
+    );
     const user = toUser(pairs(row));
     if (!user) throw new Error(`user record for ${userKey(phone)} vanished while being created`);
     // Another request (or an earlier login) owns this phone: take back the index entry for the wasted id. A
     // crash just before this can still leave one behind, so readers of the index must check the id they find.
-    if (user.id !== id) await this.#redis.del(idKey(id));
+    if (user.id !== id) await redisCall(this.#redis.del(idKey(id)));
     return user;
   }
 
   /** Fetches one block into `#spare`; concurrent callers share the one INCRBY. */
   #refill(): Promise<void> {
-    this.#fetching ??= this.#redis.incrby(SEQ_KEY, this.idBlock).then(
+    this.#fetching ??= redisCall(this.#redis.incrby(SEQ_KEY, this.idBlock)).then(
       (top) => {
         this.#spare = [top - this.idBlock + 1, top + 1];
         this.#fetching = undefined;

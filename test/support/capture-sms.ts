@@ -1,4 +1,4 @@
-import type { SmsMessage, SmsReceipt, SmsSender } from "../../src/sms/sender.js";
+import type { SmsMessage, SmsReceipt, SmsSender } from "../../src/login/ports.js";
 
 /**
  * An SMS provider for tests that keeps what it was asked to send, so a test can read the code the way a user

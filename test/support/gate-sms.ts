@@ -1,4 +1,4 @@
-import type { SmsMessage, SmsReceipt, SmsSender } from "../../src/sms/sender.js";
+import type { SmsMessage, SmsReceipt, SmsSender } from "../../src/login/ports.js";
 
 /**
  * An SMS provider that holds every send until the test opens the gate: a slow provider on demand, so requests

@@ -1,4 +1,4 @@
-import { LoginError } from "../../src/login/errors.js";
+import { LoginError } from "../../src/login/reasons.js";
 
 /** The LoginError a login step was refused with; fails the test if it succeeded or threw anything else. */
 export async function refusal(p: Promise<unknown>): Promise<LoginError> {

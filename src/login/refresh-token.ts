@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { TokenRef } from "./refresh-store.js";
+import type { TokenRef } from "./model.js";
 
 // `<userId>.<family>.<secret>`: the user and family travel in the token so the store can find every key of
 // one user (one Redis Cluster slot) without a lookup. Only `secret` must be unguessable.

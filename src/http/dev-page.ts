@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Req, Res } from "../http/json.js";
+import type { Req, Res } from "./json.js";
 
 /** The browser entry is bundled once per process and directory: esbuild takes ~100 ms, a page load none. */
 const bundles = new Map<string, Promise<string>>();

@@ -1,6 +1,6 @@
-import { type Req, type Res, sendJson } from "../http/json.js";
-import type { Metrics } from "./metrics.js";
-import type { Readiness } from "./readiness.js";
+import type { Metrics } from "../ops/metrics.js";
+import type { Readiness } from "../ops/readiness.js";
+import { type Req, type Res, sendJson } from "./json.js";
 
 type OpsRoute = (req: Req, res: Res) => void;
 

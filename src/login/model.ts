@@ -1,0 +1,77 @@
+/**
+ * The values the login kernel works with. Plain data: every transport and adapter speaks these, and nothing
+ * here knows about Connect, HTTP, Redis or an SMS provider.
+ */
+
+/** Who is asking: the transports fill this in; limits (per IP) are keyed on it. */
+export interface Client {
+  readonly ip: string;
+}
+
+/**
+ * A phone number as the kernel knows it once parsed: E.164 for keys and providers, and what the number itself
+ * says about where an SMS goes (for the SMS-pumping caps and the destination rules). Built once per request by
+ * the `PhoneParser` port and passed along, so nothing downstream parses the number again.
+ */
+export interface Phone {
+  /** "+919876543210". */
+  readonly e164: string;
+  /** ISO 3166 region ("IN"); undefined for non-geographic numbers (+800, +882, …). */
+  readonly region: string | undefined;
+  /** The country calling code, without "+" ("91"). */
+  readonly callingCode: string;
+  /** The number without its calling code ("9876543210"). */
+  readonly nationalNumber: string;
+  /** libphonenumber's type ("MOBILE", "FIXED_LINE_OR_MOBILE", …); undefined when the ranges don't tell. */
+  readonly type: string | undefined;
+}
+
+/** "+91******3210": the calling code and the last four digits, whatever the country. */
+export function maskedPhone(phone: Phone): string {
+  const hidden = Math.max(0, phone.nationalNumber.length - 4);
+  return `+${phone.callingCode}${"*".repeat(hidden)}${phone.nationalNumber.slice(hidden)}`;
+}
+
+export interface User {
+  /** Numeric id from a counter; never reused. */
+  readonly id: number;
+  /** E.164. */
+  readonly phone: string;
+  readonly name: string;
+  readonly role: string;
+  readonly isPhoneVerified: boolean;
+}
+
+/** The record a first login creates, so every store agrees on defaults. */
+export function newUser(id: number, phone: string): User {
+  return { id, phone, name: `User ${phone.slice(-4)}`, role: "consumer", isPhoneVerified: true };
+}
+
+/** The seed's confirmation text, kept for its clients on every transport. */
+export const OTP_SENT_MESSAGE = "OTP sent successfully";
+
+export interface SentCode {
+  /** E.164. */
+  readonly phone: string;
+  readonly expiresInSeconds: number;
+  readonly codeLength: number;
+}
+
+export interface TokenPair {
+  readonly accessToken: string;
+  readonly refreshToken: string;
+  /** Seconds until the access token expires. */
+  readonly expiresIn: number;
+}
+
+/** A completed login: the token pair and the user it belongs to. */
+export interface Session extends TokenPair {
+  readonly user: User;
+}
+
+/** What a refresh token string itself tells: whose it is, which family, and the hash to look up. */
+export interface TokenRef {
+  readonly userId: number;
+  readonly family: string;
+  readonly hash: string;
+}

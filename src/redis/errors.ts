@@ -1,0 +1,50 @@
+import { StoreUnavailableError } from "../login/failures.js";
+
+// What ioredis (and rate-limiter-flexible over it) say when Redis is away or slow: no connection, a connection
+// lost mid-command, the command timeout, or a node that is loading, failing over or not serving this slot.
+const UNREACHABLE_MESSAGES = [
+  "Command timed out",
+  "Stream isn't writeable",
+  "Connection is closed",
+  "Redis connection is not ready",
+  "connect ETIMEDOUT",
+];
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTCONN",
+  "EHOSTUNREACH",
+]);
+const UNREACHABLE_NAMES = new Set(["MaxRetriesPerRequestError", "ClusterAllFailedError", "AbortError"]);
+// Replies a healthy command can get while the cluster moves under it: retrying later helps.
+const TRANSIENT_REPLY = /^(LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|MOVED|ASK|BUSY)\b/;
+
+/**
+ * Sorts a Redis failure: unreachable or transiently refusing becomes `StoreUnavailableError` (503, retry);
+ * anything else (a script error, WRONGTYPE, a reply we did not expect) is returned as is, a bug to be answered
+ * `internal`, never disguised as an outage.
+ */
+export function classifyRedisError(err: unknown): unknown {
+  if (err instanceof StoreUnavailableError || !(err instanceof Error)) return err;
+  const code = (err as { code?: unknown }).code;
+  if (
+    UNREACHABLE_NAMES.has(err.name) ||
+    (typeof code === "string" && UNREACHABLE_CODES.has(code)) ||
+    UNREACHABLE_MESSAGES.some((m) => err.message.startsWith(m)) ||
+    TRANSIENT_REPLY.test(err.message)
+  ) {
+    return new StoreUnavailableError(`redis: ${err.message}`, { cause: err });
+  }
+  return err;
+}
+
+/** Runs one store operation, rejecting with the classified error. */
+export async function redisCall<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    throw classifyRedisError(err);
+  }
+}
