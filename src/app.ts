@@ -18,7 +18,7 @@ import { connectRedis, untilReady } from "./redis/connect.js";
 import { createSmsSender } from "./sms/factory.js";
 import { renderOtpMessage } from "./sms/message.js";
 import type { SmsSender } from "./sms/sender.js";
-import { twilioDeliveryStatus } from "./sms/twilio-status-webhook.js";
+import { twilioDeliveryStatus } from "./sms/twilio/twilio-status-webhook.js";
 import { AccessTokens } from "./tokens/access-tokens.js";
 import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
 import { RedisRefreshStore } from "./tokens/redis-refresh-store.js";

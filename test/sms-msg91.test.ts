@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { EnvReader } from "../src/config.js";
 import { readSmsConfig } from "../src/sms/config.js";
 import { SmsError } from "../src/sms/errors.js";
-import { classifyMsg91Failure, Msg91SmsSender } from "../src/sms/msg91.js";
+import { classifyMsg91Failure, Msg91SmsSender } from "../src/sms/msg91/msg91.js";
 import { type FakeMsg91, startFakeMsg91 } from "./support/fake-msg91.js";
 
 const TO = "+919876543210";

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { EnvReader } from "../src/config.js";
 import { readSmsConfig } from "../src/sms/config.js";
 import { SmsError } from "../src/sms/errors.js";
-import { TwilioSmsSender } from "../src/sms/twilio.js";
-import { classifyTwilioError } from "../src/sms/twilio-errors.js";
+import { TwilioSmsSender } from "../src/sms/twilio/twilio.js";
+import { classifyTwilioError } from "../src/sms/twilio/twilio-errors.js";
 import { type FakeTwilio, startFakeTwilio } from "./support/fake-twilio.js";
 
 const SERVICE_SID = `MG${"a1".repeat(16)}`;

@@ -1,4 +1,4 @@
-import { handleTwilioStatusCallback } from "../sms/twilio-status-webhook.js";
+import { handleTwilioStatusCallback } from "../sms/twilio/twilio-status-webhook.js";
 import type { Req, Res } from "./json.js";
 import { HttpError, sendError } from "./json.js";
 

@@ -1,8 +1,8 @@
 import type { EnvReader } from "../config.js";
 import { checkOtpTemplate, DEFAULT_OTP_TEMPLATE } from "./message.js";
-import { MSG91_DEFAULT_API_BASE_URL } from "./msg91.js";
+import { MSG91_DEFAULT_API_BASE_URL } from "./msg91/msg91.js";
 import { isGsm7 } from "./segments.js";
-import { TWILIO_DEFAULT_API_BASE_URL } from "./twilio-http-client.js";
+import { TWILIO_DEFAULT_API_BASE_URL } from "./twilio/twilio-http-client.js";
 
 /** The providers SMS_PROVIDER and SMS_FALLBACK_PROVIDER name. */
 export const SMS_PROVIDERS = ["development", "twilio", "msg91"] as const;

@@ -1,10 +1,10 @@
 import { CircuitBreaker } from "./circuit-breaker.js";
 import type { SmsConfig, SmsProviderName } from "./config.js";
-import { DevelopmentSmsSender } from "./development.js";
+import { DevelopmentSmsSender } from "./development/development.js";
 import { FailoverSmsSender, type SmsLog } from "./failover.js";
-import { Msg91SmsSender } from "./msg91.js";
+import { Msg91SmsSender } from "./msg91/msg91.js";
 import type { SmsSender } from "./sender.js";
-import { TwilioSmsSender } from "./twilio.js";
+import { TwilioSmsSender } from "./twilio/twilio.js";
 
 export type { SmsLog } from "./failover.js";
 

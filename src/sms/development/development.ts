@@ -1,4 +1,4 @@
-import type { SmsMessage, SmsReceipt, SmsSender } from "./sender.js";
+import type { SmsMessage, SmsReceipt, SmsSender } from "../sender.js";
 
 /**
  * Prints the code instead of sending it, so the service runs with no SMS account. It is the only place a code

@@ -1,5 +1,5 @@
-import { SmsError, type SmsErrorKind } from "./errors.js";
-import type { SmsMessage, SmsReceipt, SmsSender } from "./sender.js";
+import { SmsError, type SmsErrorKind } from "../errors.js";
+import type { SmsMessage, SmsReceipt, SmsSender } from "../sender.js";
 
 export const MSG91_DEFAULT_API_BASE_URL = "https://control.msg91.com";
 
