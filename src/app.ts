@@ -15,9 +15,10 @@ import { RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
 import { RateLimitGuard } from "./ratelimit/guard.js";
 import { connectRedis, untilReady } from "./redis/connect.js";
+import { otpText, settingsOf } from "./sms/config.js";
 import { createSmsSender } from "./sms/factory.js";
-import { renderOtpMessage } from "./sms/message.js";
 import type { SmsSender } from "./sms/sender.js";
+import { twilioProvider } from "./sms/twilio/provider.js";
 import { twilioDeliveryStatus } from "./sms/twilio/twilio-status-webhook.js";
 import { AccessTokens } from "./tokens/access-tokens.js";
 import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
@@ -90,7 +91,6 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   if (twilioWebhookOf(config)) metrics?.watchDeliveryStatus(twilioDeliveryStatus);
   const readiness = new Readiness().add(storeCheck(redis));
 
-  const minutes = Math.ceil(config.otp.ttlSeconds / 60);
   const codes = redis ? new RedisOtpStore(redis) : new MemoryOtpStore();
   const login = new LoginService({
     settings: {
@@ -116,13 +116,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       lockedFor: (phone) => codes.lockedFor(phone),
       log,
     }),
-    message: (code) =>
-      renderOtpMessage(config.sms.template, {
-        code,
-        minutes,
-        app: config.appName,
-        webOtpDomain: config.sms.webOtpDomain,
-      }),
+    message: otpText(config.sms, config.otp.ttlSeconds),
     log,
     events: metrics,
   });
@@ -172,7 +166,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
 }
 
 function twilioWebhookOf(config: Config): TwilioWebhookSettings | undefined {
-  const t = config.sms.twilio;
+  const t = settingsOf(config.sms, twilioProvider);
   return t?.statusCallbackUrl ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl } : undefined;
 }
 

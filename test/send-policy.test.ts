@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { type LimitSettings, loadConfig } from "../src/config.js";
+import { loadConfig } from "../src/config.js";
 import type { Logger } from "../src/log.js";
 import { LoginError } from "../src/login/errors.js";
 import { inWords } from "../src/login/too-many.js";
+import type { LimitSettings } from "../src/ratelimit/config.js";
 import { limitFactory } from "../src/ratelimit/limit.js";
 import { SendPolicy } from "../src/ratelimit/send-policy.js";
 import { uniquePhone } from "./support/capture-sms.js";

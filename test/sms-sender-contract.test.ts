@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EnvReader } from "../src/config.js";
+import { EnvReader } from "../src/env-reader.js";
 import { readSmsConfig } from "../src/sms/config.js";
 import { SmsError } from "../src/sms/errors.js";
 import { createSmsSender } from "../src/sms/factory.js";
@@ -26,8 +26,8 @@ afterAll(async () => {
 const quiet = { info() {}, warn() {}, error() {} };
 
 function build(env: Record<string, string>, print?: (line: string) => void): SmsSender {
-  const r = new EnvReader(env);
-  const cfg = readSmsConfig(r, false, "Contract");
+  const r = new EnvReader({ APP_NAME: "Contract", ...env });
+  const cfg = readSmsConfig(r);
   expect(r.problems).toEqual([]);
   return createSmsSender(cfg, quiet, print ? { print } : {});
 }

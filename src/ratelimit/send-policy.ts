@@ -1,9 +1,9 @@
-import type { LimitSettings } from "../config.js";
 import type { Logger } from "../log.js";
 import type { SendPermit } from "../login/abuse-guard.js";
 import { LoginError } from "../login/errors.js";
 import type { Client } from "../login/login-service.js";
 import { type Check, consumeAll, refund, refusalError } from "./checks.js";
+import type { LimitSettings } from "./config.js";
 import { Destinations } from "./destination.js";
 import { ipKey } from "./ip-key.js";
 import type { Limit, LimitFactory } from "./limit.js";

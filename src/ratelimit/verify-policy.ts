@@ -1,6 +1,6 @@
-import type { LimitSettings } from "../config.js";
 import type { Client } from "../login/login-service.js";
 import { consumeAll, refusalError } from "./checks.js";
+import type { LimitSettings } from "./config.js";
 import { ipKey } from "./ip-key.js";
 import type { Limit, LimitFactory } from "./limit.js";
 
