@@ -1,3 +1,4 @@
+import { SmsError } from "../errors.js";
 import type { SmsMessage, SmsReceipt, SmsSender } from "../sender.js";
 
 /**
@@ -17,6 +18,15 @@ export class DevelopmentSmsSender implements SmsSender {
   }
 
   async send(message: SmsMessage): Promise<SmsReceipt> {
+    // Refused as a real provider would, so a number that skipped normalisation shows up in development too.
+    if (!/^\+[1-9]\d{6,14}$/.test(message.to)) {
+      throw new SmsError(
+        "invalid_number",
+        "This phone number is not valid. Check it and try again.",
+        this.name,
+        "the number is not E.164",
+      );
+    }
     this.#seq += 1;
     this.print(`[development sms] OTP for ${message.to}: ${message.code}`);
     return { provider: this.name, id: `dev-${this.#seq}` };
