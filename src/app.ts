@@ -19,7 +19,7 @@ import { otpText, settingsOf } from "./sms/config.js";
 import { createSmsSender } from "./sms/factory.js";
 import type { SmsSender } from "./sms/sender.js";
 import { twilioProvider } from "./sms/twilio/provider.js";
-import { twilioDeliveryStatus } from "./sms/twilio/twilio-status-webhook.js";
+import { DeliveryStatusCounter } from "./sms/twilio/twilio-status-webhook.js";
 import { AccessTokens } from "./tokens/access-tokens.js";
 import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
 import { RedisRefreshStore } from "./tokens/redis-refresh-store.js";
@@ -34,6 +34,8 @@ export interface App {
   readonly redis: Redis | undefined;
   readonly readiness: Readiness;
   readonly metrics: Metrics | undefined;
+  /** Final delivery statuses Twilio reported to this app's `/webhooks/twilio/status`. */
+  readonly deliveryStatus: DeliveryStatusCounter;
   /** Ends everything now (tests). */
   close(): Promise<void>;
   /**
@@ -88,7 +90,9 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     log.warn("DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console");
 
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
-  if (twilioWebhookOf(config)) metrics?.watchDeliveryStatus(twilioDeliveryStatus);
+  const deliveryStatus = new DeliveryStatusCounter();
+  const twilioWebhook = twilioWebhookOf(config, deliveryStatus);
+  if (twilioWebhook) metrics?.watchDeliveryStatus(deliveryStatus);
   const readiness = new Readiness().add(storeCheck(redis));
 
   const codes = redis ? new RedisOtpStore(redis) : new MemoryOtpStore();
@@ -131,7 +135,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       metrics,
       cors: config.cors,
       devPage: config.production ? undefined : DevPage.locate(),
-      twilioWebhook: twilioWebhookOf(config),
+      twilioWebhook,
     }),
   );
   const closeRedis = async () => {
@@ -151,6 +155,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     redis,
     readiness,
     metrics,
+    deliveryStatus,
     async close() {
       readiness.beginShutdown();
       await server.close();
@@ -165,9 +170,11 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   };
 }
 
-function twilioWebhookOf(config: Config): TwilioWebhookSettings | undefined {
+function twilioWebhookOf(config: Config, counter: DeliveryStatusCounter): TwilioWebhookSettings | undefined {
   const t = settingsOf(config.sms, twilioProvider);
-  return t?.statusCallbackUrl ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl } : undefined;
+  return t?.statusCallbackUrl
+    ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl, counter }
+    : undefined;
 }
 
 function createSms(config: Config, log: Logger): SmsSender {
