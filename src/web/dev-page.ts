@@ -4,15 +4,15 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Req, Res } from "../http/json.js";
 
-/** The browser entry is bundled once per process and directory: esbuild takes ~100 ms, a page load none. */
-const bundles = new Map<string, Promise<string>>();
-
 /**
  * The development login page (`web/`): `/` is the HTML, `/app.js` the Connect-Web client bundled from
  * `web/app.ts` with esbuild on first request. Built at run time rather than committed, so the page can never be
  * out of step with the contract; esbuild is a devDependency, which is fine because production never serves it.
  */
 export class DevPage {
+  /** The browser entry, bundled once per page (one per app): esbuild takes ~100 ms, a page load none. */
+  #bundle: Promise<string> | undefined;
+
   constructor(readonly dir: string) {}
 
   /**
@@ -41,14 +41,15 @@ export class DevPage {
   }
 
   bundle(): Promise<string> {
-    let b = bundles.get(this.dir);
-    if (!b) {
-      b = buildBundle(join(this.dir, "app.ts"));
+    if (!this.#bundle) {
+      const b = buildBundle(join(this.dir, "app.ts"));
       // A failed build (a syntax error while editing) is retried on the next request, not cached.
-      b.catch(() => bundles.delete(this.dir));
-      bundles.set(this.dir, b);
+      b.catch(() => {
+        if (this.#bundle === b) this.#bundle = undefined;
+      });
+      this.#bundle = b;
     }
-    return b;
+    return this.#bundle;
   }
 
   async #send(req: Req, res: Res, type: string, body: Promise<string>): Promise<void> {
