@@ -17,9 +17,10 @@ import { RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
 import { RateLimitGuard } from "./ratelimit/guard.js";
 import { connectRedis, untilReady } from "./redis/connect.js";
+import { otpText, settingsOf } from "./sms/config.js";
 import { createSmsSender } from "./sms/factory.js";
-import { renderOtpMessage } from "./sms/message.js";
-import { twilioDeliveryStatus } from "./sms/twilio-status-webhook.js";
+import { twilioProvider } from "./sms/twilio/provider.js";
+import { DeliveryStatusCounter } from "./sms/twilio/twilio-status-webhook.js";
 import { AccessTokens } from "./tokens/access-tokens.js";
 import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
 import { RedisRefreshStore } from "./tokens/redis-refresh-store.js";
@@ -33,6 +34,8 @@ export interface App {
   readonly redis: Redis | undefined;
   readonly readiness: Readiness;
   readonly metrics: Metrics | undefined;
+  /** Final delivery statuses Twilio reported to this app's `/webhooks/twilio/status`. */
+  readonly deliveryStatus: DeliveryStatusCounter;
   /** Ends everything now (tests). */
   close(): Promise<void>;
   /**
@@ -87,10 +90,11 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     log.warn("DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console");
 
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
-  if (twilioWebhookOf(config)) metrics?.watchDeliveryStatus(twilioDeliveryStatus);
+  const deliveryStatus = new DeliveryStatusCounter();
+  const twilioWebhook = twilioWebhookOf(config, deliveryStatus);
+  if (twilioWebhook) metrics?.watchDeliveryStatus(deliveryStatus);
   const readiness = new Readiness().add(storeCheck(redis));
 
-  const minutes = Math.ceil(config.otp.ttlSeconds / 60);
   const codes = redis ? new RedisOtpStore(redis) : new MemoryOtpStore();
   const login = new LoginService({
     settings: {
@@ -116,13 +120,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       lockedFor: (phone) => codes.lockedFor(phone),
       log,
     }),
-    message: (code) =>
-      renderOtpMessage(config.sms.template, {
-        code,
-        minutes,
-        app: config.appName,
-        webOtpDomain: config.sms.webOtpDomain,
-      }),
+    message: otpText(config.sms, config.otp.ttlSeconds),
     log,
     events: metrics,
   });
@@ -137,7 +135,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       metrics,
       cors: config.cors,
       devPage: config.production ? undefined : DevPage.locate(),
-      twilioWebhook: twilioWebhookOf(config),
+      twilioWebhook,
     }),
   );
   const closeRedis = async () => {
@@ -157,6 +155,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     redis,
     readiness,
     metrics,
+    deliveryStatus,
     async close() {
       readiness.beginShutdown();
       await server.close();
@@ -171,9 +170,11 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   };
 }
 
-function twilioWebhookOf(config: Config): TwilioWebhookSettings | undefined {
-  const t = config.sms.twilio;
-  return t?.statusCallbackUrl ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl } : undefined;
+function twilioWebhookOf(config: Config, counter: DeliveryStatusCounter): TwilioWebhookSettings | undefined {
+  const t = settingsOf(config.sms, twilioProvider);
+  return t?.statusCallbackUrl
+    ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl, counter }
+    : undefined;
 }
 
 function createSms(config: Config, log: Logger): SmsSender {

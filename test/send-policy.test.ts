@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { type LimitSettings, loadConfig } from "../src/config.js";
+import { loadConfig } from "../src/config.js";
 import type { Logger } from "../src/log.js";
 import { inWords, LoginError } from "../src/login/reasons.js";
 import { PhoneNormalizer } from "../src/phone/normalize.js";
+import type { LimitSettings } from "../src/ratelimit/config.js";
 import { limitFactory } from "../src/ratelimit/limit.js";
 import { SendPolicy } from "../src/ratelimit/send-policy.js";
 import { uniquePhone } from "./support/capture-sms.js";

@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { EnvReader, SMS_PROVIDERS } from "../src/config.js";
-import { readSmsConfig } from "../src/sms/config.js";
+import { ConfigError, loadConfig } from "../src/config.js";
+import { EnvReader } from "../src/env-reader.js";
+import { readSmsConfig, settingsOf } from "../src/sms/config.js";
 import { DEFAULT_OTP_TEMPLATE } from "../src/sms/message.js";
+import { msg91Provider } from "../src/sms/msg91/provider.js";
+import { twilioProvider } from "../src/sms/twilio/provider.js";
 
 const SID = `AC${"0123456789abcdef".repeat(2)}`;
 const SERVICE = `MG${"fedcba9876543210".repeat(2)}`;
@@ -9,8 +12,8 @@ const TOKEN = "s3cr3t-t0k3n-0123456789abcdef01";
 const MSG91_KEY = "msg91-k3y-0123456789";
 
 function read(env: Record<string, string>, production = false, appName = "IndoStar Naturals") {
-  const r = new EnvReader(env);
-  const cfg = readSmsConfig(r, production, appName);
+  const r = new EnvReader({ ...(production ? { NODE_ENV: "production" } : {}), APP_NAME: appName, ...env });
+  const cfg = readSmsConfig(r);
   return { cfg, problems: r.problems };
 }
 
@@ -29,16 +32,15 @@ describe("readSmsConfig", () => {
       appName: "IndoStar Naturals",
       template: DEFAULT_OTP_TEMPLATE,
       webOtpDomain: undefined,
-      twilio: undefined,
-      msg91: undefined,
       warnings: [],
     });
+    expect(cfg.providers.map((p) => p.provider.name)).toEqual(["development"]);
   });
 
   it("reads Twilio with the default API base URL", () => {
     const { cfg, problems } = read({ SMS_PROVIDER: "twilio", ...TWILIO });
     expect(problems).toEqual([]);
-    expect(cfg.twilio).toEqual({
+    expect(settingsOf(cfg, twilioProvider)).toEqual({
       accountSid: SID,
       authToken: TOKEN,
       messagingServiceSid: undefined,
@@ -83,7 +85,7 @@ describe("readSmsConfig", () => {
       TWILIO_MESSAGING_SERVICE_SID: SERVICE,
     });
     expect(problems).toEqual([]);
-    expect(cfg.twilio?.messagingServiceSid).toBe(SERVICE);
+    expect(settingsOf(cfg, twilioProvider)?.messagingServiceSid).toBe(SERVICE);
     expect(cfg.warnings).toEqual([expect.stringMatching(/Messaging Service is used/)]);
   });
 
@@ -159,11 +161,40 @@ describe("readSmsConfig", () => {
     ).toEqual([]);
   });
 
-  it("reports a problem SMS_PROVIDER already had once, on a reader shared with loadConfig", () => {
-    const r = new EnvReader({ SMS_PROVIDER: "sns" });
-    r.oneOf("SMS_PROVIDER", SMS_PROVIDERS, "development");
-    readSmsConfig(r, false, "App");
-    expect(r.problems).toEqual(['SMS_PROVIDER must be one of development, twilio, msg91, got "sns"']);
+  it("reports each SMS_PROVIDER problem once through loadConfig, which leaves SMS_PROVIDER to this reader", () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        return err.problems.filter((p) => p.startsWith("SMS_PROVIDER"));
+      }
+    };
+    expect(problems({ SMS_PROVIDER: "sns" })).toEqual([
+      'SMS_PROVIDER must be one of development, twilio, msg91, got "sns"',
+    ]);
+    expect(problems({ NODE_ENV: "production" })).toEqual([
+      "SMS_PROVIDER is required when NODE_ENV=production: set it to twilio or msg91",
+    ]);
+    expect(problems({ NODE_ENV: "production", SMS_PROVIDER: "development" })).toEqual([
+      "SMS_PROVIDER=development prints codes to the console and is refused when NODE_ENV=production",
+    ]);
+  });
+
+  it("reads only the sections of the providers in use, primary first", () => {
+    const { cfg, problems } = read({
+      SMS_PROVIDER: "msg91",
+      ...MSG91,
+      SMS_FALLBACK_PROVIDER: "twilio",
+      ...TWILIO,
+    });
+    expect(problems).toEqual([]);
+    expect(cfg.providers.map((p) => p.provider.name)).toEqual(["msg91", "twilio"]);
+    expect(settingsOf(cfg, msg91Provider)?.templateId).toBe(MSG91.MSG91_TEMPLATE_ID);
+    expect(
+      settingsOf(read({ SMS_PROVIDER: "msg91", ...MSG91, ...TWILIO }).cfg, twilioProvider),
+    ).toBeUndefined();
   });
 
   it("reads the template with literal \\n as newlines and the WebOTP domain in lower case", () => {

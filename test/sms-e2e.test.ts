@@ -131,5 +131,7 @@ describe.skipIf(redisReason())("login with real SMS providers against their loca
     expect(metrics).toMatch(/otp_auth_sms_delivery_status_total\{status="delivered"\} [1-9]/);
     expect(metrics).toMatch(/otp_auth_sms_delivery_status_total\{status="rejected"\} [1-9]/);
     expect(metrics).toMatch(/otp_auth_sms_sends_total\{provider="twilio",outcome="sent"\} [1-9]/);
+    // The counter is this app's own: no other app in the process adds to it.
+    expect(s.app.deliveryStatus.snapshot()).toMatchObject({ byStatus: { delivered: 1 }, rejected: 1 });
   });
 });

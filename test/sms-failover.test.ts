@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { EnvReader } from "../src/config.js";
+import { EnvReader } from "../src/env-reader.js";
 import { SmsError } from "../src/login/failures.js";
 import type { SmsSender } from "../src/login/ports.js";
 import { CircuitBreaker } from "../src/sms/circuit-breaker.js";
@@ -41,9 +41,10 @@ function build(env: Record<string, string>, now?: () => number): { sms: SmsSende
     MSG91_AUTH_KEY: msg91.authKey,
     MSG91_TEMPLATE_ID: msg91.templateId,
     MSG91_API_BASE_URL: msg91.baseUrl,
+    APP_NAME: "Test App",
     ...env,
   });
-  const cfg = readSmsConfig(r, false, "Test App");
+  const cfg = readSmsConfig(r);
   expect(r.problems).toEqual([]);
   const logged: Logged[] = [];
   const log = (level: string) => (msg: string, extra?: object) => logged.push({ level, msg, extra });

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { EnvReader } from "../src/config.js";
+import { EnvReader } from "../src/env-reader.js";
 import { readSmsConfig } from "../src/sms/config.js";
 import { checkOtpTemplate, DEFAULT_OTP_TEMPLATE, renderOtpMessage } from "../src/sms/message.js";
 import { isGsm7, measureSms } from "../src/sms/segments.js";
@@ -86,8 +86,8 @@ describe("renderOtpMessage", () => {
         code,
         minutes,
         (app, c, m) => {
-          const r = new EnvReader({});
-          const cfg = readSmsConfig(r, false, app);
+          const r = new EnvReader({ APP_NAME: app });
+          const cfg = readSmsConfig(r);
           expect(r.problems).toEqual([]);
           const size = measureSms(renderOtpMessage(cfg.template, { code: c, minutes: m, app }));
           if (size.segments > 1) expect(cfg.warnings.length).toBeGreaterThan(0);

@@ -1,10 +1,11 @@
 import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { EnvReader } from "../src/config.js";
+import { EnvReader } from "../src/env-reader.js";
 import { SmsError } from "../src/login/failures.js";
-import { readSmsConfig } from "../src/sms/config.js";
-import { classifyMsg91Failure, Msg91SmsSender } from "../src/sms/msg91.js";
+import { readSmsConfig, settingsOf } from "../src/sms/config.js";
+import { classifyMsg91Failure, Msg91SmsSender } from "../src/sms/msg91/msg91.js";
+import { msg91Provider } from "../src/sms/msg91/provider.js";
 import { type FakeMsg91, startFakeMsg91 } from "./support/fake-msg91.js";
 
 const TO = "+919876543210";
@@ -29,10 +30,11 @@ function sender(env: Record<string, string | undefined> = {}): Msg91SmsSender {
     MSG91_API_BASE_URL: fake.baseUrl,
     ...env,
   });
-  const cfg = readSmsConfig(r, false, "Test App");
+  const cfg = readSmsConfig(r);
   expect(r.problems).toEqual([]);
-  if (!cfg.msg91) throw new Error("no msg91 config");
-  return new Msg91SmsSender({ ...cfg.msg91, timeoutMs: cfg.timeoutMs });
+  const settings = settingsOf(cfg, msg91Provider);
+  if (!settings) throw new Error("no msg91 config");
+  return new Msg91SmsSender({ ...settings, timeoutMs: cfg.timeoutMs });
 }
 
 async function failure(p: Promise<unknown>): Promise<SmsError> {

@@ -1,11 +1,12 @@
 import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { EnvReader } from "../src/config.js";
+import { EnvReader } from "../src/env-reader.js";
 import { SmsError } from "../src/login/failures.js";
-import { readSmsConfig } from "../src/sms/config.js";
-import { TwilioSmsSender } from "../src/sms/twilio.js";
-import { classifyTwilioError } from "../src/sms/twilio-errors.js";
+import { readSmsConfig, settingsOf } from "../src/sms/config.js";
+import { twilioProvider } from "../src/sms/twilio/provider.js";
+import { TwilioSmsSender } from "../src/sms/twilio/twilio.js";
+import { classifyTwilioError } from "../src/sms/twilio/twilio-errors.js";
 import { type FakeTwilio, startFakeTwilio } from "./support/fake-twilio.js";
 
 const SERVICE_SID = `MG${"a1".repeat(16)}`;
@@ -34,10 +35,11 @@ function sender(env: Record<string, string | undefined> = {}): TwilioSmsSender {
     TWILIO_API_BASE_URL: fake.baseUrl,
     ...env,
   });
-  const cfg = readSmsConfig(r, false, "Test App");
+  const cfg = readSmsConfig(r);
   expect(r.problems).toEqual([]);
-  if (!cfg.twilio) throw new Error("no twilio config");
-  return new TwilioSmsSender({ ...cfg.twilio, timeoutMs: cfg.timeoutMs });
+  const settings = settingsOf(cfg, twilioProvider);
+  if (!settings) throw new Error("no twilio config");
+  return new TwilioSmsSender({ ...settings, timeoutMs: cfg.timeoutMs });
 }
 
 async function failure(p: Promise<unknown>): Promise<SmsError> {

@@ -4,7 +4,7 @@ import {
   DeliveryStatusCounter,
   handleTwilioStatusCallback,
   type WebhookRequest,
-} from "../src/sms/twilio-status-webhook.js";
+} from "../src/sms/twilio/twilio-status-webhook.js";
 
 const AUTH_TOKEN = "12345678901234567890123456789012";
 const PUBLIC_URL = "https://auth.example.com/webhooks/twilio/status";

@@ -4,18 +4,19 @@
  *
  *   npm run send-test-otp -- +919876543210
  *
- * Reads the same variables as the service (SMS_*, TWILIO_*, MSG91_*, APP_NAME, OTP_LENGTH, OTP_TTL_SECONDS,
- * DEFAULT_COUNTRY). Prints the provider's message id, or why the message did not go and the likely fix.
+ * Reads the same variables as the service, with the service's readers (SMS_*, each provider's, APP_NAME,
+ * OTP_LENGTH, OTP_TTL_SECONDS, OTP_MAX_ATTEMPTS, DEFAULT_COUNTRY). Prints the provider's message id, or why the message did not go and the likely fix.
  * Neither secrets nor the code are printed, except by the development provider, whose job that is.
  */
-import { randomInt } from "node:crypto";
 import { type CountryCode, parsePhoneNumberWithError } from "libphonenumber-js/max";
-import { EnvReader } from "../config.js";
+import { EnvReader } from "../env-reader.js";
+import { generateCode } from "../login/code.js";
 import { SmsError } from "../login/failures.js";
-import { readSmsConfig } from "../sms/config.js";
+import { readCodeSettings } from "../otp/config.js";
+import { readDefaultCountry } from "../phone/config.js";
+import { otpText, readSmsConfig } from "../sms/config.js";
 import { createSmsSender } from "../sms/factory.js";
 import { NoProviderSentError } from "../sms/failover.js";
-import { renderOtpMessage } from "../sms/message.js";
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -27,13 +28,11 @@ async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
 
+  // The service's own readers, so the CLI accepts and refuses exactly what the service would.
   const r = new EnvReader(process.env);
-  const production = process.env.NODE_ENV === "production";
-  const appName = r.string("APP_NAME", "IndoStar Naturals");
-  const codeLength = r.int("OTP_LENGTH", 6, 4, 10);
-  const ttlSeconds = r.int("OTP_TTL_SECONDS", 600, 1, 86_400);
-  const defaultCountry = r.string("DEFAULT_COUNTRY", "IN").toUpperCase();
-  const cfg = readSmsConfig(r, production, appName);
+  const codes = readCodeSettings(r);
+  const defaultCountry = readDefaultCountry(r);
+  const cfg = readSmsConfig(r);
   if (r.problems.length > 0) {
     err("send-test-otp: the configuration has problems:");
     for (const p of r.problems) err(`  - ${p}`);
@@ -54,13 +53,8 @@ async function main(argv: readonly string[]): Promise<number> {
     },
     error: (msg) => err(`error: ${msg}`),
   });
-  const code = String(randomInt(0, 10 ** codeLength)).padStart(codeLength, "0");
-  const text = renderOtpMessage(cfg.template, {
-    code,
-    minutes: Math.ceil(ttlSeconds / 60),
-    app: appName,
-    webOtpDomain: cfg.webOtpDomain,
-  });
+  const code = generateCode(codes.length);
+  const text = otpText(cfg, codes.ttlSeconds)(code);
 
   out(`sending a test OTP to ${to} via ${cfg.provider}${cfg.fallback ? ` (fallback ${cfg.fallback})` : ""}`);
   try {

@@ -1,4 +1,7 @@
-import { handleTwilioStatusCallback } from "../sms/twilio-status-webhook.js";
+import {
+  type DeliveryStatusCounter,
+  handleTwilioStatusCallback,
+} from "../sms/twilio/twilio-status-webhook.js";
 import type { Req, Res } from "./json.js";
 import { HttpError, sendError } from "./json.js";
 
@@ -8,6 +11,8 @@ export interface TwilioWebhookSettings {
   readonly authToken: string;
   /** TWILIO_STATUS_CALLBACK_URL: the URL Twilio signs. */
   readonly publicUrl: string;
+  /** The app's own counter, which its metrics read. */
+  readonly counter: DeliveryStatusCounter;
 }
 
 /** `POST /webhooks/twilio/status`: reads the form body as text and lets the SMS layer check and count it. */

@@ -1,8 +1,8 @@
 import type { Redis } from "ioredis";
-import type { LimitSettings } from "../config.js";
 import type { Logger } from "../log.js";
 import type { Client, Phone } from "../login/model.js";
 import type { AbuseGuard, SendPermit } from "../login/ports.js";
+import type { LimitSettings } from "./config.js";
 import { limitFactory } from "./limit.js";
 import { SendPolicy } from "./send-policy.js";
 import { VerifyPolicy } from "./verify-policy.js";

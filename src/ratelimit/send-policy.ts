@@ -1,4 +1,3 @@
-import type { LimitSettings } from "../config.js";
 import type { Logger } from "../log.js";
 import type { Client, Phone } from "../login/model.js";
 import type { SendPermit } from "../login/ports.js";
@@ -14,6 +13,7 @@ import {
   smsPrefixLimit,
 } from "../login/reasons.js";
 import { type Check, consumeAll, refund, refusalError } from "./checks.js";
+import type { LimitSettings } from "./config.js";
 import { destinationOf } from "./destination.js";
 import { ipKey } from "./ip-key.js";
 import type { Limit, LimitFactory } from "./limit.js";

@@ -1,7 +1,7 @@
-import type { LimitSettings } from "../config.js";
 import type { Client } from "../login/model.js";
 import { rateLimitIp } from "../login/reasons.js";
 import { consumeAll, refusalError } from "./checks.js";
+import type { LimitSettings } from "./config.js";
 import { ipKey } from "./ip-key.js";
 import type { Limit, LimitFactory } from "./limit.js";
 

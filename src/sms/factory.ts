@@ -1,17 +1,14 @@
 import type { SmsSender } from "../login/ports.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
-import type { SmsConfig, SmsProviderName } from "./config.js";
-import { DevelopmentSmsSender } from "./development.js";
+import type { SmsConfig } from "./config.js";
 import { FailoverSmsSender, type SmsLog } from "./failover.js";
-import { Msg91SmsSender } from "./msg91.js";
-import { TwilioSmsSender } from "./twilio.js";
 
 export type { SmsLog } from "./failover.js";
 
 export interface SmsSenderDeps {
   /** The breakers' clock, in milliseconds. */
   readonly now?: () => number;
-  /** Where the development provider prints its line. */
+  /** Where a provider that writes to the console writes (tests capture it). */
   readonly print?: (line: string) => void;
 }
 
@@ -22,9 +19,8 @@ export interface SmsSenderDeps {
  */
 export function createSmsSender(cfg: SmsConfig, log: SmsLog, deps: SmsSenderDeps = {}): SmsSender {
   for (const warning of cfg.warnings) log.warn(`sms config: ${warning}`);
-  const names = cfg.fallback ? [cfg.provider, cfg.fallback] : [cfg.provider];
-  const providers = names.map((name) => ({
-    sender: buildProvider(name, cfg, deps),
+  const providers = cfg.providers.map(({ provider, settings }) => ({
+    sender: provider.create(settings, { timeoutMs: cfg.timeoutMs, print: deps.print }),
     breaker: new CircuitBreaker({
       failureThreshold: cfg.breaker.failures,
       cooldownMs: cfg.breaker.cooldownMs,
@@ -34,25 +30,8 @@ export function createSmsSender(cfg: SmsConfig, log: SmsLog, deps: SmsSenderDeps
   log.info("sms providers ready", {
     provider: cfg.provider,
     fallback: cfg.fallback ?? null,
-    ...(cfg.twilio
-      ? { twilioSender: cfg.twilio.messagingServiceSid ? "messaging_service" : "phone_number" }
-      : {}),
+    ...Object.assign({}, ...cfg.providers.map(({ provider, settings }) => provider.describe?.(settings))),
     timeoutMs: cfg.timeoutMs,
   });
   return new FailoverSmsSender(providers, log);
-}
-
-function buildProvider(name: SmsProviderName, cfg: SmsConfig, deps: SmsSenderDeps): SmsSender {
-  switch (name) {
-    case "development":
-      return new DevelopmentSmsSender(cfg.production, deps.print);
-    case "twilio": {
-      if (!cfg.twilio) throw new Error("SMS config has no twilio section although twilio is used");
-      return new TwilioSmsSender({ ...cfg.twilio, timeoutMs: cfg.timeoutMs });
-    }
-    case "msg91": {
-      if (!cfg.msg91) throw new Error("SMS config has no msg91 section although msg91 is used");
-      return new Msg91SmsSender({ ...cfg.msg91, timeoutMs: cfg.timeoutMs });
-    }
-  }
 }

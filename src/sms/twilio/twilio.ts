@@ -1,5 +1,5 @@
 import twilio from "twilio";
-import type { SmsMessage, SmsReceipt, SmsSender } from "../login/ports.js";
+import type { SmsMessage, SmsReceipt, SmsSender } from "../../login/ports.js";
 import { classifyTwilioError } from "./twilio-errors.js";
 import { TwilioHttpClient, withSendSignal } from "./twilio-http-client.js";
 

@@ -1,4 +1,4 @@
-import { SmsError, type SmsErrorKind } from "../login/failures.js";
+import { SmsError, type SmsErrorKind } from "../../login/failures.js";
 
 const PROVIDER = "twilio";
 const TRY_LATER = "We could not send the SMS right now. Please try again in a few minutes.";

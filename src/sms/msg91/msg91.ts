@@ -1,5 +1,5 @@
-import { SmsError, type SmsErrorKind } from "../login/failures.js";
-import type { SmsMessage, SmsReceipt, SmsSender } from "../login/ports.js";
+import { SmsError, type SmsErrorKind } from "../../login/failures.js";
+import type { SmsMessage, SmsReceipt, SmsSender } from "../../login/ports.js";
 
 export const MSG91_DEFAULT_API_BASE_URL = "https://control.msg91.com";
 

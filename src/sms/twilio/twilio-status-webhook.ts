@@ -18,8 +18,8 @@ export interface TwilioWebhookOptions {
    * string comes from the request.
    */
   readonly publicUrl: string;
-  /** Defaults to the process-wide `twilioDeliveryStatus`. */
-  readonly counter?: DeliveryStatusCounter;
+  /** Where accepted statuses and rejected requests are counted: the app's own, read by its metrics. */
+  readonly counter: DeliveryStatusCounter;
 }
 
 export interface WebhookResponse {
@@ -53,9 +53,6 @@ export class DeliveryStatusCounter {
   }
 }
 
-/** The counter the service exposes (metrics, health). */
-export const twilioDeliveryStatus = new DeliveryStatusCounter();
-
 const JSON_HEADERS = { "content-type": "application/json" };
 
 /**
@@ -63,7 +60,7 @@ const JSON_HEADERS = { "content-type": "application/json" };
  * nothing is counted unless `X-Twilio-Signature` proves Twilio sent it with our auth token.
  */
 export function handleTwilioStatusCallback(req: WebhookRequest, opts: TwilioWebhookOptions): WebhookResponse {
-  const counter = opts.counter ?? twilioDeliveryStatus;
+  const { counter } = opts;
   if (req.method !== undefined && req.method.toUpperCase() !== "POST") {
     return {
       status: 405,

@@ -1,4 +1,5 @@
-import type { SmsMessage, SmsReceipt, SmsSender } from "../login/ports.js";
+import { SmsError } from "../../login/failures.js";
+import type { SmsMessage, SmsReceipt, SmsSender } from "../../login/ports.js";
 
 /**
  * Prints the code instead of sending it, so the service runs with no SMS account. It is the only place a code
@@ -17,6 +18,15 @@ export class DevelopmentSmsSender implements SmsSender {
   }
 
   async send(message: SmsMessage): Promise<SmsReceipt> {
+    // Refused as a real provider would, so a number that skipped normalisation shows up in development too.
+    if (!/^\+[1-9]\d{6,14}$/.test(message.to)) {
+      throw new SmsError(
+        "invalid_number",
+        "This phone number is not valid. Check it and try again.",
+        this.name,
+        "the number is not E.164",
+      );
+    }
     this.#seq += 1;
     this.print(`[development sms] OTP for ${message.to}: ${message.code}`);
     return { provider: this.name, id: `dev-${this.#seq}` };

@@ -1,0 +1,32 @@
+import { type EnvReader, IN_PRODUCTION } from "../env-reader.js";
+
+/** What a code looks like and how long it lives: all the CLI needs to send one as the service would. */
+export interface CodeSettings {
+  readonly length: number;
+  readonly ttlSeconds: number;
+  readonly maxAttempts: number;
+}
+
+export interface OtpConfig extends CodeSettings {
+  /** Absent in development: a random secret is generated per process. */
+  readonly secret: string | undefined;
+}
+
+/** OTP_LENGTH, OTP_TTL_SECONDS and OTP_MAX_ATTEMPTS. */
+export function readCodeSettings(r: EnvReader): CodeSettings {
+  return {
+    length: r.int("OTP_LENGTH", 6, 4, 10),
+    ttlSeconds: r.int("OTP_TTL_SECONDS", 600, 1, 86_400),
+    maxAttempts: r.int("OTP_MAX_ATTEMPTS", 5, 1, 100),
+  };
+}
+
+/** The code settings and OTP_SECRET, which production requires. */
+export function readOtpConfig(r: EnvReader): OtpConfig {
+  if (r.production) r.require("OTP_SECRET", `${IN_PRODUCTION} (codes are stored as an HMAC under it)`);
+  const secret = r.optional("OTP_SECRET");
+  if (secret !== undefined && secret.length < 32) {
+    r.problems.push("OTP_SECRET must be at least 32 characters (e.g. `openssl rand -base64 48`)");
+  }
+  return { ...readCodeSettings(r), secret };
+}
