@@ -194,9 +194,35 @@ describe("metrics", () => {
     expect(text).toMatch(/^# TYPE otp_auth_limit_refusals_total counter/m);
   });
 
-  it("counts limiter refusals reported through LoginEvents", async () => {
-    s.app.metrics?.limitRefused("send_per_phone");
-    expect(value(await scrape(), 'otp_auth_limit_refusals_total{limit="send_per_phone"}')).toBe(1);
+  it("counts a request a limit really refused, by the refusal's reason", async () => {
+    // Through the whole path (transport, login core, limiter, events): a metric reported by hand proves only
+    // that the counter exists, not that a refusal ever reaches it.
+    const limited = await startApp({ RATE_LIMIT_PHONE_COOLDOWN_SECONDS: "60" });
+    try {
+      const series = 'otp_auth_limit_refusals_total{limit="OTP_COOLDOWN"}';
+      const send = (phone: string) =>
+        fetch(`${limited.baseUrl}/api/v1/auth/send-otp`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ phone }),
+        });
+      const scrapeLimited = async () => (await get(limited, "/metrics")).text();
+      const phone = uniquePhone();
+      expect((await send(phone)).status).toBe(200);
+      expect(value(await scrapeLimited(), series)).toBe(0);
+      expect((await send(phone)).status).toBe(429);
+      expect(value(await scrapeLimited(), series)).toBe(1);
+      // A code that is merely wrong is not a limit's refusal.
+      await createClient(AuthService, createGrpcTransport({ baseUrl: limited.baseUrl }))
+        .verifyOtp({ phone, otp: limited.sms.lastCode(phone) === "000000" ? "111111" : "000000" })
+        .catch(() => {});
+      const text = await scrapeLimited();
+      expect(value(text, series)).toBe(1);
+      const refusals = text.split("\n").filter((l) => l.startsWith("otp_auth_limit_refusals_total{"));
+      expect(refusals).toEqual([`${series} 1`]);
+    } finally {
+      await limited.close();
+    }
   });
 
   it("METRICS_ENABLED=false removes /metrics", async () => {
