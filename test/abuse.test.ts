@@ -11,7 +11,7 @@ import type { Client } from "../src/login/model.js";
 import type { LoginError } from "../src/login/reasons.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
-import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+import { describeWithRedis, type RedisScope } from "./support/redis.js";
 import { refusal } from "./support/refusal.js";
 
 let ipSeq = 0;
@@ -43,10 +43,10 @@ function expectExhausted(err: LoginError, reason: string, maxSeconds: number): v
 }
 
 /**
- * @param reset forgets every counter between tests: apps on one Redis share its keys, and the service-wide
+ * @param reset gives the next test an empty store: apps on one Redis share its keys, and the service-wide
  * caps (per country, global) would otherwise carry over from test to test.
  */
-function limitsSuite(name: string, storeEnv: () => Record<string, string>, reset: () => Promise<void>) {
+function limitsSuite(name: string, storeEnv: () => Record<string, string>, reset: () => void) {
   describe(`abuse limits (${name})`, () => {
     beforeEach(reset);
     const apps: RunningApp[] = [];
@@ -213,22 +213,16 @@ function limitsSuite(name: string, storeEnv: () => Record<string, string>, reset
 limitsSuite(
   "embedded in-memory store",
   () => ({}),
-  async () => {},
+  () => {},
 );
 
-const skip = redisReason();
-describe.skipIf(skip)("with Redis", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startTestRedis();
-  });
-  afterAll(() => redis?.close());
-  let admin: ReturnType<TestRedis["client"]> | undefined;
-  const flush = async () => {
-    admin ??= redis.client();
-    await admin.flushdb();
+describeWithRedis("with Redis", (redis) => {
+  // A keyspace of its own per test rather than a FLUSHDB: the Redis may be one REDIS_URL names.
+  let scope: RedisScope;
+  const fresh = () => {
+    scope = redis.fresh();
   };
-  limitsSuite("Redis", () => ({ REDIS_URL: redis.url }), flush);
+  limitsSuite("Redis", () => ({ REDIS_URL: scope.url }), fresh);
 
   describe("what a limited caller gets on every protocol", () => {
     let s: RunningApp;
@@ -324,9 +318,8 @@ describe.skipIf(skip)("with Redis", () => {
       const phone = uniquePhone();
       await login.sendOtp(phone, client);
       await login.verifyOtp(phone, s.sms.lastCode(phone), client);
-      // Lift the cooldown that login started (the user must stay, so no flush).
-      admin ??= redis.client();
-      await admin.del(`rl:send-cooldown:${phone}`);
+      // Lift the cooldown that login started (the user must stay, so no fresh store).
+      await redis.client().del(`rl:send-cooldown:${phone}`);
       expect(await writesDuring(() => login.sendOtp(phone, client))).toBe(2);
       expect(await writesDuring(() => login.verifyOtp(phone, s.sms.lastCode(phone), client))).toBe(3);
     });
@@ -354,7 +347,7 @@ describe.skipIf(skip)("with Redis", () => {
 
   describe("trusted proxies", () => {
     // Every request comes from 127.0.0.1, whose count the tests above have already used.
-    beforeEach(flush);
+    beforeEach(fresh);
     const apps: RunningApp[] = [];
     afterAll(() => Promise.all(apps.map((a) => a.close())));
     const sendFrom = (s: RunningApp, xff: string) =>
@@ -365,7 +358,7 @@ describe.skipIf(skip)("with Redis", () => {
       }).then((r) => r.status);
 
     it("a spoofed X-Forwarded-For from an untrusted peer changes nothing: the peer is limited", async () => {
-      const s = await startApp({ REDIS_URL: redis.url, RATE_LIMIT_IP_POINTS: "2" });
+      const s = await startApp({ REDIS_URL: scope.url, RATE_LIMIT_IP_POINTS: "2" });
       apps.push(s);
       expect(await sendFrom(s, "203.0.113.1")).toBe(200);
       expect(await sendFrom(s, "203.0.113.2")).toBe(200);
@@ -374,7 +367,7 @@ describe.skipIf(skip)("with Redis", () => {
 
     it("behind a trusted proxy, each client is limited by the right-most untrusted address", async () => {
       const s = await startApp({
-        REDIS_URL: redis.url,
+        REDIS_URL: scope.url,
         RATE_LIMIT_IP_POINTS: "2",
         TRUSTED_PROXIES: "127.0.0.1",
       });

@@ -2,15 +2,14 @@ import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { instrumentRedisCommands, takeRoundTripStats, traceRequests } from "../bench/server/round-trips.js";
-import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+import { describeWithRedis } from "./support/redis.js";
+import { until } from "./support/wait.js";
 
 // The bench's round-trip counter, checked against request paths whose sequential Redis waits are known. It
 // patches ioredis for the whole process, which is why it lives in a file of its own (vitest isolates files).
-const skip = redisReason();
-describe.skipIf(skip)("bench round-trip tracer", () => {
-  let redis: TestRedis;
+describeWithRedis("bench round-trip tracer", (redis) => {
   let client: Redis & { benchEcho(key: string): Promise<string> };
   let h1: http.Server;
   let h2: http2.Http2Server;
@@ -58,7 +57,7 @@ describe.skipIf(skip)("bench round-trip tracer", () => {
 
   beforeAll(async () => {
     instrumentRedisCommands();
-    redis = await startTestRedis();
+    // The URL carries the run's key prefix: "k", "a", "b" and "h" below are never someone else's keys.
     client = new Redis(redis.url, { enableAutoPipelining: true }) as typeof client;
     client.defineCommand("benchEcho", { numberOfKeys: 1, lua: "return KEYS[1]" });
     await client.ping();
@@ -75,7 +74,6 @@ describe.skipIf(skip)("bench round-trip tracer", () => {
     h1?.close();
     h2?.close();
     await client?.quit();
-    await redis?.close();
   });
 
   async function viaH1(path: string): Promise<void> {
@@ -121,12 +119,13 @@ describe.skipIf(skip)("bench round-trip tracer", () => {
         takeRoundTripStats();
         await send(path);
         // The response's "finish" can come a moment after the client has the body.
-        const deadline = Date.now() + 5_000;
-        let stats = takeRoundTripStats();
-        while (stats.requests === 0 && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 10));
-          stats = takeRoundTripStats();
-        }
+        const stats = await until(
+          () => {
+            const taken = takeRoundTripStats();
+            return taken.requests > 0 && taken;
+          },
+          { what: "the request to finish", timeoutMs: 5_000, intervalMs: 10 },
+        );
         expect(stats).toMatchObject({
           requests: 1,
           maxDepth: depth,

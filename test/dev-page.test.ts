@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningApp, startApp } from "./support/app.js";
-import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+import { describeWithRedis } from "./support/redis.js";
 
 describe("the development login page", () => {
   let s: RunningApp;
@@ -26,12 +26,9 @@ describe("the development login page", () => {
   });
 });
 
-const skip = redisReason();
-describe.skipIf(skip)("in production", () => {
-  let redis: TestRedis;
+describeWithRedis("in production", (redis) => {
   let s: RunningApp;
   beforeAll(async () => {
-    redis = await startTestRedis();
     s = await startApp({
       NODE_ENV: "production",
       REDIS_URL: redis.url,
@@ -45,10 +42,7 @@ describe.skipIf(skip)("in production", () => {
       ),
     });
   });
-  afterAll(async () => {
-    await s?.close();
-    await redis?.close();
-  });
+  afterAll(() => s?.close());
 
   it("serves no page and allows no cross-origin caller by default", async () => {
     expect((await fetch(`${s.baseUrl}/`)).status).toBe(404);

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { type LimitFactory, limitFactory } from "../src/ratelimit/limit.js";
-import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+import { describeWithRedis } from "./support/redis.js";
 
 let seq = 0;
 const uniqueName = () => `t${process.pid}-${++seq}`;
@@ -36,17 +36,13 @@ function limitSuite(name: string, make: () => LimitFactory) {
 
 limitSuite("memory", () => limitFactory(undefined));
 
-const skip = redisReason();
-describe.skipIf(skip)("on Redis", () => {
-  let redis: TestRedis;
+describeWithRedis("on Redis", (redis) => {
   let client: Redis;
   beforeAll(async () => {
-    redis = await startTestRedis();
     client = redis.client();
     // Limits refuse to queue: start once the connection is up.
     await client.ping();
   });
-  afterAll(() => redis?.close());
   limitSuite("redis", () => limitFactory(client));
 
   it("fails (rather than queueing) when the client is not connected", async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LoginService } from "../src/login/login-service.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
-import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+import { describeWithRedis } from "./support/redis.js";
 import { refusal } from "./support/refusal.js";
 
 const client = { ip: "203.0.113.7" };
@@ -149,12 +149,6 @@ function loginSuite(name: string, env: () => Record<string, string>) {
 
 loginSuite("embedded in-memory store", () => ({}));
 
-const skip = redisReason();
-describe.skipIf(skip)("with Redis", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startTestRedis();
-  });
-  afterAll(() => redis?.close());
+describeWithRedis("with Redis", (redis) => {
   loginSuite("Redis", () => ({ REDIS_URL: redis.url }));
 });

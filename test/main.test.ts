@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
+import { until } from "./support/wait.js";
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -18,12 +19,14 @@ function startMain(env: Record<string, string>) {
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
   const waitFor = async (re: RegExp, ms = 20_000) => {
-    const deadline = Date.now() + ms;
-    while (!re.test(out)) {
-      if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${out}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}: ${out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until(
+      () => {
+        if (re.test(out)) return true;
+        if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${out}`);
+        return false;
+      },
+      { what: () => `${re} in: ${out}`, timeoutMs: ms, intervalMs: 50 },
+    );
     return out;
   };
   return { child, waitFor, output: () => out };

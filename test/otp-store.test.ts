@@ -1,20 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { MemoryOtpStore } from "../src/otp/memory-store.js";
 import { RedisOtpStore } from "../src/otp/redis-store.js";
 import { otpStoreContract, uniquePhone } from "./otp-store.contract.js";
-import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
-
-/** Polls until `done` holds, failing once `timeoutMs` has passed. */
-async function waitFor(what: string, done: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
+import { describeWithRedis } from "./support/redis.js";
+import { until } from "./support/wait.js";
 
 function memoryStore() {
   let now = Date.UTC(2030, 0, 1);
@@ -74,15 +65,11 @@ describe("MemoryOtpStore", () => {
   });
 });
 
-const skip = redisReason();
-describe.skipIf(skip)("RedisOtpStore", () => {
-  let redis: TestRedis;
+describeWithRedis("RedisOtpStore", (redis) => {
   let client: Redis;
-  beforeAll(async () => {
-    redis = await startTestRedis();
+  beforeAll(() => {
     client = redis.client();
   });
-  afterAll(() => redis.close());
 
   const keyOf = (phone: string) => `otp:{${phone}}`;
 
@@ -90,13 +77,14 @@ describe.skipIf(skip)("RedisOtpStore", () => {
     "redis",
     async () => ({
       store: new RedisOtpStore(client),
-      expire: (phone, ttlSeconds) =>
-        waitFor(
-          `${keyOf(phone)} and its lock to expire`,
-          async () => (await client.exists(keyOf(phone), `otplock:{${phone}}`)) === 0,
-          ttlSeconds * 1000 + 5_000,
-        ),
-      keys: () => client.keys("*"),
+      expire: async (phone, ttlSeconds) => {
+        await until(async () => (await client.exists(keyOf(phone), `otplock:{${phone}}`)) === 0, {
+          what: `${keyOf(phone)} and its lock to expire`,
+          timeoutMs: ttlSeconds * 1000 + 5_000,
+          intervalMs: 50,
+        });
+      },
+      keys: () => redis.keys(),
     }),
     { numRuns: 30 },
   );

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LoginError } from "../src/login/reasons.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
-import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+import { describeWithRedis } from "./support/redis.js";
 
 // Windows far longer than the test: every count below lives in one window, so "within its window" is "ever".
 const WINDOW = 3600;
@@ -64,21 +64,14 @@ class Counter {
   }
 }
 
-const skip = redisReason();
-describe.skipIf(skip)("property: abuse limits on Redis", () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startTestRedis();
-  });
-  afterAll(() => redis?.close());
-
-  Object.entries(configs).forEach(([name, limits], db) => {
+describeWithRedis("property: abuse limits on Redis", (redis) => {
+  for (const [name, limits] of Object.entries(configs)) {
     describe(name, () => {
       let s: RunningApp;
       beforeAll(async () => {
-        // A database per configuration, so the service-wide counters of one never meet the other's.
+        // A keyspace per configuration, so the service-wide counters of one never meet the other's.
         s = await startApp({
-          REDIS_URL: `${redis.url}/${db + 1}`,
+          REDIS_URL: redis.fresh().url,
           OTP_MAX_ATTEMPTS: "3",
           RATE_LIMIT_IP_POINTS: String(limits.ip),
           RATE_LIMIT_IP_DURATION_SECONDS: String(WINDOW),
@@ -192,5 +185,5 @@ describe.skipIf(skip)("property: abuse limits on Redis", () => {
         expect(globalOk).toBeGreaterThan(Math.min(limits.global, limits.country) / 2);
       });
     });
-  });
+  }
 });

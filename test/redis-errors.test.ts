@@ -3,7 +3,7 @@ import { StoreUnavailableError } from "../src/login/failures.js";
 import { classifyRedisError } from "../src/redis/errors.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
-import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+import { describeWithRedis } from "./support/redis.js";
 
 describe("Redis errors are classified, not guessed", () => {
   it("connection loss, timeouts and failover replies are outages; anything else is not", () => {
@@ -29,17 +29,12 @@ describe("Redis errors are classified, not guessed", () => {
   });
 });
 
-describe.skipIf(redisReason())("with Redis: a malformed record is a 500 with an error id, not a 503", () => {
-  let redis: TestRedis;
+describeWithRedis("with Redis: a malformed record is a 500 with an error id, not a 503", (redis) => {
   let s: RunningApp;
   beforeAll(async () => {
-    redis = await startTestRedis();
     s = await startApp({ REDIS_URL: redis.url });
   });
-  afterAll(async () => {
-    await s?.close();
-    await redis?.close();
-  });
+  afterAll(() => s?.close());
 
   const post = async (path: string, body: unknown) => {
     const res = await fetch(`${s.baseUrl}/api/v1/auth/${path}`, {

@@ -1,11 +1,12 @@
 import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { TokenRef } from "../src/login/model.js";
 import { mintRefreshToken } from "../src/login/refresh-token.js";
 import { MemoryRefreshStore } from "../src/tokens/memory-refresh-store.js";
 import { familyKey, RedisRefreshStore, tokenKey } from "../src/tokens/redis-refresh-store.js";
 import { refreshStoreContract } from "./refresh-store.contract.js";
-import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+import { describeWithRedis } from "./support/redis.js";
+import { until } from "./support/wait.js";
 
 const PHONE = "+919876543210";
 const ROLE = "consumer";
@@ -47,27 +48,18 @@ describe("MemoryRefreshStore", () => {
   });
 });
 
-const skip = redisReason();
-
-describe.skipIf(skip)("RedisRefreshStore", () => {
-  let redis: TestRedis | undefined;
+describeWithRedis("RedisRefreshStore", (redis) => {
   let client: Redis;
   let store: RedisRefreshStore;
 
-  beforeAll(async () => {
-    redis = await startTestRedis();
+  beforeAll(() => {
     client = redis.client();
     store = new RedisRefreshStore(client);
   });
-  afterAll(() => redis?.close());
 
   refreshStoreContract(() => ({
     store,
-    racers: (n) =>
-      Array.from({ length: n }, () => {
-        if (!redis) throw new Error("redis not started");
-        return new RedisRefreshStore(redis.client());
-      }),
+    racers: (n) => Array.from({ length: n }, () => new RedisRefreshStore(redis.client())),
     shortTtlSeconds: 1,
     waitUntilExpired: (ref) =>
       waitUntilGone(client, [tokenKey(ref.userId, ref.hash), familyKey(ref.userId, ref.family)]),
@@ -81,7 +73,7 @@ describe.skipIf(skip)("RedisRefreshStore", () => {
     expect((await store.rotate(first.ref, second.ref.hash, 60)).kind).toBe("ok");
 
     const ours = [first.ref.family, first.ref.hash, second.ref.hash];
-    const keys = (await client.keys("*")).filter((k) => ours.some((part) => k.includes(part)));
+    const keys = (await redis.keys()).filter((k) => ours.some((part) => k.includes(part)));
     expect(keys.sort()).toEqual(
       [
         tokenKey(userId, first.ref.hash),
@@ -138,21 +130,12 @@ describe.skipIf(skip)("RedisRefreshStore", () => {
     const ref: TokenRef = first.ref;
     const next = mintRefreshToken(userId, ref.family);
     expect((await store.rotate(ref, next.ref.hash, 60)).kind).toBe("ok");
-    await waitFor(() => seen.length > 0);
+    await until(() => seen.length > 0, { what: "MONITOR to report the rotation" });
     await monitor.disconnect();
     expect(seen).toEqual(["evalsha"]);
   });
 });
 
 async function waitUntilGone(client: Redis, keys: string[]): Promise<void> {
-  await waitFor(async () => (await client.exists(...keys)) === 0);
-}
-
-/** Polls until `check` holds, failing after a deadline rather than sleeping a fixed time and hoping. */
-async function waitFor(check: () => boolean | Promise<boolean>, deadlineMs = 10_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${deadlineMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await until(async () => (await client.exists(...keys)) === 0, { what: `${keys.join(", ")} to expire` });
 }

@@ -14,7 +14,7 @@ import { AuthService, SendOtpRequestSchema, VerifyOtpRequestSchema } from "../ge
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { grpcJsClient } from "./support/grpc-client.js";
-import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+import { describeWithRedis } from "./support/redis.js";
 
 const run = promisify(execFile);
 
@@ -31,19 +31,12 @@ interface ErrorBody {
   detail: string;
 }
 const json = async <T>(res: Response): Promise<T> => (await res.json()) as T;
-const skip = redisReason();
-
-describe.skipIf(skip)("the service on a real port (Redis-backed)", () => {
-  let redis: TestRedis;
+describeWithRedis("the service on a real port (Redis-backed)", (redis) => {
   let s: RunningApp;
   beforeAll(async () => {
-    redis = await startTestRedis();
     s = await startApp({ REDIS_URL: redis.url });
   });
-  afterAll(async () => {
-    await s?.close();
-    await redis?.close();
-  });
+  afterAll(() => s?.close());
 
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${s.baseUrl}${path}`, {

@@ -9,7 +9,7 @@ import {
 } from "@connectrpc/connect-node";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { pino } from "pino";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../gen/grpc/health/v1/health_pb.js";
 import { type App, buildApp } from "../src/app.js";
@@ -18,15 +18,8 @@ import { GENEROUS_LIMITS } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { GateSms } from "./support/gate-sms.js";
 import { grpcJsClient } from "./support/grpc-client.js";
-import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
-
-async function until(probe: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { describeWithRedis } from "./support/redis.js";
+import { until } from "./support/wait.js";
 
 /** Whether a brand-new TCP connection to the port is refused. */
 function refused(port: number): Promise<boolean> {
@@ -51,18 +44,11 @@ function watchHealth(baseUrl: string) {
   return { seen, done };
 }
 
-const skip = redisReason();
-
-describe.skipIf(skip)("graceful shutdown, in process (the function SIGTERM runs)", () => {
-  let redis: TestRedis;
+describeWithRedis("graceful shutdown, in process (the function SIGTERM runs)", (redis) => {
   let app: App;
   let gate: GateSms;
   let port: number;
   let baseUrl: string;
-  beforeAll(async () => {
-    redis = await startTestRedis();
-  });
-  afterAll(() => redis?.close());
   afterEach(async () => {
     gate?.open();
     await app?.close();
@@ -74,7 +60,7 @@ describe.skipIf(skip)("graceful shutdown, in process (the function SIGTERM runs)
     app = await buildApp(config, pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }), { sms: gate });
     port = (await app.server.listen(0, "127.0.0.1")).port;
     baseUrl = `http://127.0.0.1:${port}`;
-    await until(() => app.redis?.status === "ready", "redis to connect");
+    await until(() => app.redis?.status === "ready", { what: "redis to connect" });
   }
 
   /** One slow call per protocol and client, each on its own connection. */
@@ -102,10 +88,10 @@ describe.skipIf(skip)("graceful shutdown, in process (the function SIGTERM runs)
   it("lets in-flight calls on HTTP/1.1 and HTTP/2 finish, refuses new connections, goes NOT_SERVING", async () => {
     await start();
     const watch = watchHealth(baseUrl);
-    await until(() => watch.seen.includes(Status.SERVING), "health SERVING");
+    await until(() => watch.seen.includes(Status.SERVING), { what: "health SERVING" });
     const calls = slowCalls();
     const n = Object.keys(calls).length;
-    await until(() => gate.waiting === n, `${n} calls waiting on the SMS provider`);
+    await until(() => gate.waiting === n, { what: `${n} calls waiting on the SMS provider` });
 
     const shutdown = app.shutdown(30_000);
     // Health says NOT_SERVING to the watcher, and the watch ends so it does not hold the drain.
@@ -124,14 +110,14 @@ describe.skipIf(skip)("graceful shutdown, in process (the function SIGTERM runs)
     expect(await shutdown).toMatchObject({ forced: 0 });
     expect(gate.sent).toHaveLength(n);
     // Redis is closed only after the last request is answered.
-    await until(() => app.redis?.status === "end", "redis to be closed");
+    await until(() => app.redis?.status === "end", { what: "redis to be closed" });
   });
 
   it("answers calls still running at the deadline with Unavailable, in each protocol", async () => {
     await start();
     const calls = slowCalls();
     const n = Object.keys(calls).length;
-    await until(() => gate.waiting === n, `${n} calls waiting on the SMS provider`);
+    await until(() => gate.waiting === n, { what: `${n} calls waiting on the SMS provider` });
 
     const settled = Promise.allSettled(Object.values(calls));
     const started = Date.now();
@@ -172,12 +158,15 @@ describe("SIGTERM on the real process", () => {
     child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
     const exited = once(child, "exit");
-    await until(() => /listening on http:\/\/127\.0\.0\.1:\d+/.test(out), "the server to listen", 20_000);
+    await until(() => /listening on http:\/\/127\.0\.0\.1:\d+/.test(out), {
+      what: "the server to listen",
+      timeoutMs: 20_000,
+    });
     const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
     const baseUrl = `http://127.0.0.1:${port}`;
 
     const watch = watchHealth(baseUrl);
-    await until(() => watch.seen.includes(Status.SERVING), "health SERVING");
+    await until(() => watch.seen.includes(Status.SERVING), { what: "health SERVING" });
     child.kill("SIGTERM");
     await watch.done;
     expect(watch.seen).toEqual([Status.SERVING, Status.NOT_SERVING]);

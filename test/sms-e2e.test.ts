@@ -1,10 +1,10 @@
 import twilio from "twilio";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { type FakeMsg91, startFakeMsg91 } from "./support/fake-msg91.js";
 import { type FakeTwilio, startFakeTwilio } from "./support/fake-twilio.js";
-import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+import { describeWithRedis } from "./support/redis.js";
 
 const CALLBACK_URL = "https://otp.example.com/webhooks/twilio/status";
 
@@ -12,18 +12,13 @@ const CALLBACK_URL = "https://otp.example.com/webhooks/twilio/status";
  * The whole service with its real SMS providers (the twilio SDK, MSG91 over fetch) pointed at local fakes of
  * their APIs: the code is read from what the fake received, as a user reads it from their phone.
  */
-describe.skipIf(redisReason())("login with real SMS providers against their local fakes", () => {
-  let redis: TestRedis;
+describeWithRedis("login with real SMS providers against their local fakes", (redis) => {
   let fakeTwilio: FakeTwilio;
   let fakeMsg91: FakeMsg91;
   let s: RunningApp;
 
   beforeAll(async () => {
-    [redis, fakeTwilio, fakeMsg91] = await Promise.all([
-      startTestRedis(),
-      startFakeTwilio(),
-      startFakeMsg91(),
-    ]);
+    [fakeTwilio, fakeMsg91] = await Promise.all([startFakeTwilio(), startFakeMsg91()]);
     s = await startApp(
       {
         REDIS_URL: redis.url,
@@ -47,7 +42,7 @@ describe.skipIf(redisReason())("login with real SMS providers against their loca
   });
   afterAll(async () => {
     await s?.close();
-    await Promise.all([redis?.close(), fakeTwilio?.close(), fakeMsg91?.close()]);
+    await Promise.all([fakeTwilio?.close(), fakeMsg91?.close()]);
   });
 
   const post = (path: string, body: unknown) =>

@@ -251,7 +251,7 @@ describe("CircuitBreaker", () => {
     expect(b.tryAcquire()).toBe(true);
   });
 
-  it("property: never admits a request while open inside the cool-down, nor a second trial too early", () => {
+  it("property: opens on the threshold-th consecutive failure, never before, and admits nothing while open or a second trial too early", () => {
     const step = fc.oneof(
       fc.record({ op: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 50 }) }),
       // "send" reports its outcome at once; "start" never reports, like a sender that hangs forever.
@@ -267,6 +267,9 @@ describe("CircuitBreaker", () => {
           let now = 0;
           let openedAt = 0;
           let trialStartedAt: number | undefined;
+          // Counted here, not read from the breaker: a breaker that never opens must fail this property, and
+          // "open" alone would only ever be checked when the breaker itself said so.
+          let consecutiveFailures = 0;
           const b = new CircuitBreaker({ failureThreshold: threshold, cooldownMs, now: () => now });
           for (const s of steps) {
             if (s.op === "advance") {
@@ -275,9 +278,11 @@ describe("CircuitBreaker", () => {
             }
             const was = b.state;
             const admitted = b.tryAcquire();
+            if (was === "closed") expect(admitted).toBe(true);
             if (was === "open" && now - openedAt < cooldownMs) expect(admitted).toBe(false);
             if (!admitted) continue;
-            if (b.state === "half_open") {
+            const trial = b.state === "half_open";
+            if (trial) {
               if (was === "half_open" && trialStartedAt !== undefined) {
                 expect(now - trialStartedAt).toBeGreaterThanOrEqual(cooldownMs);
               }
@@ -285,10 +290,18 @@ describe("CircuitBreaker", () => {
             }
             if (s.op === "start") continue;
             trialStartedAt = undefined;
-            if (s.ok) b.recordSuccess();
-            else b.recordFailure();
-            if (b.state === "open") openedAt = now;
-            if (s.ok) expect(b.state).toBe("closed");
+            if (s.ok) {
+              b.recordSuccess();
+              consecutiveFailures = 0;
+              expect(b.state).toBe("closed");
+              continue;
+            }
+            b.recordFailure();
+            consecutiveFailures += 1;
+            // Closed until the threshold-th failure in a row, open from it on; a failed trial re-opens at once.
+            const shouldOpen = trial || consecutiveFailures >= threshold;
+            expect(b.state).toBe(shouldOpen ? "open" : "closed");
+            if (shouldOpen) openedAt = now;
           }
         },
       ),

@@ -1,8 +1,9 @@
 import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { MemoryUserStore } from "../src/users/memory-store.js";
 import { RedisUserStore } from "../src/users/redis-store.js";
-import { redisReason, startTestRedis, type TestRedis } from "./support/redis.js";
+import { describeWithRedis } from "./support/redis.js";
+import { until } from "./support/wait.js";
 import { uniquePhone, userStoreContract } from "./user-store.contract.js";
 
 userStoreContract("memory", async () => ({ store: new MemoryUserStore() }), {
@@ -10,32 +11,21 @@ userStoreContract("memory", async () => ({ store: new MemoryUserStore() }), {
   makeEmptyStore: async () => new MemoryUserStore(),
 });
 
-const skip = redisReason();
-describe.skipIf(skip)("RedisUserStore", () => {
-  let redis: TestRedis;
+describeWithRedis("RedisUserStore", (redis) => {
   let client: Redis;
-  beforeAll(async () => {
-    redis = await startTestRedis();
+  beforeAll(() => {
     client = redis.client();
   });
-  afterAll(() => redis.close());
 
   userStoreContract("redis", async () => ({ store: new RedisUserStore(client) }), {
     numRuns: 30,
-    // Only a server of our own may be wiped; a given REDIS_URL keeps its data, and this check is skipped.
-    makeEmptyStore: process.env.REDIS_URL
-      ? undefined
-      : async () => {
-          const empty = redis.client();
-          await empty.select(1);
-          await empty.flushdb();
-          return new RedisUserStore(empty);
-        },
+    // An empty keyspace rather than a wiped database, so this runs on a given REDIS_URL too.
+    makeEmptyStore: async () => new RedisUserStore(redis.fresh().client()),
   });
 
   /** Phone of every `user:id:*` index entry, by key. */
   async function index(): Promise<Map<string, string | null>> {
-    const keys = await client.keys("user:id:*");
+    const keys = await redis.keys("user:id:*");
     const phones = keys.length ? await client.mget(keys) : [];
     return new Map(keys.map((k, i) => [k, phones[i] ?? null]));
   }
@@ -102,30 +92,22 @@ describe.skipIf(skip)("RedisUserStore", () => {
   });
 
   describe("ids reserved in blocks", () => {
+    // Each test counts ids from an empty store: a keyspace of its own.
     let db: Redis;
-    beforeAll(async () => {
-      db = redis.client();
-      await db.select(2);
+    beforeEach(() => {
+      db = redis.fresh().client();
     });
-    const fresh = async () => {
-      await db.flushdb();
-    };
 
-    it.skipIf(Boolean(process.env.REDIS_URL))(
-      "takes one INCRBY per block and hands out 1, 2, 3, …",
-      async () => {
-        await fresh();
-        const store = new RedisUserStore(db, 3);
-        const ids: number[] = [];
-        for (let i = 0; i < 7; i++) ids.push((await store.create(uniquePhone())).id);
-        expect(ids).toEqual([1, 2, 3, 4, 5, 6, 7]);
-        // Three blocks of three reserved: 7 used, 8 and 9 skipped if the process stopped now.
-        expect(await db.get("user:seq")).toBe("9");
-      },
-    );
+    it("takes one INCRBY per block and hands out 1, 2, 3, …", async () => {
+      const store = new RedisUserStore(db, 3);
+      const ids: number[] = [];
+      for (let i = 0; i < 7; i++) ids.push((await store.create(uniquePhone())).id);
+      expect(ids).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      // Three blocks of three reserved: 7 used, 8 and 9 skipped if the process stopped now.
+      expect(await db.get("user:seq")).toBe("9");
+    });
 
-    it.skipIf(Boolean(process.env.REDIS_URL))("concurrent creates share one reservation", async () => {
-      await fresh();
+    it("concurrent creates share one reservation", async () => {
       const store = new RedisUserStore(db, 100);
       const users = await Promise.all(Array.from({ length: 50 }, () => store.create(uniquePhone())));
       expect(users.map((u) => u.id).sort((a, b) => a - b)).toEqual(
@@ -134,45 +116,33 @@ describe.skipIf(skip)("RedisUserStore", () => {
       expect(await db.get("user:seq")).toBe("100");
     });
 
-    it.skipIf(Boolean(process.env.REDIS_URL))(
-      "processes get disjoint ids, continuing a counter left by one-at-a-time INCRs",
-      async () => {
-        await fresh();
-        await db.set("user:seq", "41");
-        const a = new RedisUserStore(db, 5);
-        const b = new RedisUserStore(db, 5);
-        const users = await Promise.all(
-          Array.from({ length: 24 }, (_, i) => (i % 2 ? a : b).create(uniquePhone())),
-        );
-        const ids = users.map((u) => u.id);
-        expect(new Set(ids).size).toBe(ids.length);
-        expect(Math.min(...ids)).toBe(42);
-        for (const u of users) expect(await db.get(`user:id:${u.id}`)).toBe(u.phone);
-      },
-    );
+    it("processes get disjoint ids, continuing a counter left by one-at-a-time INCRs", async () => {
+      await db.set("user:seq", "41");
+      const a = new RedisUserStore(db, 5);
+      const b = new RedisUserStore(db, 5);
+      const users = await Promise.all(
+        Array.from({ length: 24 }, (_, i) => (i % 2 ? a : b).create(uniquePhone())),
+      );
+      const ids = users.map((u) => u.id);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(Math.min(...ids)).toBe(42);
+      for (const u of users) expect(await db.get(`user:id:${u.id}`)).toBe(u.phone);
+    });
 
-    it.skipIf(Boolean(process.env.REDIS_URL))(
-      "fetches the next block ahead, so first logins do not wait when a block runs out",
-      async () => {
-        await fresh();
-        const store = new RedisUserStore(db, 4);
-        for (let i = 0; i < 3; i++) await store.create(uniquePhone());
-        // Half the block is used: the next one is on its way without anyone waiting for it.
-        const deadline = Date.now() + 10_000;
-        while ((await db.get("user:seq")) !== "8") {
-          if (Date.now() > deadline) throw new Error("the next block was never fetched");
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        const spy = vi.spyOn(db, "incrby");
-        try {
-          const ids = [(await store.create(uniquePhone())).id, (await store.create(uniquePhone())).id];
-          expect(ids).toEqual([4, 5]);
-          expect(spy).not.toHaveBeenCalled();
-        } finally {
-          spy.mockRestore();
-        }
-      },
-    );
+    it("fetches the next block ahead, so first logins do not wait when a block runs out", async () => {
+      const store = new RedisUserStore(db, 4);
+      for (let i = 0; i < 3; i++) await store.create(uniquePhone());
+      // Half the block is used: the next one is on its way without anyone waiting for it.
+      await until(async () => (await db.get("user:seq")) === "8", { what: "the next block to be fetched" });
+      const spy = vi.spyOn(db, "incrby");
+      try {
+        const ids = [(await store.create(uniquePhone())).id, (await store.create(uniquePhone())).id];
+        expect(ids).toEqual([4, 5]);
+        expect(spy).not.toHaveBeenCalled();
+      } finally {
+        spy.mockRestore();
+      }
+    });
 
     it("refuses a block size that is not a whole number >= 1", () => {
       expect(() => new RedisUserStore(client, 0)).toThrow(RangeError);
