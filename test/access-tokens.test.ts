@@ -118,7 +118,9 @@ describe("AccessTokens", () => {
     const [jwk] = tokens.jwks().keys;
     if (!jwk) throw new Error("no key");
     const { kty, crv, x } = jwk;
+    if (!kty || !crv || !x) throw new Error("incomplete key");
     expect(tokens.keyId).toBe(await calculateJwkThumbprint({ kty, crv, x }));
+
     expect(tokens.generated).toBe(true);
   });
 

@@ -355,8 +355,8 @@ export function otpStoreContract(
           const model = new Map<string, { code: string; attempts: number; put: number }>();
           const oks: number[] = [];
           for (const { op, phone: p, code: c } of ops) {
-            const phone = phones[p];
-            const code = codes[c];
+            const phone = phones[p] as string;
+            const code = codes[c] as string;
             const held = model.get(phone);
             if (op === "put") {
               await store.put(phone, digest(phone, code), LONG_TTL);
@@ -395,10 +395,10 @@ export function otpStoreContract(
       await fc.assert(
         fc.asyncProperty(scenario, async ({ maxAttempts, codes }) => {
           const phone = uniquePhone();
-          const [right, ...wrong] = codes;
+          const [right = "", ...wrong] = codes;
           await store.put(phone, digest(phone, right), LONG_TTL);
           for (let i = 1; i <= maxAttempts; i++) {
-            const guess = wrong[i % wrong.length];
+            const guess = wrong[i % wrong.length] as string;
             expect(await store.verify(phone, digest(phone, guess), maxAttempts)).toEqual({
               kind: "wrong",
               attemptsLeft: maxAttempts - i,

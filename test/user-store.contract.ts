@@ -76,7 +76,7 @@ export function userStoreContract(
       const { store } = await makeStore();
       const ids: number[] = [];
       for (let i = 0; i < 5; i++) ids.push((await store.create(uniquePhone())).id);
-      for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1]);
+      for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1] as number);
     });
 
     it("concurrent first logins of one phone end with one user", async () => {
@@ -101,7 +101,7 @@ export function userStoreContract(
       await fc.assert(
         fc.asyncProperty(fc.array(fc.nat(4), { minLength: 1, maxLength: 30 }), async (picks) => {
           const phones = Array.from({ length: 5 }, uniquePhone);
-          const created = await Promise.all(picks.map((p) => store.create(phones[p])));
+          const created = await Promise.all(picks.map((p) => store.create(phones[p] as string)));
           const idOf = new Map<string, number>();
           for (const user of created) {
             expect(idOf.get(user.phone) ?? user.id).toBe(user.id);

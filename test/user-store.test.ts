@@ -44,7 +44,7 @@ describeWithRedis("RedisUserStore", (redis) => {
       verified: "1",
       created_at: expect.any(String),
     });
-    expect(Date.parse(fields.created_at)).toBeGreaterThanOrEqual(before - 1000);
+    expect(Date.parse(fields.created_at ?? "")).toBeGreaterThanOrEqual(before - 1000);
     expect(await client.get(`user:id:${user.id}`)).toBe(phone);
     expect(Number(await client.get("user:seq"))).toBeGreaterThanOrEqual(user.id);
   });

@@ -29,11 +29,11 @@ export interface HandlerDeps {
   /** Absent when METRICS_ENABLED=false: no `/metrics`, nothing counted. */
   readonly metrics: Metrics | undefined;
   /** Browser origins allowed to call cross-origin; none when absent. */
-  readonly cors?: CorsOptions;
+  readonly cors?: CorsOptions | undefined;
   /** Twilio's delivery status callback; mounted only when TWILIO_STATUS_CALLBACK_URL is set. */
-  readonly twilioWebhook?: TwilioWebhookSettings;
+  readonly twilioWebhook?: TwilioWebhookSettings | undefined;
   /** The development login page at `/`; absent in production. */
-  readonly devPage?: DevPage;
+  readonly devPage?: DevPage | undefined;
 }
 
 /**

@@ -64,7 +64,7 @@ export interface LoginDeps {
   readonly message: (code: string) => string;
   readonly log: LoginLog;
   /** Who hears about sends, verifications and failures (metrics); nobody by default. */
-  readonly events?: LoginEvents;
+  readonly events?: LoginEvents | undefined;
 }
 
 /**

@@ -28,9 +28,9 @@ export interface AccessClaims {
 
 export interface AccessTokensOptions {
   /** An Ed25519 private key. Absent: a pair is generated, and `generated` tells the caller to warn. */
-  readonly privateKey?: KeyObject;
+  readonly privateKey?: KeyObject | undefined;
   /** Absent: the RFC 7638 thumbprint of the public key, so a key always has the same id. */
-  readonly keyId?: string;
+  readonly keyId?: string | undefined;
   readonly issuer: string;
   readonly audience: string;
   readonly ttlSeconds: number;
@@ -81,6 +81,8 @@ export class AccessTokens implements TokenIssuer {
       );
     }
     const { kty, crv, x } = await exportJWK(createPublicKey(privateKey));
+    if (kty === undefined || crv === undefined || x === undefined)
+      throw new Error("could not export the public key");
     const bare: JWK = { kty, crv, x };
     const kid = opts.keyId ?? (await calculateJwkThumbprint(bare));
     const jwk: JWK = { ...bare, kid, alg: "EdDSA", use: "sig" };

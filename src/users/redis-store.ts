@@ -135,7 +135,10 @@ export class RedisUserStore implements UserStore {
 
 function pairs(flat: readonly string[]): Record<string, string> {
   const fields: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]] = flat[i + 1];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const [name, value] = [flat[i], flat[i + 1]];
+    if (name !== undefined && value !== undefined) fields[name] = value;
+  }
   return fields;
 }
 

@@ -46,7 +46,9 @@ export class TwilioSmsSender implements SmsSender {
       body: message.text,
       ...(this.opts.messagingServiceSid
         ? { messagingServiceSid: this.opts.messagingServiceSid }
-        : { from: this.opts.phoneNumber }),
+        : this.opts.phoneNumber
+          ? { from: this.opts.phoneNumber }
+          : {}),
       ...(this.opts.statusCallbackUrl ? { statusCallback: this.opts.statusCallbackUrl } : {}),
     };
     try {
