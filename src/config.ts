@@ -1,5 +1,7 @@
 import { createPrivateKey, type KeyObject } from "node:crypto";
 import { isIpOrCidr } from "./http/client-ip.js";
+import { readServerLimits } from "./http/limits-config.js";
+import type { ServerLimits } from "./http/one-port.js";
 import { readSmsConfig, SMS_PROVIDERS, type SmsConfig } from "./sms/config.js";
 
 /**
@@ -39,6 +41,8 @@ export interface Config {
   readonly logLevel: string;
   /** Whether `GET /metrics` exists and requests are counted. */
   readonly metricsEnabled: boolean;
+  /** Connection cap and HTTP/1 and HTTP/2 bounds; see src/http/limits-config.ts. */
+  readonly server: ServerLimits;
   /** How long a graceful shutdown waits for in-flight requests before answering them Unavailable. */
   readonly shutdownTimeoutMs: number;
   /** Browser origins allowed to call cross-origin (CORS); see src/http/cors.ts. */
@@ -205,6 +209,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     trustedProxies: readTrustedProxies(r),
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, production ? "info" : "debug"),
     metricsEnabled: r.bool("METRICS_ENABLED", true),
+    server: readServerLimits(r),
     shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
     cors: readCors(r, production),
     env,
