@@ -7,14 +7,15 @@ const CONNECTION_SHARE = 0.8;
 
 /**
  * Reads the connection and HTTP/2 bounds (README "HTTP/2 and connection limits"). HTTP/1's timeouts keep
- * their defaults. `fileLimit` is the process's open-file limit (`ulimit -n`), undefined where it cannot be read.
+ * their defaults. `fileLimit` gives the process's open-file limit (`ulimit -n`), undefined where it cannot be read.
  */
 export function readServerLimits(
   r: EnvReader,
-  fileLimit: number | undefined = openFileLimit(),
+  fileLimit: () => number | undefined = openFileLimit,
 ): ServerLimits {
   const d = DEFAULT_SERVER_LIMITS;
-  const defaultCap = fileLimit === undefined ? 0 : Math.floor(fileLimit * CONNECTION_SHARE);
+  const files = fileLimit();
+  const defaultCap = files === undefined ? 0 : Math.floor(files * CONNECTION_SHARE);
   return {
     ...d,
     handshakeTimeoutMs: r.int("HTTP2_HANDSHAKE_TIMEOUT_MS", d.handshakeTimeoutMs, 100, 600_000),
