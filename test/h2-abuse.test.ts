@@ -276,13 +276,19 @@ describe("HTTP/2 abuse against the real service (ulimit -n 256)", () => {
       Array.from({ length: MAX_CONNECTIONS }, () => RawH2.open(port, { answerPings: true })),
     );
     for (const raw of held) raw.send(PREFACE, emptySettings(), settingsAck());
+    // A connect event only means the kernel queued it; the server's SETTINGS mean the service accepted it.
+    await until(
+      () => held.every((raw) => raw.received(FrameType.SETTINGS).length > 0),
+      "the service to accept every held connection",
+      15_000,
+    );
     const extraH2 = await RawH2.open(port);
     extraH2.send(PREFACE, emptySettings());
     const extraH1 = await RawH2.open(port);
     let h1Answer = "";
     extraH1.socket.on("data", (d: Buffer) => (h1Answer += d.toString("latin1")));
     extraH1.socket.write("GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n");
-    await Promise.all([extraH2.closed, extraH1.closed]);
+    await until(() => extraH2.isClosed && extraH1.isClosed, "the extra connections to be refused", 10_000);
     expect(extraH2.received(FrameType.GOAWAY, ErrorCode.REFUSED_STREAM)).toHaveLength(1);
     expect(h1Answer).toMatch(/^HTTP\/1\.1 503 /);
     expect(fds()).toBeLessThan(FILE_LIMIT - 50);
