@@ -137,6 +137,8 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       devPage: config.production ? undefined : DevPage.locate(),
       twilioWebhook,
     }),
+    config.server,
+    log,
   );
   const closeRedis = async () => {
     if (!redis) return;

@@ -2,6 +2,8 @@ import { EnvReader } from "./env-reader.js";
 import { readTrustedProxies } from "./http/client-ip-config.js";
 import type { CorsOptions } from "./http/cors.js";
 import { readCorsConfig } from "./http/cors-config.js";
+import { readServerLimits } from "./http/limits-config.js";
+import type { ServerLimits } from "./http/one-port.js";
 import { type OpsConfig, readOpsConfig } from "./ops/config.js";
 import { type OtpConfig, readOtpConfig } from "./otp/config.js";
 import { readDefaultCountry } from "./phone/config.js";
@@ -29,6 +31,8 @@ export interface Config extends OpsConfig {
   readonly limits: LimitSettings;
   /** IPs and CIDRs of proxies whose X-Forwarded-For is believed; empty: the socket peer is the client. */
   readonly trustedProxies: readonly string[];
+  /** Connection cap and HTTP/1 and HTTP/2 bounds; see src/http/limits-config.ts. */
+  readonly server: ServerLimits;
   /** Browser origins allowed to call cross-origin (CORS); see src/http/cors.ts. */
   readonly cors: CorsOptions;
 }
@@ -56,6 +60,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     trustedProxies: readTrustedProxies(r),
     ...readOpsConfig(r),
     cors: readCorsConfig(r),
+    server: readServerLimits(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

@@ -2,7 +2,9 @@ import { once } from "node:events";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import { currentRequestId } from "../log.js";
+import { pino } from "pino";
+import { currentRequestId, type Logger } from "../log.js";
+import { DEFAULT_H2_LIMITS, H2Guard, type H2Limits, h2Settings } from "./h2-guard.js";
 import type { Handler } from "./handler.js";
 import { requestIdOf } from "./request-id.js";
 import { answerUnavailable } from "./shutdown.js";
@@ -12,7 +14,7 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
 
-/** Limits on slow HTTP/1 clients; HTTP/2 sessions are bounded by their own settings. */
+/** Limits on slow HTTP/1 clients; HTTP/2 sessions have theirs in H2Limits. */
 export interface H1Timeouts {
   /** Time for a client to send a request's headers. */
   readonly headersTimeoutMs: number;
@@ -27,6 +29,31 @@ const DEFAULT_H1_TIMEOUTS: H1Timeouts = {
   requestTimeoutMs: 30_000,
   checkIntervalMs: 1_000,
 };
+
+/** Every bound the server enforces; README "HTTP/2 and connection limits" documents each. */
+export interface ServerLimits extends H1Timeouts, H2Limits {
+  /** Open client connections at most; past it new ones are answered 503 (or GOAWAY) and closed. 0: no cap. */
+  readonly maxConnections: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  ...DEFAULT_H1_TIMEOUTS,
+  ...DEFAULT_H2_LIMITS,
+  maxConnections: 0,
+};
+
+/** How long a refused connection may take to show which protocol it speaks, so it is refused in kind. */
+const REFUSE_WITHIN_MS = 1_000;
+/** Refusals in progress at most; past it new connections are cut without an answer. */
+const MAX_REFUSING = 64;
+/** HTTP/2 SETTINGS (empty) and GOAWAY (last stream 0, REFUSED_STREAM): "retry elsewhere or later". */
+const H2_REFUSAL = Buffer.from([
+  ...[0, 0, 0, 0x4, 0, 0, 0, 0, 0],
+  ...[0, 0, 8, 0x7, 0, 0, 0, 0, 0],
+  ...[0, 0, 0, 0, 0, 0, 0, 0x7],
+]);
+const H1_REFUSAL =
+  "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n";
 
 /** How a graceful shutdown went. */
 export interface DrainResult {
@@ -53,11 +80,23 @@ export class OnePortServer {
   readonly #h2Sockets = new Set<net.Socket>();
   readonly #h2Sessions = new Set<http2.ServerHttp2Session>();
   readonly #inFlight = new Map<Response, Request>();
+  readonly #refusing = new Set<net.Socket>();
+  readonly #guard: H2Guard;
+  readonly #maxConnections: number;
+  readonly #log: Logger;
+  /** The socket being handed to the HTTP/2 server: its 'session' event fires synchronously, without it. */
+  #handingOver: net.Socket | undefined;
+  /** Connections refused since the last log line about it, so a flood is one line a second, not thousands. */
+  #refusedUnlogged = 0;
+  #refusalLoggedAt = Number.NEGATIVE_INFINITY;
   #draining = false;
 
-  constructor(handler: Handler, timeouts: Partial<H1Timeouts> = {}) {
+  constructor(handler: Handler, limits: Partial<ServerLimits> = {}, log: Logger = pino({ level: "silent" })) {
     const serve = (req: Request, res: Response) => this.#serve(req, res, handler);
-    const t = { ...DEFAULT_H1_TIMEOUTS, ...timeouts };
+    const t = { ...DEFAULT_SERVER_LIMITS, ...limits };
+    this.#log = log;
+    this.#maxConnections = t.maxConnections;
+    this.#guard = new H2Guard(t, log);
     this.h1 = http.createServer(
       {
         keepAliveTimeout: 65_000,
@@ -71,8 +110,9 @@ export class OnePortServer {
     // headersTimeout/requestTimeout (its connection tracking) when a server starts listening. Without this a
     // client that trickles its headers (slowloris) would hold a connection forever.
     this.h1.emit("listening");
-    this.h2 = http2.createServer({}, serve);
+    this.h2 = http2.createServer({ settings: h2Settings(t) }, serve);
     this.h2.on("session", (session: http2.ServerHttp2Session) => {
+      if (this.#handingOver) this.#guard.watch(session, this.#handingOver);
       this.#h2Sessions.add(session);
       session.once("close", () => this.#h2Sessions.delete(session));
       if (this.#draining) session.close();
@@ -88,6 +128,11 @@ export class OnePortServer {
         resolve(this.listener.address() as net.AddressInfo);
       });
     });
+  }
+
+  /** Open client connections, refused ones still being answered included. */
+  get connections(): number {
+    return this.#sockets.size;
   }
 
   /** Requests being served right now. */
@@ -191,6 +236,10 @@ export class OnePortServer {
       socket.destroy();
       return;
     }
+    if (this.#maxConnections > 0 && this.#sockets.size - this.#refusing.size > this.#maxConnections) {
+      this.#refuse(socket);
+      return;
+    }
     // A connection that never says anything must not hold a socket forever.
     const onTimeout = () => socket.destroy();
     const onError = () => socket.destroy();
@@ -211,10 +260,58 @@ export class OnePortServer {
       socket.off("timeout", onTimeout);
       socket.off("error", onError);
       socket.unshift(seen);
-      if (isH2) this.#h2Sockets.add(socket);
-      else this.#h1Busy.set(socket, 0);
-      (isH2 ? this.h2 : this.h1).emit("connection", socket);
+      if (isH2) {
+        this.#h2Sockets.add(socket);
+        this.#handingOver = socket;
+        try {
+          this.h2.emit("connection", socket);
+        } finally {
+          this.#handingOver = undefined;
+        }
+      } else {
+        this.#h1Busy.set(socket, 0);
+        this.h1.emit("connection", socket);
+      }
     };
     socket.on("readable", onReadable);
+  }
+
+  /**
+   * Over the connection cap: answers in the client's own protocol (503 with retry-after, or GOAWAY with
+   * REFUSED_STREAM, which gRPC clients retry) and closes. A flood of refusals is itself bounded.
+   */
+  #refuse(socket: net.Socket): void {
+    this.#logRefusal();
+    if (this.#refusing.size >= MAX_REFUSING) {
+      socket.destroy();
+      return;
+    }
+    this.#refusing.add(socket);
+    socket.once("close", () => this.#refusing.delete(socket));
+    socket.on("error", () => socket.destroy());
+    const cut = setTimeout(() => socket.destroy(), REFUSE_WITHIN_MS + 250);
+    socket.once("close", () => clearTimeout(cut));
+    socket.setTimeout(REFUSE_WITHIN_MS, () => socket.destroy());
+    socket.once("data", (first: Buffer) => {
+      socket.pause();
+      const h2 = first.subarray(0, 3).equals(H2_PREFACE.subarray(0, 3));
+      socket.end(h2 ? H2_REFUSAL : H1_REFUSAL);
+    });
+  }
+
+  #logRefusal(): void {
+    this.#refusedUnlogged += 1;
+    const now = performance.now();
+    if (now - this.#refusalLoggedAt < 1_000) return;
+    this.#log.warn(
+      {
+        reason: "connection cap",
+        maxConnections: this.#maxConnections,
+        refused: this.#refusedUnlogged,
+      },
+      "too many connections: refusing new ones",
+    );
+    this.#refusalLoggedAt = now;
+    this.#refusedUnlogged = 0;
   }
 }
