@@ -198,7 +198,7 @@ export class LoginService {
     if (!current) throw refreshTokenInvalid();
     const next = mintRefreshToken(current.userId, current.family);
     const outcome = await this.#store(
-      refreshTokens.rotate(current, next.ref.hash, settings.refreshTtlSeconds),
+      refreshTokens.rotate(current, next.ref.hash, settings.refreshTtlSeconds, 0),
     );
     if (outcome.kind === "reused") {
       log.warn({ userId: current.userId }, "refresh token reused: family revoked");
