@@ -29,6 +29,8 @@ export interface Config {
     readonly audience: string;
     readonly accessTtlSeconds: number;
     readonly refreshTtlSeconds: number;
+    /** A rotated refresh token presented again within this many seconds gets the same successor; 0: off. */
+    readonly refreshReuseGraceSeconds: number;
   };
   /** Providers, failover, timeouts and the message text; see src/sms/config.ts. */
   readonly sms: SmsConfig;
@@ -199,6 +201,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       audience: r.string("JWT_AUDIENCE", "otp-auth"),
       accessTtlSeconds: r.int("ACCESS_TOKEN_TTL_SECONDS", 900, 1, 86_400),
       refreshTtlSeconds: r.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400, 1, 365 * 86_400),
+      refreshReuseGraceSeconds: r.int("REFRESH_REUSE_GRACE_SECONDS", 10, 0, 300),
     },
     sms: readSmsConfig(r, production, appName),
     limits: readLimits(r),
