@@ -233,11 +233,17 @@ export class LoginService {
     return { accessToken: access.token, refreshToken: next.token, expiresIn: access.expiresIn };
   }
 
+  /**
+   * Revokes the family of the token, and succeeds whether or not the token was known, live, spent or revoked
+   * (RFC 7009 §2.2): the caller learns nothing about a token by logging out with it, and a logout retried
+   * after a lost answer is not an error. Only a blank token, a missing parameter, is refused.
+   */
   async logout(refreshToken: string): Promise<void> {
-    const current = parseRefreshToken(refreshToken.trim());
-    if (!current) throw refreshTokenInvalid();
-    const known = await this.#store(this.deps.refreshTokens.revokeFamily(current));
-    if (!known) throw refreshTokenInvalid();
+    const presented = refreshToken.trim();
+    if (presented === "") throw refreshTokenInvalid();
+    const current = parseRefreshToken(presented);
+    if (!current) return;
+    await this.#store(this.deps.refreshTokens.revokeFamily(current));
   }
 
   async #issue(user: User): Promise<TokenPair> {
