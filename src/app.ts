@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { hkdfSync, randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Config } from "./config.js";
 import { TrustedProxies } from "./http/client-ip.js";
@@ -72,6 +72,12 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     );
   }
 
+  // One secret, two keys: HKDF under a label of their own keeps the successor key unrelated to the code key,
+  // and spares production a second secret to provision. Every instance derives the same key from OTP_SECRET.
+  const refreshSecret = Buffer.from(
+    hkdfSync("sha256", codeSecret, "", "otp-auth refresh-token successor v1", 32),
+  );
+
   const accessTokens = await AccessTokens.create({
     privateKey: config.jwt.privateKey,
     keyId: config.jwt.keyId,
@@ -107,6 +113,8 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       },
       codeSecret,
       refreshTtlSeconds: config.jwt.refreshTtlSeconds,
+      refreshSecret,
+      refreshReuseGraceSeconds: config.jwt.refreshReuseGraceSeconds,
     },
     phones: new PhoneNormalizer(config.defaultCountry),
     codes,

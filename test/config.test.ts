@@ -121,6 +121,14 @@ describe("config", () => {
     expect(c.trustedProxies).toEqual(["127.0.0.1", "10.0.0.0/8", "::1"]);
   });
 
+  it("reads the refresh reuse grace: 10 s by default, 0 turns it off, at most 300", () => {
+    expect(loadConfig({}).jwt.refreshReuseGraceSeconds).toBe(10);
+    expect(loadConfig({ REFRESH_REUSE_GRACE_SECONDS: "0" }).jwt.refreshReuseGraceSeconds).toBe(0);
+    expect(problems({ REFRESH_REUSE_GRACE_SECONDS: "301" }).join("\n")).toMatch(
+      /REFRESH_REUSE_GRACE_SECONDS/,
+    );
+  });
+
   it("reports every problem at once", () => {
     expect(problems({ OTP_LENGTH: "2", PORT: "x", OTP_MAX_ATTEMPTS: "0" })).toHaveLength(3);
   });

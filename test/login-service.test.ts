@@ -54,6 +54,8 @@ async function kernel(overrides: Partial<LoginDeps> = {}) {
       failureLock: { maxFailures: 0, lockSeconds: 1 },
       codeSecret: Buffer.alloc(32, 7),
       refreshTtlSeconds: 3600,
+      refreshSecret: Buffer.alloc(32, 9),
+      refreshReuseGraceSeconds: 10,
     },
     phones: new PhoneNormalizer("IN"),
     codes: new MemoryOtpStore(),

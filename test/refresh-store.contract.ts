@@ -1,8 +1,9 @@
+import { randomBytes } from "node:crypto";
 import fc from "fast-check";
-import { expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { TokenRef } from "../src/login/model.js";
 import type { RefreshRecord, RefreshStore, RotateOutcome } from "../src/login/ports.js";
-import { mintRefreshToken } from "../src/login/refresh-token.js";
+import { mintRefreshToken, parseRefreshToken, successorRefreshToken } from "../src/login/refresh-token.js";
 
 /** What a store implementation gives the shared suite. */
 export interface RefreshStoreHarness {
@@ -13,11 +14,16 @@ export interface RefreshStoreHarness {
   readonly shortTtlSeconds: number;
   /** Resolves once a token created with `shortTtlSeconds` (and its family) has expired. */
   waitUntilExpired(ref: TokenRef): Promise<void>;
+  /** Resolves once, by the store's clock, `graceSeconds` have passed since `spent` was rotated. */
+  waitPastGrace(spent: TokenRef, graceSeconds: number): Promise<void>;
 }
 
 const TTL = 3600;
 const PHONE = "+919876543210";
 const ROLE = "consumer";
+// Long enough that no test within it can overrun it, even on a loaded machine.
+const GRACE = 60;
+const KEY = randomBytes(32);
 
 /**
  * The behaviour every RefreshStore must have. Call inside a `describe`; `harness` is read inside each test so
@@ -33,9 +39,21 @@ export function refreshStoreContract(harness: () => RefreshStoreHarness): void {
     await store.create(record, ttl);
     return { token, ref };
   };
-  const rotate = async (store: RefreshStore, current: TokenRef): Promise<[RotateOutcome, TokenRef]> => {
+  /** A rotation into a random successor, with the grace off unless given: the behaviour before the grace. */
+  const rotate = async (
+    store: RefreshStore,
+    current: TokenRef,
+    grace = 0,
+  ): Promise<[RotateOutcome, TokenRef]> => {
     const next = mintRefreshToken(current.userId, current.family).ref;
-    return [await store.rotate(current, next.hash, TTL), next];
+    return [await store.rotate(current, next.hash, TTL, grace), next];
+  };
+  /** A rotation as the login service does it: into the token's one successor, with a grace. */
+  const refresh = async (store: RefreshStore, token: string, grace = GRACE) => {
+    const current = parseRefreshToken(token);
+    if (!current) throw new Error(`not a token: ${token}`);
+    const next = successorRefreshToken(token, KEY);
+    return { outcome: await store.rotate(current, next.ref.hash, TTL, grace), next };
   };
 
   it("rotates a live token into the next one of its family, carrying the claims", async () => {
@@ -45,6 +63,7 @@ export function refreshStoreContract(harness: () => RefreshStoreHarness): void {
     expect(outcome).toEqual({
       kind: "ok",
       record: { userId: first.userId, family: first.family, hash: second.hash, phone: PHONE, role: ROLE },
+      repeated: false,
     });
     const [again] = await rotate(store, second);
     expect(again.kind).toBe("ok");
@@ -102,42 +121,129 @@ export function refreshStoreContract(harness: () => RefreshStoreHarness): void {
     expect(await h.store.revokeFamily(expiring)).toBe(false);
   });
 
-  it("lets exactly one of many concurrent rotations of one token succeed", async () => {
+  it("with the grace off, lets exactly one of many concurrent rotations of one token succeed", async () => {
     const h = harness();
-    const first = (await login(h.store)).ref;
-    const results = await Promise.all(h.racers(8).map((store) => rotate(store, first)));
-    const winners = results.filter(([outcome]) => outcome.kind === "ok");
+    const { token, ref: first } = await login(h.store);
+    const results = await Promise.all(h.racers(8).map((store) => refresh(store, token, 0)));
+    const winners = results.filter(({ outcome }) => outcome.kind === "ok");
     expect(winners).toHaveLength(1);
-    expect(results.some(([outcome]) => outcome.kind === "reused")).toBe(true);
+    expect(results.some(({ outcome }) => outcome.kind === "reused")).toBe(true);
     // The race looks like a replay, so even the winner's token dies with the family.
-    const [, winnerNext] = winners[0] ?? [];
-    if (!winnerNext) throw new Error("no winner");
-    expect((await rotate(h.store, winnerNext))[0]).toEqual({ kind: "invalid" });
+    const [winner] = winners;
+    if (!winner) throw new Error("no winner");
+    expect((await rotate(h.store, winner.next.ref))[0]).toEqual({ kind: "invalid" });
+    expect((await rotate(h.store, first))[0]).toEqual({ kind: "invalid" });
   });
 
-  it("matches a one-family model for any sequence of rotations, replays and revocations", async () => {
+  describe("the reuse grace", () => {
+    it("answers a retry within the grace with the same successor, and spends nothing more", async () => {
+      const { store } = harness();
+      const { token } = await login(store);
+      const first = await refresh(store, token);
+      const record = { ...first.next.ref, phone: PHONE, role: ROLE };
+      expect(first.outcome).toEqual({ kind: "ok", record, repeated: false });
+      for (let i = 0; i < 3; i++) {
+        expect((await refresh(store, token)).outcome).toEqual({ kind: "ok", record, repeated: true });
+      }
+      // The successor is live and alone: it rotates once, and its family is intact.
+      const second = await refresh(store, first.next.token);
+      expect(second.outcome).toMatchObject({ kind: "ok", repeated: false });
+      expect((await refresh(store, second.next.token)).outcome).toMatchObject({
+        kind: "ok",
+        repeated: false,
+      });
+    });
+
+    it("after the grace, a spent token is a reuse again: the family is revoked", async () => {
+      const h = harness();
+      const { token, ref } = await login(h.store);
+      const first = await refresh(h.store, token);
+      expect(first.outcome.kind).toBe("ok");
+      const short = 0.2;
+      await h.waitPastGrace(ref, short);
+      expect((await refresh(h.store, token, short)).outcome).toEqual({ kind: "reused" });
+      expect((await refresh(h.store, first.next.token)).outcome).toEqual({ kind: "invalid" });
+      expect((await refresh(h.store, token)).outcome).toEqual({ kind: "invalid" });
+    });
+
+    it("20 concurrent refreshes of one token all get the same successor; the family stays active", async () => {
+      const h = harness();
+      const { token } = await login(h.store);
+      const results = await Promise.all(h.racers(20).map((store) => refresh(store, token)));
+      const expected = { ...successorRefreshToken(token, KEY).ref, phone: PHONE, role: ROLE };
+      for (const { outcome } of results) expect(outcome).toMatchObject({ kind: "ok", record: expected });
+      expect(results.filter(({ outcome }) => outcome.kind === "ok" && !outcome.repeated)).toHaveLength(1);
+      const next = results[0]?.next.token ?? "";
+      expect((await refresh(h.store, next)).outcome).toMatchObject({ kind: "ok", repeated: false });
+    });
+
+    it("once the successor has been rotated itself, the old token is a true replay", async () => {
+      const { store } = harness();
+      const { token } = await login(store);
+      const first = await refresh(store, token);
+      const second = await refresh(store, first.next.token);
+      expect(second.outcome.kind).toBe("ok");
+      expect((await refresh(store, token)).outcome).toEqual({ kind: "reused" });
+      expect((await refresh(store, second.next.token)).outcome).toEqual({ kind: "invalid" });
+    });
+
+    it("a spent token presented for another successor is a reuse, even within the grace", async () => {
+      const { store } = harness();
+      const { token, ref } = await login(store);
+      const first = await refresh(store, token);
+      expect((await rotate(store, ref, GRACE))[0]).toEqual({ kind: "reused" });
+      expect((await refresh(store, first.next.token)).outcome).toEqual({ kind: "invalid" });
+    });
+
+    it("is off at 0: a retry revokes the family, as without the grace", async () => {
+      const { store } = harness();
+      const { token } = await login(store);
+      const first = await refresh(store, token, 0);
+      expect(first.outcome.kind).toBe("ok");
+      expect((await refresh(store, token, 0)).outcome).toEqual({ kind: "reused" });
+      expect((await refresh(store, first.next.token, 0)).outcome).toEqual({ kind: "invalid" });
+    });
+
+    it("refuses a negative or non-finite grace", async () => {
+      const { store } = harness();
+      const { ref } = await login(store);
+      const next = mintRefreshToken(ref.userId, ref.family).ref.hash;
+      for (const grace of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+        await expect(store.rotate(ref, next, TTL, grace)).rejects.toThrow(RangeError);
+      }
+    });
+  });
+
+  it("matches a one-family model for any sequence of refreshes, retries, replays and revocations", async () => {
     const { store } = harness();
     const action = fc.record({ revoke: fc.boolean(), pick: fc.nat() });
     await fc.assert(
-      fc.asyncProperty(fc.array(action, { maxLength: 12 }), async (actions) => {
-        const issued = [(await login(store)).ref];
+      fc.asyncProperty(fc.boolean(), fc.array(action, { maxLength: 12 }), async (graceOn, actions) => {
+        const grace = graceOn ? GRACE : 0;
+        const issued = [(await login(store)).token];
         let revoked = false;
         for (const { revoke, pick } of actions) {
           const index = pick % issued.length;
-          const ref = issued[index];
-          if (!ref) throw new Error("unreachable");
+          const token = issued[index];
+          if (!token) throw new Error("unreachable");
           if (revoke) {
+            const ref = parseRefreshToken(token);
+            if (!ref) throw new Error("unreachable");
             expect(await store.revokeFamily(ref)).toBe(true);
             revoked = true;
             continue;
           }
-          const [outcome, next] = await rotate(store, ref);
+          const { outcome, next } = await refresh(store, token, grace);
           if (revoked) {
             expect(outcome).toEqual({ kind: "invalid" });
           } else if (index === issued.length - 1) {
             // Rotation spends every token but the newest.
-            expect(outcome.kind).toBe("ok");
-            issued.push(next);
+            expect(outcome).toMatchObject({ kind: "ok", repeated: false });
+            issued.push(next.token);
+          } else if (graceOn && index === issued.length - 2) {
+            // The newest's predecessor, with the newest unspent: a retry, answered with the newest.
+            expect(outcome).toMatchObject({ kind: "ok", record: { hash: next.ref.hash }, repeated: true });
+            expect(next.token).toBe(issued.at(-1));
           } else {
             expect(outcome).toEqual({ kind: "reused" });
             revoked = true;

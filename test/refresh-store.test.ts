@@ -22,6 +22,9 @@ describe("MemoryRefreshStore", () => {
     waitUntilExpired: async () => {
       now += 1000;
     },
+    waitPastGrace: async (_spent, graceSeconds) => {
+      now += graceSeconds * 1000;
+    },
   }));
 
   it("extends the family on rotation, while a token's own TTL is fixed", async () => {
@@ -29,11 +32,11 @@ describe("MemoryRefreshStore", () => {
     await store.create({ ...first.ref, phone: PHONE, role: ROLE }, 10);
     now += 8000;
     const second = mintRefreshToken(1, first.ref.family);
-    expect((await store.rotate(first.ref, second.ref.hash, 10)).kind).toBe("ok");
+    expect((await store.rotate(first.ref, second.ref.hash, 10, 0)).kind).toBe("ok");
     now += 8000; // past the first token's and the family's original expiry
     const third = mintRefreshToken(1, first.ref.family);
-    expect((await store.rotate(second.ref, third.ref.hash, 10)).kind).toBe("ok");
-    expect((await store.rotate(first.ref, mintRefreshToken(1, first.ref.family).ref.hash, 10)).kind).toBe(
+    expect((await store.rotate(second.ref, third.ref.hash, 10, 0)).kind).toBe("ok");
+    expect((await store.rotate(first.ref, mintRefreshToken(1, first.ref.family).ref.hash, 10, 0)).kind).toBe(
       "invalid",
     );
   });
@@ -63,6 +66,14 @@ describeWithRedis("RedisRefreshStore", (redis) => {
     shortTtlSeconds: 1,
     waitUntilExpired: (ref) =>
       waitUntilGone(client, [tokenKey(ref.userId, ref.hash), familyKey(ref.userId, ref.family)]),
+    // The script times the grace by Redis's clock, so the wait reads that clock too.
+    waitPastGrace: async (spent, graceSeconds) => {
+      const spentAt = Number(await client.hget(tokenKey(spent.userId, spent.hash), "spentAt"));
+      if (!Number.isSafeInteger(spentAt)) throw new Error("the token was never spent");
+      await until(async () => (await redisNowMs(client)) >= spentAt + graceSeconds * 1000, {
+        what: "the grace to pass on the Redis clock",
+      });
+    },
   }));
 
   it("keeps every key of a user under one hash tag and never stores the token itself", async () => {
@@ -70,7 +81,7 @@ describeWithRedis("RedisRefreshStore", (redis) => {
     const first = mintRefreshToken(userId);
     await store.create({ ...first.ref, phone: PHONE, role: ROLE }, 60);
     const second = mintRefreshToken(userId, first.ref.family);
-    expect((await store.rotate(first.ref, second.ref.hash, 60)).kind).toBe("ok");
+    expect((await store.rotate(first.ref, second.ref.hash, 60, 0)).kind).toBe("ok");
 
     const ours = [first.ref.family, first.ref.hash, second.ref.hash];
     const keys = (await redis.keys()).filter((k) => ours.some((part) => k.includes(part)));
@@ -91,6 +102,12 @@ describeWithRedis("RedisRefreshStore", (redis) => {
       await client.hgetall(tokenKey(userId, second.ref.hash)),
       await client.get(familyKey(userId, first.ref.family)),
     ]);
+    // What the grace needs of a spent token: the successor's hash (never the successor) and Redis's time.
+    expect(await client.hgetall(tokenKey(userId, first.ref.hash))).toMatchObject({
+      spent: "1",
+      next: second.ref.hash,
+      spentAt: expect.stringMatching(/^\d{13}$/),
+    });
     for (const token of [first.token, second.token]) {
       expect(stored).not.toContain(token);
       expect(stored).not.toContain(token.split(".")[2]);
@@ -102,7 +119,7 @@ describeWithRedis("RedisRefreshStore", (redis) => {
     const first = mintRefreshToken(userId);
     await store.create({ ...first.ref, phone: PHONE, role: ROLE }, 100);
     const second = mintRefreshToken(userId, first.ref.family);
-    expect((await store.rotate(first.ref, second.ref.hash, 1000)).kind).toBe("ok");
+    expect((await store.rotate(first.ref, second.ref.hash, 1000, 0)).kind).toBe("ok");
 
     const ttl = (key: string) => client.ttl(key);
     expect(await ttl(tokenKey(userId, first.ref.hash))).toBeLessThanOrEqual(100);
@@ -129,12 +146,17 @@ describeWithRedis("RedisRefreshStore", (redis) => {
     });
     const ref: TokenRef = first.ref;
     const next = mintRefreshToken(userId, ref.family);
-    expect((await store.rotate(ref, next.ref.hash, 60)).kind).toBe("ok");
+    expect((await store.rotate(ref, next.ref.hash, 60, 0)).kind).toBe("ok");
     await until(() => seen.length > 0, { what: "MONITOR to report the rotation" });
     await monitor.disconnect();
     expect(seen).toEqual(["evalsha"]);
   });
 });
+
+async function redisNowMs(client: Redis): Promise<number> {
+  const [seconds, micros] = await client.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
 
 async function waitUntilGone(client: Redis, keys: string[]): Promise<void> {
   await until(async () => (await client.exists(...keys)) === 0, { what: `${keys.join(", ")} to expire` });

@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { mintRefreshToken, parseRefreshToken } from "../src/login/refresh-token.js";
+import { mintRefreshToken, parseRefreshToken, successorRefreshToken } from "../src/login/refresh-token.js";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("base64url");
 const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -106,5 +106,38 @@ describe("refresh token format", () => {
     for (const family of ["", "short", "A".repeat(23), `${"A".repeat(21)}B`, `${"A".repeat(21)}+`]) {
       expect(() => mintRefreshToken(1, family)).toThrow(TypeError);
     }
+  });
+});
+
+describe("a token's successor", () => {
+  const key = randomBytes(32);
+
+  it("is one well-formed token of the same user and family, the same every time it is asked for", () => {
+    fc.assert(
+      fc.property(fc.maxSafeNat(), (userId) => {
+        const { token } = mintRefreshToken(userId);
+        const next = successorRefreshToken(token, key);
+        expect(parseRefreshToken(next.token)).toEqual(next.ref);
+        expect(next.ref).toMatchObject({ userId, family: parseRefreshToken(token)?.family });
+        expect(next.token).not.toBe(token);
+        expect(successorRefreshToken(token, key)).toEqual(next);
+        // A chain, not a cycle: the successor's successor is a third token.
+        expect(successorRefreshToken(next.token, key).token).not.toBe(token);
+      }),
+    );
+  });
+
+  it("depends on the key and on every part of the token", () => {
+    const { token } = mintRefreshToken(7);
+    const next = successorRefreshToken(token, key).token;
+    expect(successorRefreshToken(token, randomBytes(32)).token).not.toBe(next);
+    const other = mintRefreshToken(7, parseRefreshToken(token)?.family).token;
+    expect(successorRefreshToken(other, key).token.split(".")[2]).not.toBe(next.split(".")[2]);
+  });
+
+  it("refuses a short key and anything that is not a token", () => {
+    const { token } = mintRefreshToken(1);
+    expect(() => successorRefreshToken(token, randomBytes(16))).toThrow(RangeError);
+    expect(() => successorRefreshToken(`${token} `, key)).toThrow(TypeError);
   });
 });

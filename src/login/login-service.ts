@@ -37,7 +37,7 @@ import {
   smsUnreachableNumber,
   storeUnavailable,
 } from "./reasons.js";
-import { mintRefreshToken, parseRefreshToken } from "./refresh-token.js";
+import { mintRefreshToken, parseRefreshToken, successorRefreshToken } from "./refresh-token.js";
 
 export interface LoginSettings {
   readonly codeLength: number;
@@ -48,6 +48,14 @@ export interface LoginSettings {
   /** The HMAC key codes are stored under. */
   readonly codeSecret: Buffer;
   readonly refreshTtlSeconds: number;
+  /** The HMAC key a refresh token's successor is derived under (`successorRefreshToken`). */
+  readonly refreshSecret: Buffer;
+  /**
+   * How long a rotated refresh token may come back and be answered with the successor it was already rotated
+   * into, while that successor is unspent: a retry after a lost answer, or two tabs refreshing at once. After
+   * it, reuse revokes the family. 0 turns it off.
+   */
+  readonly refreshReuseGraceSeconds: number;
 }
 
 export interface LoginDeps {
@@ -194,11 +202,19 @@ export class LoginService {
 
   async refresh(refreshToken: string): Promise<TokenPair> {
     const { refreshTokens, settings, log } = this.deps;
-    const current = parseRefreshToken(refreshToken.trim());
+    const presented = refreshToken.trim();
+    const current = parseRefreshToken(presented);
     if (!current) throw refreshTokenInvalid();
-    const next = mintRefreshToken(current.userId, current.family);
+    // The same token always rotates into the same successor, so an answer lost to a timeout (the rotation
+    // may well have happened) can be asked for again and is the token the store already holds.
+    const next = successorRefreshToken(presented, settings.refreshSecret);
     const outcome = await this.#store(
-      refreshTokens.rotate(current, next.ref.hash, settings.refreshTtlSeconds),
+      refreshTokens.rotate(
+        current,
+        next.ref.hash,
+        settings.refreshTtlSeconds,
+        settings.refreshReuseGraceSeconds,
+      ),
     );
     if (outcome.kind === "reused") {
       log.warn({ userId: current.userId }, "refresh token reused: family revoked");
@@ -206,6 +222,9 @@ export class LoginService {
     }
     if (outcome.kind === "invalid") throw refreshTokenInvalid();
     const { record } = outcome;
+    if (outcome.repeated) {
+      log.info({ userId: record.userId }, "spent refresh token back within the grace: same successor");
+    }
     const access = await this.deps.accessTokens.sign({
       id: record.userId,
       phone: record.phone,
@@ -214,11 +233,17 @@ export class LoginService {
     return { accessToken: access.token, refreshToken: next.token, expiresIn: access.expiresIn };
   }
 
+  /**
+   * Revokes the family of the token, and succeeds whether or not the token was known, live, spent or revoked
+   * (RFC 7009 §2.2): the caller learns nothing about a token by logging out with it, and a logout retried
+   * after a lost answer is not an error. Only a blank token, a missing parameter, is refused.
+   */
   async logout(refreshToken: string): Promise<void> {
-    const current = parseRefreshToken(refreshToken.trim());
-    if (!current) throw refreshTokenInvalid();
-    const known = await this.#store(this.deps.refreshTokens.revokeFamily(current));
-    if (!known) throw refreshTokenInvalid();
+    const presented = refreshToken.trim();
+    if (presented === "") throw refreshTokenInvalid();
+    const current = parseRefreshToken(presented);
+    if (!current) return;
+    await this.#store(this.deps.refreshTokens.revokeFamily(current));
   }
 
   async #issue(user: User): Promise<TokenPair> {

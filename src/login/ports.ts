@@ -92,18 +92,33 @@ export interface RefreshRecord extends TokenRef {
 }
 
 export type RotateOutcome =
-  /** The old token was live: it is now spent and `next` is live in the same family. */
-  | { readonly kind: "ok"; readonly record: RefreshRecord }
+  /**
+   * `record` is the successor's, live in the same family. `repeated` false: the old token was live and is now
+   * spent. `repeated` true: the old token had been rotated into this same successor within the grace and the
+   * successor is still unspent, so nothing changed (a retry whose answer was lost, or a concurrent duplicate).
+   */
+  | { readonly kind: "ok"; readonly record: RefreshRecord; readonly repeated: boolean }
   /** Unknown, expired, or its family is revoked. */
   | { readonly kind: "invalid" }
-  /** The old token had already been rotated: the whole family has now been revoked. */
+  /** The old token had already been rotated, outside the grace: the whole family has now been revoked. */
   | { readonly kind: "reused" };
 
 export interface RefreshStore {
   /** Starts a new family with its first token. */
   create(record: RefreshRecord, ttlSeconds: number): Promise<void>;
-  /** Atomically spends `current` and stores `nextHash` in its family; detects reuse of a spent token. */
-  rotate(current: TokenRef, nextHash: string, ttlSeconds: number): Promise<RotateOutcome>;
+  /**
+   * Atomically spends `current` and stores `nextHash` in its family, recording on `current` which successor
+   * it was spent for and when. A spent token presented again is a reuse, and revokes the family, unless all of
+   * these hold: it was spent less than `graceSeconds` ago (0: never), for this same `nextHash`, and that
+   * successor has not been rotated itself; then the answer is the successor's record, `repeated`.
+   * `graceSeconds` is per call, so a deploy that changes it applies to tokens already spent.
+   */
+  rotate(
+    current: TokenRef,
+    nextHash: string,
+    ttlSeconds: number,
+    graceSeconds: number,
+  ): Promise<RotateOutcome>;
   /** Revokes the family of a known token. Returns false when the token was never issued (or has expired). */
   revokeFamily(current: TokenRef): Promise<boolean>;
 }

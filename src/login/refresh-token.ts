@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { TokenRef } from "./model.js";
 
 // `<userId>.<family>.<secret>`: the user and family travel in the token so the store can find every key of
@@ -20,6 +20,23 @@ export function mintRefreshToken(userId: number, family?: string): { token: stri
   const fam = family ?? randomBytes(FAMILY_BYTES).toString("base64url");
   const token = `${userId}.${fam}.${randomBytes(SECRET_BYTES).toString("base64url")}`;
   return { token, ref: { userId, family: fam, hash: hashOf(token) } };
+}
+
+/**
+ * The one token that rotating `token` yields: the same user and family, and a secret that is the HMAC of the
+ * whole presented token under `key`. Deterministic so that a retry whose first answer was lost, or a second
+ * tab refreshing at the same moment, is handed the very token the first rotation stored (the store's grace
+ * window) instead of a second successor that would fork the family. Unguessable without `key`, so a spent
+ * token found in a log does not reveal its successor. `token` must be one `parseRefreshToken` accepts.
+ */
+export function successorRefreshToken(token: string, key: Buffer): { token: string; ref: TokenRef } {
+  if (key.length < SECRET_BYTES)
+    throw new RangeError(`the successor key must be at least ${SECRET_BYTES} bytes`);
+  const current = parseRefreshToken(token);
+  if (!current) throw new TypeError("not a refresh token");
+  const secret = createHmac("sha256", key).update(token).digest("base64url");
+  const next = `${current.userId}.${current.family}.${secret}`;
+  return { token: next, ref: { userId: current.userId, family: current.family, hash: hashOf(next) } };
 }
 
 /** What a presented token refers to, or undefined for anything that is not exactly a token we could mint. */

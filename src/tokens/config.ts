@@ -9,6 +9,8 @@ export interface TokenConfig {
   readonly audience: string;
   readonly accessTtlSeconds: number;
   readonly refreshTtlSeconds: number;
+  /** A rotated refresh token presented again within this many seconds gets the same successor; 0: off. */
+  readonly refreshReuseGraceSeconds: number;
 }
 
 /** JWT_*, ACCESS_TOKEN_TTL_SECONDS and REFRESH_TOKEN_TTL_SECONDS. */
@@ -23,6 +25,7 @@ export function readTokenConfig(r: EnvReader): TokenConfig {
     audience: r.string("JWT_AUDIENCE", "otp-auth"),
     accessTtlSeconds: r.int("ACCESS_TOKEN_TTL_SECONDS", 900, 1, 86_400),
     refreshTtlSeconds: r.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400, 1, 365 * 86_400),
+    refreshReuseGraceSeconds: r.int("REFRESH_REUSE_GRACE_SECONDS", 10, 0, 300),
   };
 }
 

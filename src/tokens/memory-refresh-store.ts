@@ -7,6 +7,9 @@ interface TokenEntry {
   readonly phone: string;
   readonly role: string;
   spent: boolean;
+  /** Once spent: the successor's hash and when (ms), for the grace window. */
+  next?: string;
+  spentAt?: number;
   readonly expiresAt: number;
 }
 
@@ -48,22 +51,35 @@ export class MemoryRefreshStore implements RefreshStore {
     this.wrote();
   }
 
-  async rotate(current: TokenRef, nextHash: string, ttlSeconds: number): Promise<RotateOutcome> {
+  async rotate(
+    current: TokenRef,
+    nextHash: string,
+    ttlSeconds: number,
+    graceSeconds: number,
+  ): Promise<RotateOutcome> {
     const expiresAt = this.expiry(ttlSeconds);
+    const graceMs = graceMillis(graceSeconds);
     if (nextHash === current.hash) throw new RangeError("the next token must differ from the current one");
     const token = this.liveToken(current);
     const family = this.liveFamily(current);
     if (!token || !family || family.revoked) return { kind: "invalid" };
+    const { userId, family: familyName, phone, role } = token;
+    const record = { userId, family: familyName, hash: nextHash, phone, role };
     if (token.spent) {
+      const successor = this.liveToken({ userId, family: familyName, hash: nextHash });
+      const withinGrace =
+        token.next === nextHash && token.spentAt !== undefined && this.now() - token.spentAt < graceMs;
+      if (withinGrace && successor && !successor.spent) return { kind: "ok", record, repeated: true };
       family.revoked = true;
       return { kind: "reused" };
     }
     token.spent = true;
-    const { userId, family: familyName, phone, role } = token;
+    token.next = nextHash;
+    token.spentAt = this.now();
     this.tokens.set(nextHash, { userId, family: familyName, phone, role, spent: false, expiresAt });
     family.expiresAt = expiresAt;
     this.wrote();
-    return { kind: "ok", record: { userId, family: familyName, hash: nextHash, phone, role } };
+    return { kind: "ok", record, repeated: false };
   }
 
   async revokeFamily(current: TokenRef): Promise<boolean> {
@@ -112,4 +128,11 @@ export class MemoryRefreshStore implements RefreshStore {
 
 function familyId(userId: number, family: string): string {
   return `${userId}:${family}`;
+}
+
+function graceMillis(graceSeconds: number): number {
+  if (!Number.isFinite(graceSeconds) || graceSeconds < 0) {
+    throw new RangeError(`graceSeconds must be zero or more, got ${graceSeconds}`);
+  }
+  return Math.round(graceSeconds * 1000);
 }

@@ -190,7 +190,7 @@ export type RefreshTokenResponse = Message<"auth.v1.RefreshTokenResponse"> & {
   accessToken: string;
 
   /**
-   * A new refresh token; the presented one no longer works.
+   * The presented token's successor; the presented one is spent.
    *
    * @generated from field: string refresh_token = 2;
    */
@@ -225,7 +225,8 @@ export const RefreshTokenResponseSchema: GenMessage<RefreshTokenResponse> = /*@_
  */
 export type LogoutRequest = Message<"auth.v1.LogoutRequest"> & {
   /**
-   * Any refresh token of the session; its whole family is revoked.
+   * Any refresh token of the session, even a spent one; its whole family is
+   * revoked.
    *
    * @generated from field: string refresh_token = 1;
    */
@@ -334,8 +335,11 @@ export const AuthService: GenService<{
   },
   /**
    * RefreshToken exchanges a refresh token for a new access and refresh token
-   * pair. The presented refresh token stops working; presenting it again
-   * revokes every token of its family.
+   * pair. The presented refresh token is spent. Presenting it again within the
+   * server's grace (REFRESH_REUSE_GRACE_SECONDS, 10 s by default), while its
+   * successor is unused, answers the same new refresh token again (a retry, or
+   * two tabs at once); presenting it again later revokes every token of its
+   * family.
    *
    * @generated from rpc auth.v1.AuthService.RefreshToken
    */
@@ -345,7 +349,8 @@ export const AuthService: GenService<{
     output: typeof RefreshTokenResponseSchema;
   },
   /**
-   * Logout revokes the refresh token and every token of its family.
+   * Logout revokes the refresh token and every token of its family. It is
+   * idempotent (RFC 7009): an unknown, spent or revoked token also answers OK.
    *
    * @generated from rpc auth.v1.AuthService.Logout
    */
