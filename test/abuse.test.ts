@@ -182,6 +182,28 @@ function limitsSuite(name: string, storeEnv: () => Record<string, string>, reset
       expectExhausted(await refusal(s.app.login.verifyOtp(phone, next, other)), "PHONE_LOCKED", 3600);
     });
 
+    it("numbers that are never a person's mobile are refused as INVALID_PHONE, at no cost", async () => {
+      const s = await app({});
+      // Satellite (Iridium, Globalstar, Inmarsat), +883 international networks, UK personal and pager numbers.
+      for (const phone of [
+        "+881631234567",
+        "+881812345678",
+        "+870773123456",
+        "+883510012345",
+        "+447012345678",
+        "+447623456789",
+      ]) {
+        const err = await refusal(s.app.login.sendOtp(phone, uniqueClient()));
+        expect(err).toMatchObject({ kind: "invalid_argument", reason: "INVALID_PHONE" });
+      }
+      expect(s.sms.sent).toHaveLength(0);
+      const open = await app({ SMS_BLOCKED_PREFIXES: "none", SMS_BLOCKED_NUMBER_TYPES: "PAGER" });
+      await expect(open.app.login.sendOtp("+881631234567", uniqueClient())).resolves.toBeTruthy();
+      await expect(open.app.login.sendOtp("+447012345678", uniqueClient())).resolves.toBeTruthy();
+      const pager = await refusal(open.app.login.sendOtp("+447623456789", uniqueClient()));
+      expect(pager.reason).toBe("INVALID_PHONE");
+    });
+
     it("a successful login clears the phone's failure count", async () => {
       const s = await app({ RATE_LIMIT_PHONE_FAILURES: "3", OTP_MAX_ATTEMPTS: "5" });
       const phone = uniquePhone();

@@ -4,6 +4,7 @@ import type { Client, Phone } from "../login/model.js";
 import type { SendPermit } from "../login/ports.js";
 import {
   countryNotAllowed,
+  invalidPhone,
   type LoginError,
   otpCooldown,
   rateLimitIp,
@@ -26,6 +27,7 @@ const HOUR = 3600;
  * the phone's failure lock (sending a code nobody may enter only costs money), which stops only the clients
  * that failed on the phone. The client's limit is decided first and is all a refused request may count: the
  * phone's, its range's and the service's counters move only for a code that goes out (see send-decision.ts).
+ * Numbers that are never a person's mobile (satellite, pager, personal-number ranges) are refused up front.
  */
 export class SendPolicy {
   readonly #ip: Limit | undefined;
@@ -35,6 +37,9 @@ export class SendPolicy {
   readonly #country: Limit | undefined;
   readonly #global: Limit | undefined;
   readonly #allowed: ReadonlySet<string>;
+  readonly #blockedTypes: ReadonlySet<string>;
+  /** Digits after "+", e.g. "8816". */
+  readonly #blockedPrefixes: readonly string[];
   readonly #lockOn: boolean;
   /** Until when the exhausted global budget has been reported: once per window, not per request. */
   #budgetReportedUntil = 0;
@@ -60,6 +65,8 @@ export class SendPolicy {
     this.#country = limit("sms-country", limits.smsPerCountryPerHour, HOUR);
     this.#global = limit("sms-global", limits.smsPerHour, HOUR);
     this.#allowed = new Set(limits.smsAllowedCountries);
+    this.#blockedTypes = new Set(limits.smsBlockedNumberTypes);
+    this.#blockedPrefixes = limits.smsBlockedPrefixes;
     this.#lockOn = limits.phoneFailures > 0;
   }
 
@@ -68,6 +75,7 @@ export class SendPolicy {
     if (this.#allowed.size > 0 && !(destination.country && this.#allowed.has(destination.country))) {
       throw countryNotAllowed(destination.country ?? `+${destination.callingCode}`);
     }
+    this.#refuseNeverMobile(phone);
     const requests: Check[] = [];
     const sms: Check[] = [];
     const add = (
@@ -96,6 +104,20 @@ export class SendPolicy {
     const refusal = refusals[0];
     if (refusal) throw refusalError(refusal);
     return { cancel: () => refund(sms) };
+  }
+
+  /** Number types and ranges that are never a person's mobile: a code sent there only costs money. */
+  #refuseNeverMobile(phone: Phone): void {
+    if (phone.type !== undefined && this.#blockedTypes.has(phone.type)) {
+      throw invalidPhone(
+        `phone ${phone.e164} is a ${phone.type.toLowerCase().replaceAll("_", " ")} number; codes are sent to mobiles only`,
+      );
+    }
+    const digits = phone.e164.slice(1);
+    const prefix = this.#blockedPrefixes.find((p) => digits.startsWith(p));
+    if (prefix !== undefined) {
+      throw invalidPhone(`phone ${phone.e164} is in the +${prefix} range, which codes are not sent to`);
+    }
   }
 
   /** Gives back the client's point after a successful login. */
