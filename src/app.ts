@@ -13,7 +13,7 @@ import { Metrics } from "./ops/metrics.js";
 import { Readiness } from "./ops/readiness.js";
 import { storeCheck } from "./ops/store-check.js";
 import { MemoryOtpStore } from "./otp/memory-store.js";
-import { RedisOtpStore } from "./otp/redis-store.js";
+import { failureLockKeys, RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
 import { RateLimitGuard } from "./ratelimit/guard.js";
 import { connectRedis, untilReady } from "./redis/connect.js";
@@ -125,7 +125,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     guard: new RateLimitGuard({
       limits: config.limits,
       redis,
-      lockedFor: (phone) => codes.lockedFor(phone),
+      lock: { keys: failureLockKeys, lockedFor: (phone, client) => codes.lockedFor(phone, client) },
       log,
     }),
     message: otpText(config.sms, config.otp.ttlSeconds),

@@ -135,22 +135,73 @@ function limitsSuite(name: string, storeEnv: () => Record<string, string>, reset
     it("locks a phone after RATE_LIMIT_PHONE_FAILURES wrong codes across resends, even for the right code", async () => {
       const s = await app({ RATE_LIMIT_PHONE_FAILURES: "4", OTP_MAX_ATTEMPTS: "3" });
       const phone = uniquePhone();
+      const guesser = uniqueClient();
       const wrongFor = (code: string) => (code === "000000" ? "111111" : "000000");
       await s.app.login.sendOtp(phone, uniqueClient());
       for (let i = 0; i < 3; i++) {
-        await refusal(s.app.login.verifyOtp(phone, wrongFor(s.sms.lastCode(phone)), uniqueClient()));
+        await refusal(s.app.login.verifyOtp(phone, wrongFor(s.sms.lastCode(phone)), guesser));
       }
       // A new code does not reset the phone's count.
       await s.app.login.sendOtp(phone, uniqueClient());
-      await refusal(s.app.login.verifyOtp(phone, wrongFor(s.sms.lastCode(phone)), uniqueClient()));
+      await refusal(s.app.login.verifyOtp(phone, wrongFor(s.sms.lastCode(phone)), guesser));
       const code = s.sms.lastCode(phone);
-      const err = await refusal(s.app.login.verifyOtp(phone, code, uniqueClient()));
+      const err = await refusal(s.app.login.verifyOtp(phone, code, guesser));
       expectExhausted(err, "PHONE_LOCKED", 3600);
       expect(err.retryAfterSeconds).toBeGreaterThan(3500);
-      // Sending more codes to a locked phone only costs money.
+      // Sending more codes to a locked phone for the client that failed only costs money.
       const sent = s.sms.sent.length;
-      expectExhausted(await refusal(s.app.login.sendOtp(phone, uniqueClient())), "PHONE_LOCKED", 3600);
+      expectExhausted(await refusal(s.app.login.sendOtp(phone, guesser)), "PHONE_LOCKED", 3600);
       expect(s.sms.sent.length).toBe(sent);
+    });
+
+    it("the lock stops the clients that failed, not a client that never did: the owner still signs in", async () => {
+      const s = await app({ RATE_LIMIT_PHONE_FAILURES: "4", OTP_MAX_ATTEMPTS: "5" });
+      const phone = uniquePhone();
+      const attacker = uniqueClient();
+      const owner = uniqueClient();
+      const wrongFor = (code: string) => (code === "000000" ? "111111" : "000000");
+      await s.app.login.sendOtp(phone, attacker);
+      for (let i = 0; i < 4; i++) {
+        await refusal(s.app.login.verifyOtp(phone, wrongFor(s.sms.lastCode(phone)), attacker));
+      }
+      expectExhausted(await refusal(s.app.login.sendOtp(phone, attacker)), "PHONE_LOCKED", 3600);
+      // The owner may ask for a code and use it.
+      await s.app.login.sendOtp(phone, owner);
+      const code = s.sms.lastCode(phone);
+      expectExhausted(await refusal(s.app.login.verifyOtp(phone, code, attacker)), "PHONE_LOCKED", 3600);
+      await expect(s.app.login.verifyOtp(phone, code, owner)).resolves.toBeTruthy();
+      // The lock outlives the owner's login: it is there for the attacker.
+      expectExhausted(await refusal(s.app.login.sendOtp(phone, attacker)), "PHONE_LOCKED", 3600);
+      // A fresh client gets one try at the locked phone: a wrong one makes it a client that failed.
+      const other = uniqueClient();
+      await s.app.login.sendOtp(phone, other);
+      const next = s.sms.lastCode(phone);
+      expect((await refusal(s.app.login.verifyOtp(phone, wrongFor(next), other))).reason).toBe(
+        "OTP_INCORRECT",
+      );
+      expectExhausted(await refusal(s.app.login.verifyOtp(phone, next, other)), "PHONE_LOCKED", 3600);
+    });
+
+    it("numbers that are never a person's mobile are refused as INVALID_PHONE, at no cost", async () => {
+      const s = await app({});
+      // Satellite (Iridium, Globalstar, Inmarsat), +883 international networks, UK personal and pager numbers.
+      for (const phone of [
+        "+881631234567",
+        "+881812345678",
+        "+870773123456",
+        "+883510012345",
+        "+447012345678",
+        "+447623456789",
+      ]) {
+        const err = await refusal(s.app.login.sendOtp(phone, uniqueClient()));
+        expect(err).toMatchObject({ kind: "invalid_argument", reason: "INVALID_PHONE" });
+      }
+      expect(s.sms.sent).toHaveLength(0);
+      const open = await app({ SMS_BLOCKED_PREFIXES: "none", SMS_BLOCKED_NUMBER_TYPES: "PAGER" });
+      await expect(open.app.login.sendOtp("+881631234567", uniqueClient())).resolves.toBeTruthy();
+      await expect(open.app.login.sendOtp("+447012345678", uniqueClient())).resolves.toBeTruthy();
+      const pager = await refusal(open.app.login.sendOtp("+447623456789", uniqueClient()));
+      expect(pager.reason).toBe("INVALID_PHONE");
     });
 
     it("a successful login clears the phone's failure count", async () => {

@@ -108,6 +108,8 @@ describe("config", () => {
       smsPerCountryPerHour: 1000,
       smsPerHour: 5000,
       smsAllowedCountries: [],
+      smsBlockedNumberTypes: ["PERSONAL_NUMBER", "PAGER", "UAN", "VOICEMAIL"],
+      smsBlockedPrefixes: ["8816", "8818", "870", "883"],
     });
     expect(c.trustedProxies).toEqual([]);
   });

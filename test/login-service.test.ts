@@ -40,6 +40,7 @@ const openGuard: AbuseGuard = {
   beforeSend: async () => ({ cancel: async () => {} }),
   beforeVerify: async () => {},
   afterLogin: async () => {},
+  clientKey: (c) => c.ip,
 };
 
 async function kernel(overrides: Partial<LoginDeps> = {}) {

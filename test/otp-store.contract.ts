@@ -289,6 +289,30 @@ export function otpStoreContract(
         }
       });
 
+      it("stops the clients that failed on the phone, not one that never did (whose wrong try counts)", async () => {
+        const { store } = await makeStore();
+        const phone = uniquePhone();
+        const guess = (client: string, code: string) =>
+          store.verify(phone, digest(phone, code), 5, LOCK, client);
+        await store.put(phone, digest(phone, "111111"), LONG_TTL);
+        for (let i = 0; i < 4; i++) await guess("203.0.113.1", "999999");
+        // Locked for the guesser (and for anyone unknown), open to a client that never failed here.
+        expect((await guess("203.0.113.1", "111111")).kind).toBe("locked");
+        expect(await store.lockedFor(phone, "203.0.113.1")).toBeGreaterThan(290_000);
+        expect(await store.lockedFor(phone)).toBeGreaterThan(290_000);
+        expect(await store.lockedFor(phone, "198.51.100.7")).toBe(0);
+        // The per-code attempts still bind: this try is the code's fifth of 5.
+        expect(await guess("198.51.100.7", "000000")).toEqual({ kind: "wrong", attemptsLeft: 0 });
+        // Its wrong try made it a client that failed.
+        expect((await guess("198.51.100.7", "111111")).kind).toBe("locked");
+        expect(await store.lockedFor(phone, "198.51.100.7")).toBeGreaterThan(0);
+        await store.put(phone, digest(phone, "222222"), LONG_TTL);
+        expect(await guess("192.0.2.9", "222222")).toEqual({ kind: "ok" });
+        // The owner's login lifts no lock: the guesser stays locked out.
+        await store.put(phone, digest(phone, "333333"), LONG_TTL);
+        expect((await guess("203.0.113.1", "333333")).kind).toBe("locked");
+      });
+
       it("without a lock (or maxFailures 0) nothing is counted", async () => {
         const { store } = await makeStore();
         const phone = uniquePhone();

@@ -5,6 +5,7 @@ import { inWords, LoginError } from "../src/login/reasons.js";
 import { PhoneNormalizer } from "../src/phone/normalize.js";
 import type { LimitSettings } from "../src/ratelimit/config.js";
 import { limitFactory } from "../src/ratelimit/limit.js";
+import { memorySendDecision } from "../src/ratelimit/send-decision.js";
 import { SendPolicy } from "../src/ratelimit/send-policy.js";
 import { uniquePhone } from "./support/capture-sms.js";
 
@@ -41,7 +42,7 @@ describe("SendPolicy", () => {
     const policy = new SendPolicy(
       limits({ SMS_MAX_PER_HOUR: "2" }),
       limitFactory(undefined),
-      async () => 0,
+      memorySendDecision(async () => 0),
       log,
       () => now,
     );
@@ -69,7 +70,12 @@ describe("SendPolicy", () => {
       RATE_LIMIT_IP_POINTS: "2",
       RATE_LIMIT_IP_DURATION_SECONDS: "7200",
     });
-    const policy = new SendPolicy(settings, limitFactory(undefined), async () => 0, log);
+    const policy = new SendPolicy(
+      settings,
+      limitFactory(undefined),
+      memorySendDecision(async () => 0),
+      log,
+    );
     const client = { ip: "192.0.2.2" };
     const permit = await policy.check(phoneOf(uniquePhone()), client);
     await permit.cancel();

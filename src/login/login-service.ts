@@ -142,7 +142,7 @@ export class LoginService {
     // verification in the same round trip, and is simply unused when the code is wrong.
     const [outcome, existing] = await this.#store(
       Promise.all([
-        codes.verify(e164, digest, settings.maxAttempts, settings.failureLock),
+        codes.verify(e164, digest, settings.maxAttempts, settings.failureLock, guard.clientKey(client)),
         users.findByPhone(e164),
       ]),
     );

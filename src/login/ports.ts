@@ -50,10 +50,24 @@ export interface FailureLock {
 export interface OtpStore {
   /** Stores a new code for the phone, replacing any earlier one and resetting its attempt count. */
   put(phone: string, digest: string, ttlSeconds: number): Promise<void>;
-  /** Checks the lock, counts one attempt and compares; consumes the code on a match. */
-  verify(phone: string, digest: string, maxAttempts: number, lock?: FailureLock): Promise<VerifyOutcome>;
-  /** Milliseconds until the phone's failure lock ends; 0 when it is not locked. */
-  lockedFor(phone: string): Promise<number>;
+  /**
+   * Checks the lock, counts one attempt and compares; consumes the code on a match. `client` (the key the
+   * limits know the asker by, `AbuseGuard.clientKey`) has its own failures on the phone counted: a locked
+   * phone still lets a client that never failed on it try, so guesses from elsewhere cannot lock its owner
+   * out. Without a client, the lock stops everyone.
+   */
+  verify(
+    phone: string,
+    digest: string,
+    maxAttempts: number,
+    lock?: FailureLock,
+    client?: string,
+  ): Promise<VerifyOutcome>;
+  /**
+   * Milliseconds until the phone's failure lock ends for this client: 0 when it is not locked, or when the
+   * client has never failed on it. Without a client, for everyone.
+   */
+  lockedFor(phone: string, client?: string): Promise<number>;
   /**
    * Deletes the phone's code if it is still the one with this digest (a newer code is left alone). Used when
    * the SMS could not be sent, so there is never a live code that nobody received.
@@ -161,6 +175,8 @@ export interface SmsSender {
  * core fails closed.
  */
 export interface AbuseGuard {
+  /** The key a client is known by to the limits (an IPv6 client by its /64), for per-client failure counts. */
+  clientKey(client: Client): string;
   /** Decides every send limit before the code is touched; resolves with what the send was counted under. */
   beforeSend(phone: Phone, client: Client): Promise<SendPermit>;
   /** Decides the verify limits before the code is touched. */

@@ -9,12 +9,17 @@ interface Entry {
   readonly expiresAt: number;
 }
 
-/** A phone's consecutive wrong codes, or its lock; gone from `until` on. */
+/**
+ * A phone's consecutive wrong codes (gone from `countUntil` on) and its lock (until `lockedUntil`): two
+ * keys with their own TTLs in Redis, so two clocks here.
+ */
 interface Failures {
   count: number;
-  locked: boolean;
-  until: number;
+  countUntil: number;
+  lockedUntil: number;
 }
+
+const clientKey = (phone: string, client: string) => `${phone} ${client}`;
 
 // Below this many entries a sweep is not worth its scan.
 const MIN_SWEEP_SIZE = 1024;
@@ -32,6 +37,8 @@ const NO_LOCK: FailureLock = { maxFailures: 0, lockSeconds: 1 };
 export class MemoryOtpStore implements OtpStore {
   readonly #codes = new Map<string, Entry>();
   readonly #failures = new Map<string, Failures>();
+  /** Until when each (phone, client) pair counts as having failed, keyed `<phone> <client>`. */
+  readonly #clientFailed = new Map<string, number>();
   readonly #now: () => number;
   #sweepAt = MIN_SWEEP_SIZE;
 
@@ -50,7 +57,7 @@ export class MemoryOtpStore implements OtpStore {
       throw new RangeError(`ttlSeconds must be a whole number >= 1, got ${ttlSeconds}`);
     }
     const now = this.#now();
-    if (this.#codes.size + this.#failures.size >= this.#sweepAt) this.#sweep(now);
+    if (this.#codes.size + this.#failures.size + this.#clientFailed.size >= this.#sweepAt) this.#sweep(now);
     this.#codes.set(phone, { digest: Buffer.from(digest), attempts: 0, expiresAt: now + ttlSeconds * 1000 });
   }
 
@@ -59,12 +66,15 @@ export class MemoryOtpStore implements OtpStore {
     digest: string,
     maxAttempts: number,
     lock: FailureLock = NO_LOCK,
+    client?: string,
   ): Promise<VerifyOutcome> {
     checkLock(lock);
     const now = this.#now();
     const failures = this.#liveFailures(phone, now);
-    if (lock.maxFailures > 0 && failures?.locked)
-      return { kind: "locked", retryAfterMs: failures.until - now };
+    // As in the script: the lock stops clients that failed on the phone (and unknown ones), not the others.
+    const lockedMs = failures ? failures.lockedUntil - now : 0;
+    if (lock.maxFailures > 0 && lockedMs > 0 && this.#hasFailed(phone, client, now))
+      return { kind: "locked", retryAfterMs: lockedMs };
     const entry = this.#live(phone);
     if (!entry) return { kind: "missing" };
     // Counted before comparing, and the entry is kept once exhausted, exactly as the Redis script does.
@@ -73,25 +83,45 @@ export class MemoryOtpStore implements OtpStore {
     const given = Buffer.from(digest);
     if (given.length === entry.digest.length && timingSafeEqual(given, entry.digest)) {
       this.#codes.delete(phone);
-      // Clears the count, never a lock (reachable only with the lock check off, as in the script).
-      if (!failures?.locked) this.#failures.delete(phone);
+      // Clears the count, never a lock, as in the script.
+      if (failures && lockedMs > 0) failures.count = 0;
+      else this.#failures.delete(phone);
+      if (client !== undefined) this.#clientFailed.delete(clientKey(phone, client));
       return { kind: "ok" };
     }
     if (lock.maxFailures > 0) {
-      const count = (failures?.count ?? 0) + 1;
+      if (client !== undefined)
+        this.#clientFailed.set(clientKey(phone, client), now + lock.lockSeconds * 1000);
+      const count = (failures && now < failures.countUntil ? failures.count : 0) + 1;
       const until = now + lock.lockSeconds * 1000;
+      // The count that reaches the limit turns into the lock (or renews it: a count rebuilt while locked by
+      // clients that had not failed yet), as in the script.
       this.#failures.set(
         phone,
-        count >= lock.maxFailures ? { count: 0, locked: true, until } : { count, locked: false, until },
+        count >= lock.maxFailures
+          ? { count: 0, countUntil: 0, lockedUntil: until }
+          : { count, countUntil: until, lockedUntil: failures?.lockedUntil ?? 0 },
       );
     }
     return { kind: "wrong", attemptsLeft: maxAttempts - entry.attempts };
   }
 
-  async lockedFor(phone: string): Promise<number> {
+  async lockedFor(phone: string, client?: string): Promise<number> {
     const now = this.#now();
     const failures = this.#liveFailures(phone, now);
-    return failures?.locked ? failures.until - now : 0;
+    const lockedMs = failures ? failures.lockedUntil - now : 0;
+    return lockedMs > 0 && this.#hasFailed(phone, client, now) ? lockedMs : 0;
+  }
+
+  /** Whether the client has failed on the phone lately; an unknown client counts as one that has. */
+  #hasFailed(phone: string, client: string | undefined, now: number): boolean {
+    if (client === undefined) return true;
+    const key = clientKey(phone, client);
+    const until = this.#clientFailed.get(key);
+    if (until === undefined) return false;
+    if (now < until) return true;
+    this.#clientFailed.delete(key);
+    return false;
   }
 
   async discard(phone: string, digest: string): Promise<void> {
@@ -108,7 +138,7 @@ export class MemoryOtpStore implements OtpStore {
 
   #liveFailures(phone: string, now: number): Failures | undefined {
     const failures = this.#failures.get(phone);
-    if (!failures || now < failures.until) return failures;
+    if (!failures || now < Math.max(failures.countUntil, failures.lockedUntil)) return failures;
     this.#failures.delete(phone);
     return undefined;
   }
@@ -118,8 +148,14 @@ export class MemoryOtpStore implements OtpStore {
       if (now >= entry.expiresAt) this.#codes.delete(phone);
     }
     for (const [phone, failures] of this.#failures) {
-      if (now >= failures.until) this.#failures.delete(phone);
+      if (now >= Math.max(failures.countUntil, failures.lockedUntil)) this.#failures.delete(phone);
     }
-    this.#sweepAt = Math.max(MIN_SWEEP_SIZE, 2 * (this.#codes.size + this.#failures.size));
+    for (const [key, until] of this.#clientFailed) {
+      if (now >= until) this.#clientFailed.delete(key);
+    }
+    this.#sweepAt = Math.max(
+      MIN_SWEEP_SIZE,
+      2 * (this.#codes.size + this.#failures.size + this.#clientFailed.size),
+    );
   }
 }

@@ -4,12 +4,18 @@ import { redisCall } from "../redis/errors.js";
 import { checkLock } from "./lock.js";
 
 // A phone's code is one hash, `otp:{<phone>}`, with the digest in `h` and the attempt count in `a`. Its
-// consecutive wrong codes are counted in `otpfail:{<phone>}`, and `otplock:{<phone>}` exists while it is
-// locked. The braces are a Redis Cluster hash tag: all three land in the same slot, so one script may touch
-// them together.
+// consecutive wrong codes are counted in `otpfail:{<phone>}`, each client's among them in
+// `otpfail:{<phone>}:<client>`, and `otplock:{<phone>}` exists while it is locked. The braces are a Redis
+// Cluster hash tag: all of a phone's keys land in the same slot, so one script may touch them together.
 const key = (phone: string) => `otp:{${phone}}`;
 const failKey = (phone: string) => `otpfail:{${phone}}`;
+const clientFailKey = (phone: string, client: string) => `otpfail:{${phone}}:${client}`;
 const lockKey = (phone: string) => `otplock:{${phone}}`;
+
+/** The lock and a client's failures on the phone, for the send decision to read in its own script. */
+export function failureLockKeys(phone: string, client: string): readonly [string, string] {
+  return [lockKey(phone), clientFailKey(phone, client)];
+}
 
 // HSET overwrites both fields, the only ones the hash ever holds, so no DEL is needed to replace a code.
 const PUT = `
@@ -25,12 +31,19 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 // nothing), so its timing does not reveal how much of a guess was right.
 // A wrong code also counts against the phone (the count outlives resends, which only touch KEYS[1]); the
 // count that reaches the limit turns into the lock. A match clears the count.
+// The lock stops the clients that failed on the phone (KEYS[4] counts the asking client's wrong codes, kept
+// as long as the phone's), and any client when ARGV[5] is not '1' (unknown). A client that never failed may
+// still try: strangers' guesses must not lock the owner out. Its try is an attempt on the code like any other,
+// and a wrong one makes it a client that failed.
 // Returns {outcome, n}: n is attempts left for a wrong code, the lock's remaining ms for -4.
 const VERIFY = `
 local maxFailures = tonumber(ARGV[3])
+local known = ARGV[5] == '1'
 if maxFailures > 0 then
   local locked = redis.call('PTTL', KEYS[3])
-  if locked > 0 then return {-4, locked} end
+  if locked > 0 and (not known or tonumber(redis.call('GET', KEYS[4]) or '0') > 0) then
+    return {-4, locked}
+  end
 end
 local stored = redis.call('HGET', KEYS[1], 'h')
 if not stored then return {-2, 0} end
@@ -48,6 +61,10 @@ else
 end
 if diff ~= 0 then
   if maxFailures > 0 then
+    if known then
+      redis.call('INCR', KEYS[4])
+      redis.call('EXPIRE', KEYS[4], ARGV[4])
+    end
     local failures = redis.call('INCR', KEYS[2])
     if failures >= maxFailures then
       redis.call('DEL', KEYS[2])
@@ -58,7 +75,7 @@ if diff ~= 0 then
   end
   return {max - attempts, 0}
 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 return {-1, 0}
 `;
 
@@ -83,10 +100,12 @@ interface OtpCommands {
     key: string,
     failKey: string,
     lockKey: string,
+    clientFailKey: string,
     digest: string,
     maxAttempts: number,
     maxFailures: number,
     lockSeconds: number,
+    known: "1" | "0",
   ): Promise<[number, number]>;
   otpDiscard(key: string, digest: string): Promise<number>;
 }
@@ -97,7 +116,7 @@ export class RedisOtpStore implements OtpStore {
 
   constructor(redis: Redis) {
     redis.defineCommand("otpPut", { numberOfKeys: 1, lua: PUT });
-    redis.defineCommand("otpVerify", { numberOfKeys: 3, lua: VERIFY });
+    redis.defineCommand("otpVerify", { numberOfKeys: 4, lua: VERIFY });
     redis.defineCommand("otpDiscard", { numberOfKeys: 1, lua: DISCARD });
     this.#redis = redis as Redis & OtpCommands;
   }
@@ -115,6 +134,7 @@ export class RedisOtpStore implements OtpStore {
     digest: string,
     maxAttempts: number,
     lock: FailureLock = NO_LOCK,
+    client?: string,
   ): Promise<VerifyOutcome> {
     checkLock(lock);
     const [result, n] = await redisCall(
@@ -122,10 +142,13 @@ export class RedisOtpStore implements OtpStore {
         key(phone),
         failKey(phone),
         lockKey(phone),
+        // Same slot as the others even for an unknown client, whose key the script then leaves alone.
+        clientFailKey(phone, client ?? ""),
         digest,
         maxAttempts,
         lock.maxFailures,
         lock.lockSeconds,
+        client === undefined ? "0" : "1",
       ),
     );
     switch (result) {
@@ -142,8 +165,12 @@ export class RedisOtpStore implements OtpStore {
     }
   }
 
-  async lockedFor(phone: string): Promise<number> {
-    return Math.max(0, await redisCall(this.#redis.pttl(lockKey(phone))));
+  async lockedFor(phone: string, client?: string): Promise<number> {
+    if (client === undefined) return Math.max(0, await redisCall(this.#redis.pttl(lockKey(phone))));
+    const [locked, failed] = await redisCall(
+      Promise.all([this.#redis.pttl(lockKey(phone)), this.#redis.exists(clientFailKey(phone, client))]),
+    );
+    return failed === 1 ? Math.max(0, locked) : 0;
   }
 
   async discard(phone: string, digest: string): Promise<void> {

@@ -7,34 +7,33 @@ export interface Check {
   readonly key: string;
   /** The refusal the caller gets when this check refuses, given the wait. */
   readonly refuse: (retryAfterMs: number) => LoginError;
-  /** Counts codes that go out (not requests): given back when the code is not sent after all. */
-  readonly countsSms: boolean;
 }
 
 export interface Refusal {
-  readonly check: Check;
+  /** The limit that refused; undefined for the phone's failure lock, which the OTP store keeps. */
+  readonly limit: Limit | undefined;
+  readonly refuse: (retryAfterMs: number) => LoginError;
   readonly retryAfterMs: number;
 }
 
 /**
- * Consumes every check at once (ioredis auto-pipelining puts them in one round trip) and returns the
- * refusals, longest wait first: the first is the one to report, since every check must pass. When any
- * refuses, the SMS-counting checks that passed are given back, so a refused request costs no SMS budget: a
- * cooldown refusal must not eat the hourly caps. Request-counting checks (per IP) keep their point: asking
- * is what they count. Rejects if the store fails.
+ * Consumes request-counting checks (per IP) at once (ioredis auto-pipelining puts them in one round trip) and
+ * returns the refusals, longest wait first. A refused request keeps its point: asking is what they count.
+ * Rejects if the store fails.
  */
 export async function consumeAll(checks: readonly Check[]): Promise<Refusal[]> {
   const results = await Promise.all(checks.map((c) => c.limit.consume(c.key)));
   const refusals: Refusal[] = [];
   results.forEach((r, i) => {
     const check = checks[i] as Check;
-    if (!r.ok) refusals.push({ check, retryAfterMs: r.retryAfterMs });
+    if (!r.ok) refusals.push({ limit: check.limit, refuse: check.refuse, retryAfterMs: r.retryAfterMs });
   });
-  if (refusals.length > 0) {
-    refusals.sort((a, b) => b.retryAfterMs - a.retryAfterMs);
-    await refund(checks.filter((c, i) => c.countsSms && results[i]?.ok));
-  }
-  return refusals;
+  return byLongestWait(refusals);
+}
+
+/** Every check must pass, so the refusal worth reporting is the one with the longest wait. */
+export function byLongestWait(refusals: Refusal[]): Refusal[] {
+  return refusals.sort((a, b) => b.retryAfterMs - a.retryAfterMs);
 }
 
 export async function refund(checks: readonly Check[]): Promise<void> {
@@ -42,5 +41,5 @@ export async function refund(checks: readonly Check[]): Promise<void> {
 }
 
 export function refusalError(r: Refusal): LoginError {
-  return r.check.refuse(r.retryAfterMs);
+  return r.refuse(r.retryAfterMs);
 }

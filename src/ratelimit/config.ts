@@ -24,6 +24,10 @@ export interface LimitSettings {
   readonly smsPerHour: number;
   /** ISO 3166 regions codes may be sent to; empty: all. */
   readonly smsAllowedCountries: readonly string[];
+  /** libphonenumber number types codes are never sent to (never a person's mobile). */
+  readonly smsBlockedNumberTypes: readonly string[];
+  /** Number ranges codes are never sent to, as digits after "+" (satellite: "8816", "870"). */
+  readonly smsBlockedPrefixes: readonly string[];
 }
 
 const HOUR = 3600;
@@ -44,6 +48,20 @@ export function readLimits(r: EnvReader): LimitSettings {
       );
     }
   }
+  // Comma-separated, with a default; "none" empties the list (an empty value means "not given").
+  const blockList = (name: string, fallback: string, parse: (item: string) => string | undefined) => {
+    const raw = r.optional(name) ?? fallback;
+    if (raw.toLowerCase() === "none") return [];
+    return raw
+      .split(",")
+      .map((i) => i.trim())
+      .filter((i) => i !== "")
+      .flatMap((item) => {
+        const parsed = parse(item);
+        if (parsed === undefined) r.problems.push(`${name} has an entry it cannot read: "${item}"`);
+        return parsed === undefined ? [] : [parsed];
+      });
+  };
   return {
     ipSend: ip,
     ipVerify: ip,
@@ -58,5 +76,17 @@ export function readLimits(r: EnvReader): LimitSettings {
     smsPerCountryPerHour: r.int("SMS_MAX_PER_COUNTRY_PER_HOUR", 1000, 0, MAX_POINTS),
     smsPerHour: r.int("SMS_MAX_PER_HOUR", 5000, 0, MAX_POINTS),
     smsAllowedCountries: countries,
+    // libphonenumber's type names; a misspelt one would silently block nothing, so it is refused.
+    smsBlockedNumberTypes: blockList(
+      "SMS_BLOCKED_NUMBER_TYPES",
+      "PERSONAL_NUMBER,PAGER,UAN,VOICEMAIL",
+      (t) =>
+        /^(MOBILE|FIXED_LINE_OR_MOBILE|VOIP|PERSONAL_NUMBER|PAGER|UAN|VOICEMAIL)$/.test(t.toUpperCase())
+          ? t.toUpperCase()
+          : undefined,
+    ),
+    smsBlockedPrefixes: blockList("SMS_BLOCKED_PREFIXES", "8816,8818,870,883", (p) =>
+      /^\+?\d{1,6}$/.test(p) ? p.replace("+", "") : undefined,
+    ),
   };
 }

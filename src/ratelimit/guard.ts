@@ -3,7 +3,9 @@ import type { Logger } from "../log.js";
 import type { Client, Phone } from "../login/model.js";
 import type { AbuseGuard, SendPermit } from "../login/ports.js";
 import type { LimitSettings } from "./config.js";
+import { ipKey } from "./ip-key.js";
 import { limitFactory } from "./limit.js";
+import { type LockedFor, type LockKeys, memorySendDecision, redisSendDecision } from "./send-decision.js";
 import { SendPolicy } from "./send-policy.js";
 import { VerifyPolicy } from "./verify-policy.js";
 
@@ -18,13 +20,23 @@ export class RateLimitGuard implements AbuseGuard {
   constructor(opts: {
     limits: LimitSettings;
     redis: Redis | undefined;
-    /** The phone's failure lock, as the OTP store keeps it. */
-    lockedFor: (phone: string) => Promise<number>;
+    /**
+     * The phone's failure lock, as the OTP store keeps it: its keys, read inside the send decision on Redis;
+     * `lockedFor` in the embedded mode. Both take the client key, since the lock stops only clients that failed.
+     */
+    lock: { readonly keys: LockKeys; readonly lockedFor: LockedFor };
     log: Logger;
   }) {
     const make = limitFactory(opts.redis);
-    this.#send = new SendPolicy(opts.limits, make, opts.lockedFor, opts.log);
+    const decide = opts.redis
+      ? redisSendDecision(opts.redis, opts.lock.keys)
+      : memorySendDecision(opts.lock.lockedFor);
+    this.#send = new SendPolicy(opts.limits, make, decide, opts.log);
     this.#verify = new VerifyPolicy(opts.limits, make);
+  }
+
+  clientKey(client: Client): string {
+    return ipKey(client.ip);
   }
 
   beforeSend(phone: Phone, client: Client): Promise<SendPermit> {

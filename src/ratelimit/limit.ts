@@ -34,6 +34,24 @@ export class Limit {
     return this.spec.name;
   }
 
+  /** The counter's store key (`rl:<name>:<key>`), for scripts that read it alongside other counters. */
+  storeKey(key: string): string {
+    return this.#limiter.getKey(key);
+  }
+
+  /** The count so far in the key's window and the time left in it, without counting anything. */
+  async peek(key: string): Promise<{ readonly count: number; readonly msLeft: number }> {
+    const res = await this.#limiter.get(key).catch((err: unknown) => {
+      throw classifyRedisError(err);
+    });
+    // A window that has just ended may not have been dropped yet: it counts nothing.
+    if (!res || res.msBeforeNext === 0 || res.msBeforeNext < -1) return { count: 0, msLeft: 0 };
+    return {
+      count: res.consumedPoints,
+      msLeft: res.msBeforeNext > 0 ? res.msBeforeNext : this.spec.durationSeconds * 1000,
+    };
+  }
+
   /** Counts one request. Refused when the window is full; rejects only when the store fails. */
   consume(key: string): Promise<Consumed> {
     return this.#limiter.consume(key).then(

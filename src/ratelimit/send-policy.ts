@@ -3,27 +3,31 @@ import type { Client, Phone } from "../login/model.js";
 import type { SendPermit } from "../login/ports.js";
 import {
   countryNotAllowed,
+  invalidPhone,
   type LoginError,
   otpCooldown,
-  phoneLocked,
   rateLimitIp,
   rateLimitPhone,
   smsBudgetExhausted,
   smsCountryLimit,
   smsPrefixLimit,
 } from "../login/reasons.js";
-import { type Check, consumeAll, refund, refusalError } from "./checks.js";
+import { type Check, refund, refusalError } from "./checks.js";
 import type { LimitSettings } from "./config.js";
 import { destinationOf } from "./destination.js";
 import { ipKey } from "./ip-key.js";
 import type { Limit, LimitFactory } from "./limit.js";
+import type { SendDecision } from "./send-decision.js";
 
 const HOUR = 3600;
 
 /**
  * The limits on sending a code: per client IP; per phone (a window and a cooldown); the SMS-pumping caps
  * (per number prefix, per country calling code, a global hourly budget) and the destination allow-list; and
- * the phone's failure lock (sending a code nobody may enter only costs money).
+ * the phone's failure lock (sending a code nobody may enter only costs money), which stops only the clients
+ * that failed on the phone. The client's limit is decided first and is all a refused request may count: the
+ * phone's, its range's and the service's counters move only for a code that goes out (see send-decision.ts).
+ * Numbers that are never a person's mobile (satellite, pager, personal-number ranges) are refused up front.
  */
 export class SendPolicy {
   readonly #ip: Limit | undefined;
@@ -33,13 +37,17 @@ export class SendPolicy {
   readonly #country: Limit | undefined;
   readonly #global: Limit | undefined;
   readonly #allowed: ReadonlySet<string>;
+  readonly #blockedTypes: ReadonlySet<string>;
+  /** Digits after "+", e.g. "8816". */
+  readonly #blockedPrefixes: readonly string[];
+  readonly #lockOn: boolean;
   /** Until when the exhausted global budget has been reported: once per window, not per request. */
   #budgetReportedUntil = 0;
 
   constructor(
     limits: LimitSettings,
     make: LimitFactory,
-    private readonly lockedFor: (phone: string) => Promise<number>,
+    private readonly decide: SendDecision,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
@@ -57,6 +65,9 @@ export class SendPolicy {
     this.#country = limit("sms-country", limits.smsPerCountryPerHour, HOUR);
     this.#global = limit("sms-global", limits.smsPerHour, HOUR);
     this.#allowed = new Set(limits.smsAllowedCountries);
+    this.#blockedTypes = new Set(limits.smsBlockedNumberTypes);
+    this.#blockedPrefixes = limits.smsBlockedPrefixes;
+    this.#lockOn = limits.phoneFailures > 0;
   }
 
   async check(phone: Phone, client: Client): Promise<SendPermit> {
@@ -64,34 +75,49 @@ export class SendPolicy {
     if (this.#allowed.size > 0 && !(destination.country && this.#allowed.has(destination.country))) {
       throw countryNotAllowed(destination.country ?? `+${destination.callingCode}`);
     }
-    const checks: Check[] = [];
+    this.#refuseNeverMobile(phone);
+    const requests: Check[] = [];
+    const sms: Check[] = [];
     const add = (
+      to: Check[],
       limit: Limit | undefined,
       key: string,
       refuse: (retryAfterMs: number) => LoginError,
-      countsSms: boolean,
     ) => {
-      if (limit) checks.push({ limit, key, refuse, countsSms });
+      if (limit) to.push({ limit, key, refuse });
     };
-    add(this.#ip, ipKey(client.ip), (ms) => rateLimitIp(ms, "send"), false);
-    add(this.#cooldown, phone.e164, otpCooldown, true);
-    add(this.#phone, phone.e164, rateLimitPhone, true);
-    add(this.#prefix, destination.prefix, smsPrefixLimit, true);
-    add(this.#country, destination.callingCode, smsCountryLimit, true);
-    add(this.#global, "all", smsBudgetExhausted, true);
+    const clientKey = ipKey(client.ip);
+    add(requests, this.#ip, clientKey, (ms) => rateLimitIp(ms, "send"));
+    add(sms, this.#cooldown, phone.e164, otpCooldown);
+    add(sms, this.#phone, phone.e164, rateLimitPhone);
+    add(sms, this.#prefix, destination.prefix, smsPrefixLimit);
+    add(sms, this.#country, destination.callingCode, smsCountryLimit);
+    add(sms, this.#global, "all", smsBudgetExhausted);
 
-    // The lock is read alongside the counters: same round trip.
-    const [refusals, lockedMs] = await Promise.all([consumeAll(checks), this.lockedFor(phone.e164)]);
-    const budget = refusals.find((r) => r.check.limit === this.#global);
+    const refusals = await this.decide({
+      requests,
+      sms,
+      lock: this.#lockOn ? { phone: phone.e164, client: clientKey } : undefined,
+    });
+    const budget = refusals.find((r) => r.limit !== undefined && r.limit === this.#global);
     if (budget) this.#reportBudget(budget.retryAfterMs);
     const refusal = refusals[0];
-    const sms = checks.filter((c) => c.countsSms);
-    if (lockedMs > 0 && (!refusal || lockedMs > refusal.retryAfterMs)) {
-      if (!refusal) await refund(sms);
-      throw phoneLocked(lockedMs);
-    }
     if (refusal) throw refusalError(refusal);
     return { cancel: () => refund(sms) };
+  }
+
+  /** Number types and ranges that are never a person's mobile: a code sent there only costs money. */
+  #refuseNeverMobile(phone: Phone): void {
+    if (phone.type !== undefined && this.#blockedTypes.has(phone.type)) {
+      throw invalidPhone(
+        `phone ${phone.e164} is a ${phone.type.toLowerCase().replaceAll("_", " ")} number; codes are sent to mobiles only`,
+      );
+    }
+    const digits = phone.e164.slice(1);
+    const prefix = this.#blockedPrefixes.find((p) => digits.startsWith(p));
+    if (prefix !== undefined) {
+      throw invalidPhone(`phone ${phone.e164} is in the +${prefix} range, which codes are not sent to`);
+    }
   }
 
   /** Gives back the client's point after a successful login. */

@@ -24,7 +24,6 @@ export class VerifyPolicy {
         limit: this.#ip,
         key: ipKey(client.ip),
         refuse: (ms) => rateLimitIp(ms, "verify"),
-        countsSms: false,
       },
     ]);
     if (refusal) throw refusalError(refusal);

@@ -1,0 +1,150 @@
+import type { Redis } from "ioredis";
+import { phoneLocked } from "../login/reasons.js";
+import { redisCall } from "../redis/errors.js";
+import { byLongestWait, type Check, type Refusal } from "./checks.js";
+
+/**
+ * One send, as the decision sees it. The client's own counters are checked first and are the only ones a
+ * refused request may move; the SMS counters are read, and incremented only when every check passes, so a
+ * refused request never spends (or creates) a counter of the phone, its prefix, its country or the budget.
+ */
+export interface SendAsk {
+  /** Count requests (per IP): counted whether or not the request passes, since asking is what they count. */
+  readonly requests: readonly Check[];
+  /** Count codes that go out: moved only by a send that passes every check. */
+  readonly sms: readonly Check[];
+  /** The phone's failure lock, when the lock is on: refuses a client that has failed on this phone. */
+  readonly lock?: { readonly phone: string; readonly client: string } | undefined;
+}
+
+/** Decides a send: the refusals, longest wait first; none means every counter was counted. */
+export type SendDecision = (ask: SendAsk) => Promise<Refusal[]>;
+
+/** The OTP store's failure lock, as the Redis script reads it. */
+export type LockKeys = (phone: string, client: string) => readonly [lock: string, clientFailures: string];
+
+/** The OTP store's failure lock, as the in-memory decision asks it. */
+export type LockedFor = (phone: string, client: string) => Promise<number>;
+
+// The send decision in one step, so that what is read is what is counted (no refusal left to undo).
+// KEYS: the request counters, then the SMS counters, then (when ARGV[2] is '1') the phone's lock and this
+// client's failure count on the phone. ARGV: how many request counters, lock on ('1'/'0'), then each
+// counter's points and window seconds, in KEYS order.
+// Counters keep rate-limiter-flexible's layout (an integer whose TTL is its fixed window, started by the first
+// hit), so its get and reward (the refunds) work on the same keys.
+// Returns one wait (ms) per counter, then the lock's: all zeros means every counter was counted.
+const DECIDE = `
+local requests = tonumber(ARGV[1])
+local lockOn = ARGV[2] == '1'
+local counters = #KEYS - (lockOn and 2 or 0)
+local waits = {}
+for i = 1, counters + 1 do waits[i] = 0 end
+local function points(i) return tonumber(ARGV[1 + 2 * i]) end
+local function window(i) return tonumber(ARGV[2 + 2 * i]) end
+local function ttl(i)
+  local ms = redis.call('PTTL', KEYS[i])
+  if ms == -1 then
+    redis.call('EXPIRE', KEYS[i], window(i))
+    ms = 1000 * window(i)
+  end
+  return ms
+end
+local function incr(i)
+  redis.call('SET', KEYS[i], 0, 'EX', window(i), 'NX')
+  return redis.call('INCR', KEYS[i])
+end
+local refused = false
+-- The client's own counters first: over them, nothing else is even read.
+for i = 1, requests do
+  if incr(i) > points(i) then
+    waits[i] = ttl(i)
+    refused = true
+  end
+end
+if refused then return waits end
+for i = requests + 1, counters do
+  local n = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if n >= points(i) then
+    waits[i] = ttl(i)
+    refused = true
+  end
+end
+if lockOn then
+  local locked = redis.call('PTTL', KEYS[counters + 1])
+  if locked > 0 and tonumber(redis.call('GET', KEYS[counters + 2]) or '0') > 0 then
+    waits[counters + 1] = locked
+    refused = true
+  end
+end
+if refused then return waits end
+for i = requests + 1, counters do incr(i) end
+return waits
+`;
+
+interface DecideCommand {
+  rlSendDecide(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
+}
+
+/** The decision on Redis: one script call, so one command in the send's first round trip. */
+export function redisSendDecision(redis: Redis, lockKeys: LockKeys): SendDecision {
+  redis.defineCommand("rlSendDecide", { lua: DECIDE });
+  const run = redis as Redis & DecideCommand;
+  return async (ask) => {
+    const checks = [...ask.requests, ...ask.sms];
+    const keys = checks.map((c) => c.limit.storeKey(c.key));
+    if (ask.lock) keys.push(...lockKeys(ask.lock.phone, ask.lock.client));
+    const args = checks.flatMap((c) => [c.limit.spec.points, c.limit.spec.durationSeconds]);
+    const waits = await redisCall(
+      run.rlSendDecide(keys.length, ...keys, ask.requests.length, ask.lock ? "1" : "0", ...args),
+    );
+    return refusalsOf(checks, waits);
+  };
+}
+
+/**
+ * The same decision in process memory, on rate-limiter-flexible's memory limiters. Decisions run one after
+ * another, so no other send's counting falls between a decision's reads and its increments, as in the script.
+ */
+export function memorySendDecision(lockedFor: LockedFor): SendDecision {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (ask) => {
+    const run = tail.then(() => decideInMemory(ask, lockedFor));
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+async function decideInMemory(ask: SendAsk, lockedFor: LockedFor): Promise<Refusal[]> {
+  const checks = [...ask.requests, ...ask.sms];
+  const asked = await Promise.all(ask.requests.map((c) => c.limit.consume(c.key)));
+  const waits = checks.map(() => 0);
+  asked.forEach((r, i) => {
+    if (!r.ok) waits[i] = r.retryAfterMs;
+  });
+  if (waits.some((ms) => ms > 0)) return refusalsOf(checks, [...waits, 0]);
+  const [seen, lockedMs] = await Promise.all([
+    Promise.all(ask.sms.map((c) => c.limit.peek(c.key))),
+    ask.lock ? lockedFor(ask.lock.phone, ask.lock.client) : 0,
+  ]);
+  seen.forEach((s, i) => {
+    const check = ask.sms[i] as Check;
+    if (s.count >= check.limit.spec.points) waits[ask.requests.length + i] = s.msLeft;
+  });
+  waits.push(lockedMs);
+  if (waits.some((ms) => ms > 0)) return refusalsOf(checks, waits);
+  // Every SMS counter had room a moment ago and nothing has counted since: these all pass.
+  await Promise.all(ask.sms.map((c) => c.limit.consume(c.key)));
+  return [];
+}
+
+/** The checks whose wait is positive (and the lock, last), longest wait first. */
+function refusalsOf(checks: readonly Check[], waits: readonly number[]): Refusal[] {
+  const refusals: Refusal[] = [];
+  checks.forEach((c, i) => {
+    const ms = waits[i] ?? 0;
+    if (ms > 0) refusals.push({ limit: c.limit, refuse: c.refuse, retryAfterMs: ms });
+  });
+  const lockedMs = waits[checks.length] ?? 0;
+  if (lockedMs > 0) refusals.push({ limit: undefined, refuse: phoneLocked, retryAfterMs: lockedMs });
+  return byLongestWait(refusals);
+}
