@@ -1,5 +1,5 @@
 import { createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
@@ -7,6 +7,7 @@ import { registerOpsServices } from "../ops/grpc-services.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Readiness } from "../ops/readiness.js";
 import { clientKey } from "../rpc/client-context.js";
+import { refuseUndecodable, refusingCorrupt } from "../rpc/malformed-requests.js";
 import { routes } from "../rpc/routes.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
 import { clientResolver, type TrustedProxies } from "./client-ip.js";
@@ -42,6 +43,12 @@ export interface HandlerDeps {
  */
 export type Handler = ReturnType<typeof connectNodeAdapter>;
 
+/** RPC requests are tiny; refusing large ones early protects memory. */
+const READ_MAX_BYTES = 64 * 1024;
+
+/** connect-node's defaults, with a body that does not inflate answered as the caller's mistake. */
+const COMPRESSIONS = [refusingCorrupt(compressionGzip), refusingCorrupt(compressionBrotli)];
+
 export function createHandler(deps: HandlerDeps): Handler {
   const rest = restRoutes(deps.login);
   const restObservers = new Map([...rest.keys()].map((path) => [path, deps.metrics?.rest(path)]));
@@ -52,10 +59,12 @@ export function createHandler(deps: HandlerDeps): Handler {
     routes: (router) => {
       routes(deps.login, deps.log)(router);
       registerOpsServices(router, deps.readiness);
+      // Wraps connect-node's per-RPC handlers in place: its routing and protocols stay its own.
+      refuseUndecodable(router, COMPRESSIONS, READ_MAX_BYTES);
     },
     interceptors: deps.metrics ? [deps.metrics.interceptor()] : [],
-    // RPC requests are tiny; refusing large ones early protects memory.
-    readMaxBytes: 64 * 1024,
+    acceptCompression: COMPRESSIONS,
+    readMaxBytes: READ_MAX_BYTES,
     contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
     fallback(req, res) {
       const path = pathOf(req.url);
