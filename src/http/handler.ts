@@ -5,6 +5,7 @@ import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
 import { registerOpsServices } from "../ops/grpc-services.js";
 import type { Metrics } from "../ops/metrics.js";
+import { rpcProtocolOf } from "../ops/protocol.js";
 import type { Readiness } from "../ops/readiness.js";
 import { clientKey } from "../rpc/client-context.js";
 import { refuseUndecodable, refusingCorrupt } from "../rpc/malformed-requests.js";
@@ -49,18 +50,23 @@ const READ_MAX_BYTES = 64 * 1024;
 /** connect-node's defaults, with a body that does not inflate answered as the caller's mistake. */
 const COMPRESSIONS = [refusingCorrupt(compressionGzip), refusingCorrupt(compressionBrotli)];
 
+/** Content types of the RPC protocols: a request for a path nothing serves is an unknown RPC, not a REST 404. */
+const RPC_CONTENT_TYPE = /^application\/(grpc|proto|connect\+)/i;
+
 export function createHandler(deps: HandlerDeps): Handler {
   const rest = restRoutes(deps.login);
   const restObservers = new Map([...rest.keys()].map((path) => [path, deps.metrics?.rest(path)]));
   const ops = opsRoutes(deps.readiness, deps.metrics);
   const jwks = JSON.stringify(deps.accessTokens.jwks());
   const clientOf = clientResolver(deps.trustedProxies);
+  const unrouted = deps.metrics?.unrouted();
   const adapter = connectNodeAdapter({
     routes: (router) => {
       routes(deps.login, deps.log)(router);
       registerOpsServices(router, deps.readiness);
-      // Wraps connect-node's per-RPC handlers in place: its routing and protocols stay its own.
+      // Both wrap connect-node's per-RPC handlers in place: its routing and protocols stay its own.
       refuseUndecodable(router, COMPRESSIONS, READ_MAX_BYTES);
+      deps.metrics?.countRefusals(router);
     },
     interceptors: deps.metrics ? [deps.metrics.interceptor()] : [],
     acceptCompression: COMPRESSIONS,
@@ -91,6 +97,13 @@ export function createHandler(deps: HandlerDeps): Handler {
         op(req, res);
         return;
       }
+      const type = req.headers["content-type"];
+      const rpc = type !== undefined && RPC_CONTENT_TYPE.test(type);
+      unrouted?.done(
+        rpc ? rpcProtocolOf(type) : "rest",
+        rpc ? "unimplemented" : "not_found",
+        performance.now(),
+      );
       sendError(res, new HttpError(404, "NOT_FOUND", `no route for ${req.method} ${path}`));
     },
   });
