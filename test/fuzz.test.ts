@@ -24,7 +24,8 @@ import {
 const REQUESTS = Number(process.env.FUZZ_RUNS ?? 2000);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 const CONCURRENCY = 16;
-const BLOCK_MS = 60_000;
+/** 60 s per protocol for the default count on a loaded 2-core machine; a longer run gets proportionally more. */
+const BLOCK_MS = 60_000 * Math.max(1, REQUESTS / 2000);
 /** Generous: the point is "not growing with the request count", not a tight budget. */
 const RSS_GROWTH_BYTES = 256 * 1024 * 1024;
 
