@@ -1,12 +1,14 @@
 import { createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
 import { registerOpsServices } from "../ops/grpc-services.js";
 import type { Metrics } from "../ops/metrics.js";
+import { rpcProtocolOf } from "../ops/protocol.js";
 import type { Readiness } from "../ops/readiness.js";
 import { clientKey } from "../rpc/client-context.js";
+import { refuseUndecodable, refusingCorrupt } from "../rpc/malformed-requests.js";
 import { routes } from "../rpc/routes.js";
 import type { AccessTokens } from "../tokens/access-tokens.js";
 import { clientResolver, type TrustedProxies } from "./client-ip.js";
@@ -42,20 +44,33 @@ export interface HandlerDeps {
  */
 export type Handler = ReturnType<typeof connectNodeAdapter>;
 
+/** RPC requests are tiny; refusing large ones early protects memory. */
+const READ_MAX_BYTES = 64 * 1024;
+
+/** connect-node's defaults, with a body that does not inflate answered as the caller's mistake. */
+const COMPRESSIONS = [refusingCorrupt(compressionGzip), refusingCorrupt(compressionBrotli)];
+
+/** Content types of the RPC protocols: a request for a path nothing serves is an unknown RPC, not a REST 404. */
+const RPC_CONTENT_TYPE = /^application\/(grpc|proto|connect\+)/i;
+
 export function createHandler(deps: HandlerDeps): Handler {
   const rest = restRoutes(deps.login);
   const restObservers = new Map([...rest.keys()].map((path) => [path, deps.metrics?.rest(path)]));
   const ops = opsRoutes(deps.readiness, deps.metrics);
   const jwks = JSON.stringify(deps.accessTokens.jwks());
   const clientOf = clientResolver(deps.trustedProxies);
+  const unrouted = deps.metrics?.unrouted();
   const adapter = connectNodeAdapter({
     routes: (router) => {
       routes(deps.login, deps.log)(router);
       registerOpsServices(router, deps.readiness);
+      // Both wrap connect-node's per-RPC handlers in place: its routing and protocols stay its own.
+      refuseUndecodable(router, COMPRESSIONS, READ_MAX_BYTES);
+      deps.metrics?.countRefusals(router);
     },
     interceptors: deps.metrics ? [deps.metrics.interceptor()] : [],
-    // RPC requests are tiny; refusing large ones early protects memory.
-    readMaxBytes: 64 * 1024,
+    acceptCompression: COMPRESSIONS,
+    readMaxBytes: READ_MAX_BYTES,
     contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
     fallback(req, res) {
       const path = pathOf(req.url);
@@ -82,6 +97,13 @@ export function createHandler(deps: HandlerDeps): Handler {
         op(req, res);
         return;
       }
+      const type = req.headers["content-type"];
+      const rpc = type !== undefined && RPC_CONTENT_TYPE.test(type);
+      unrouted?.done(
+        rpc ? rpcProtocolOf(type) : "rest",
+        rpc ? "unimplemented" : "not_found",
+        performance.now(),
+      );
       sendError(res, new HttpError(404, "NOT_FOUND", `no route for ${req.method} ${path}`));
     },
   });

@@ -82,6 +82,12 @@ export async function serveRest(
     const body = await readJsonObject(req, MAX_BODY_BYTES);
     sendJson(res, 200, await route(body, client));
   } catch (err) {
+    // The caller hung up or timed out mid-upload: nobody to answer, and no server fault to log or alert on.
+    if (req.readableAborted) {
+      code = "canceled";
+      log.debug({ err }, "client closed request");
+      return;
+    }
     const e = toHttpError(err, log);
     code = e.code;
     sendError(res, e);

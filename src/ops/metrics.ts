@@ -1,28 +1,13 @@
 import type { DescMethod } from "@bufbuild/protobuf";
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { ConnectError, type ConnectRouter, createContextKey, type Interceptor } from "@connectrpc/connect";
+import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 import type { CodeFailure, LoginEvents, SmsOutcome } from "../login/ports.js";
+import { codeNames, watchAnswer } from "./answer-code.js";
 import { type Protocol, rpcProtocolOf } from "./protocol.js";
 
-/** Connect's code names (connectrpc.com/docs/protocol#error-codes), the `code` label of every request. */
-const codeNames: Readonly<Record<Code, string>> = {
-  [Code.Canceled]: "canceled",
-  [Code.Unknown]: "unknown",
-  [Code.InvalidArgument]: "invalid_argument",
-  [Code.DeadlineExceeded]: "deadline_exceeded",
-  [Code.NotFound]: "not_found",
-  [Code.AlreadyExists]: "already_exists",
-  [Code.PermissionDenied]: "permission_denied",
-  [Code.ResourceExhausted]: "resource_exhausted",
-  [Code.FailedPrecondition]: "failed_precondition",
-  [Code.Aborted]: "aborted",
-  [Code.OutOfRange]: "out_of_range",
-  [Code.Unimplemented]: "unimplemented",
-  [Code.Internal]: "internal",
-  [Code.Unavailable]: "unavailable",
-  [Code.DataLoss]: "data_loss",
-  [Code.Unauthenticated]: "unauthenticated",
-};
+/** Set by the interceptor on the requests it counts, so the router's own count skips them. */
+const observedKey = createContextKey(false, { description: "counted by the metrics interceptor" });
 
 /** Latency buckets from 0.5 ms (a cached refusal) to 5 s (a slow SMS provider), in seconds. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -124,6 +109,24 @@ export class Metrics implements LoginEvents {
     return { done: (code, startMs) => this.observe(series, code, startMs) };
   }
 
+  /**
+   * Observes requests to paths nothing serves, under the fixed procedure "unknown" (never the path: a scan
+   * would make a series per path it tries).
+   */
+  unrouted(): { done(protocol: Protocol, code: string, startMs: number): void } {
+    const byProtocol = new Map<Protocol, Series>();
+    return {
+      done: (protocol, code, startMs) => {
+        let series = byProtocol.get(protocol);
+        if (!series) {
+          series = this.#series("unknown", protocol);
+          byProtocol.set(protocol, series);
+        }
+        this.observe(series, code, startMs);
+      },
+    };
+  }
+
   /** Counts one answered request and its latency; `startMs` is from `performance.now()`. */
   private observe(series: Series, code: string, startMs: number): void {
     series.latency.observe((performance.now() - startMs) / 1000);
@@ -135,10 +138,14 @@ export class Metrics implements LoginEvents {
     c.inc();
   }
 
-  /** Observes every RPC connect-node routes (errors it raises before routing are not seen). */
+  /**
+   * Observes every RPC that reaches its implementation. What connect-node refuses before that (a message that
+   * does not decode, an unknown encoding, a wrong content type, a bad timeout) is counted by `countRefusals`.
+   */
   interceptor(): Interceptor {
     return (next) => async (req) => {
       const start = performance.now();
+      req.contextValues.set(observedKey, true);
       const series = this.#rpc(req.method, rpcProtocolOf(req.header.get("content-type")));
       try {
         const res = await next(req);
@@ -152,6 +159,29 @@ export class Metrics implements LoginEvents {
         throw err;
       }
     };
+  }
+
+  /**
+   * Counts, under the RPC's path, the requests connect-node answered without running the interceptor: refused
+   * while reading the request. Call it after the last service is registered.
+   */
+  countRefusals(router: ConnectRouter): void {
+    const handlers = router.handlers;
+    for (let i = 0; i < handlers.length; i++) {
+      const handler = handlers[i];
+      if (handler) handlers[i] = this.#countingRefusals(handler);
+    }
+  }
+
+  #countingRefusals(handler: UniversalHandler): UniversalHandler {
+    const serve = async (req: UniversalServerRequest) => {
+      const start = performance.now();
+      const res = await handler(req);
+      if (req.contextValues?.get(observedKey)) return res;
+      const series = this.#rpc(handler.method, rpcProtocolOf(req.header.get("content-type")));
+      return watchAnswer(res, (code) => this.observe(series, code, start));
+    };
+    return Object.assign(serve, handler);
   }
 
   codeSent(): void {
