@@ -4,15 +4,15 @@
 
 // Phone-number one-time-password login.
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file auth/v1/auth.proto.
  */
 export const file_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiHwoOU2VuZE90cFJlcXVlc3QSDQoFcGhvbmUYASABKAkiYgoPU2VuZE90cFJlc3BvbnNlEg8KB21lc3NhZ2UYASABKAkSDQoFcGhvbmUYAiABKAkSGgoSZXhwaXJlc19pbl9zZWNvbmRzGAMgASgNEhMKC2NvZGVfbGVuZ3RoGAQgASgNIi4KEFZlcmlmeU90cFJlcXVlc3QSDQoFcGhvbmUYASABKAkSCwoDb3RwGAIgASgJIoUBChFWZXJpZnlPdHBSZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgp0b2tlbl90eXBlGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKA0SGwoEdXNlchgFIAEoCzINLmF1dGgudjEuVXNlciIsChNSZWZyZXNoVG9rZW5SZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiawoUUmVmcmVzaFRva2VuUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKdG9rZW5fdHlwZRgDIAEoCRISCgpleHBpcmVzX2luGAQgASgNIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIQCg5Mb2dvdXRSZXNwb25zZSJYCgRVc2VyEgoKAmlkGAEgASgEEg0KBXBob25lGAIgASgJEgwKBG5hbWUYAyABKAkSDAoEcm9sZRgEIAEoCRIZChFpc19waG9uZV92ZXJpZmllZBgFIAEoCDKfAgoLQXV0aFNlcnZpY2USPgoHU2VuZE90cBIXLmF1dGgudjEuU2VuZE90cFJlcXVlc3QaGC5hdXRoLnYxLlNlbmRPdHBSZXNwb25zZSIAEkQKCVZlcmlmeU90cBIZLmF1dGgudjEuVmVyaWZ5T3RwUmVxdWVzdBoaLmF1dGgudjEuVmVyaWZ5T3RwUmVzcG9uc2UiABJNCgxSZWZyZXNoVG9rZW4SHC5hdXRoLnYxLlJlZnJlc2hUb2tlblJlcXVlc3QaHS5hdXRoLnYxLlJlZnJlc2hUb2tlblJlc3BvbnNlIgASOwoGTG9nb3V0EhYuYXV0aC52MS5Mb2dvdXRSZXF1ZXN0GhcuYXV0aC52MS5Mb2dvdXRSZXNwb25zZSIAYgZwcm90bzM");
+  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiHwoOU2VuZE90cFJlcXVlc3QSDQoFcGhvbmUYASABKAkijAEKD1NlbmRPdHBSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgJEg0KBXBob25lGAIgASgJEhoKEmV4cGlyZXNfaW5fc2Vjb25kcxgDIAEoDRITCgtjb2RlX2xlbmd0aBgEIAEoDRIXCg92ZXJpZmljYXRpb25faWQYBSABKAkSDwoHY2hhbm5lbBgGIAEoCSJHChBWZXJpZnlPdHBSZXF1ZXN0Eg0KBXBob25lGAEgASgJEgsKA290cBgCIAEoCRIXCg92ZXJpZmljYXRpb25faWQYAyABKAkihQEKEVZlcmlmeU90cFJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJEhIKCnRva2VuX3R5cGUYAyABKAkSEgoKZXhwaXJlc19pbhgEIAEoDRIbCgR1c2VyGAUgASgLMg0uYXV0aC52MS5Vc2VyIiwKE1JlZnJlc2hUb2tlblJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSJrChRSZWZyZXNoVG9rZW5SZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgp0b2tlbl90eXBlGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKA0iJgoNTG9nb3V0UmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJIhAKDkxvZ291dFJlc3BvbnNlIlgKBFVzZXISCgoCaWQYASABKAQSDQoFcGhvbmUYAiABKAkSDAoEbmFtZRgDIAEoCRIMCgRyb2xlGAQgASgJEhkKEWlzX3Bob25lX3ZlcmlmaWVkGAUgASgIIjEKFkdldFZlcmlmaWNhdGlvblJlcXVlc3QSFwoPdmVyaWZpY2F0aW9uX2lkGAEgASgJIkYKF0dldFZlcmlmaWNhdGlvblJlc3BvbnNlEisKDHZlcmlmaWNhdGlvbhgBIAEoCzIVLmF1dGgudjEuVmVyaWZpY2F0aW9uIjQKGUNhbmNlbFZlcmlmaWNhdGlvblJlcXVlc3QSFwoPdmVyaWZpY2F0aW9uX2lkGAEgASgJIkkKGkNhbmNlbFZlcmlmaWNhdGlvblJlc3BvbnNlEisKDHZlcmlmaWNhdGlvbhgBIAEoCzIVLmF1dGgudjEuVmVyaWZpY2F0aW9uIvwBCgxWZXJpZmljYXRpb24SCgoCaWQYASABKAkSKwoGc3RhdHVzGAIgASgOMhsuYXV0aC52MS5WZXJpZmljYXRpb25TdGF0dXMSDQoFcGhvbmUYAyABKAkSDwoHY2hhbm5lbBgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDWV4cGlyZXNfYXRfbXMYBiABKAMSGwoTY2hlY2tfYXR0ZW1wdHNfdXNlZBgHIAEoDRIbChNjaGVja19hdHRlbXB0c19sZWZ0GAggASgNEisKDXNlbmRfYXR0ZW1wdHMYCSADKAsyFC5hdXRoLnYxLlNlbmRBdHRlbXB0InQKC1NlbmRBdHRlbXB0EhAKCHByb3ZpZGVyGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSEgoKc2VudF9hdF9tcxgDIAEoAxIXCg9kZWxpdmVyeV9zdGF0dXMYBCABKAkSEgoKZXJyb3JfY29kZRgFIAEoCSIqChdXYXRjaEF1ZGl0RXZlbnRzUmVxdWVzdBIPCgdmcm9tX2lkGAEgASgJIj4KGFdhdGNoQXVkaXRFdmVudHNSZXNwb25zZRIiCgVldmVudBgBIAEoCzITLmF1dGgudjEuQXVkaXRFdmVudCKUAQoKQXVkaXRFdmVudBIKCgJpZBgBIAEoCRIPCgd0aW1lX21zGAIgASgDEg0KBWV2ZW50GAMgASgJEhcKD3ZlcmlmaWNhdGlvbl9pZBgEIAEoCRIPCgd1c2VyX2lkGAUgASgJEg0KBXBob25lGAYgASgJEhEKCWNsaWVudF9pcBgHIAEoCRIOCgZyZWFzb24YCCABKAkqlQIKElZlcmlmaWNhdGlvblN0YXR1cxIjCh9WRVJJRklDQVRJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHwobVkVSSUZJQ0FUSU9OX1NUQVRVU19QRU5ESU5HEAESIAocVkVSSUZJQ0FUSU9OX1NUQVRVU19BUFBST1ZFRBACEiAKHFZFUklGSUNBVElPTl9TVEFUVVNfQ0FOQ0VMRUQQAxIfChtWRVJJRklDQVRJT05fU1RBVFVTX0VYUElSRUQQBBIsCihWRVJJRklDQVRJT05fU1RBVFVTX01BWF9BVFRFTVBUU19SRUFDSEVEEAUSJgoiVkVSSUZJQ0FUSU9OX1NUQVRVU19GQUlMRURfVE9fU0VORBAGMrUECgtBdXRoU2VydmljZRI+CgdTZW5kT3RwEhcuYXV0aC52MS5TZW5kT3RwUmVxdWVzdBoYLmF1dGgudjEuU2VuZE90cFJlc3BvbnNlIgASRAoJVmVyaWZ5T3RwEhkuYXV0aC52MS5WZXJpZnlPdHBSZXF1ZXN0GhouYXV0aC52MS5WZXJpZnlPdHBSZXNwb25zZSIAEk0KDFJlZnJlc2hUb2tlbhIcLmF1dGgudjEuUmVmcmVzaFRva2VuUmVxdWVzdBodLmF1dGgudjEuUmVmcmVzaFRva2VuUmVzcG9uc2UiABI7CgZMb2dvdXQSFi5hdXRoLnYxLkxvZ291dFJlcXVlc3QaFy5hdXRoLnYxLkxvZ291dFJlc3BvbnNlIgASVgoPR2V0VmVyaWZpY2F0aW9uEh8uYXV0aC52MS5HZXRWZXJpZmljYXRpb25SZXF1ZXN0GiAuYXV0aC52MS5HZXRWZXJpZmljYXRpb25SZXNwb25zZSIAEl8KEkNhbmNlbFZlcmlmaWNhdGlvbhIiLmF1dGgudjEuQ2FuY2VsVmVyaWZpY2F0aW9uUmVxdWVzdBojLmF1dGgudjEuQ2FuY2VsVmVyaWZpY2F0aW9uUmVzcG9uc2UiABJbChBXYXRjaEF1ZGl0RXZlbnRzEiAuYXV0aC52MS5XYXRjaEF1ZGl0RXZlbnRzUmVxdWVzdBohLmF1dGgudjEuV2F0Y2hBdWRpdEV2ZW50c1Jlc3BvbnNlIgAwAWIGcHJvdG8z");
 
 /**
  * SendOtpRequest asks for a code to be sent.
@@ -69,6 +69,22 @@ export type SendOtpResponse = Message<"auth.v1.SendOtpResponse"> & {
    * @generated from field: uint32 code_length = 4;
    */
   codeLength: number;
+
+  /**
+   * The verification this code belongs to: "VE" and 32 hex digits, 128
+   * random bits. A resend while a verification is pending continues it (same
+   * id). Pass it to GetVerification, CancelVerification or VerifyOtp.
+   *
+   * @generated from field: string verification_id = 5;
+   */
+  verificationId: string;
+
+  /**
+   * How the code was sent: "sms".
+   *
+   * @generated from field: string channel = 6;
+   */
+  channel: string;
 };
 
 /**
@@ -97,6 +113,15 @@ export type VerifyOtpRequest = Message<"auth.v1.VerifyOtpRequest"> & {
    * @generated from field: string otp = 2;
    */
   otp: string;
+
+  /**
+   * Optional: the verification the code belongs to. When set, only that
+   * verification's codes are checked, and an id that is not the phone's is
+   * NOT_FOUND. When empty, the phone's pending verification is checked.
+   *
+   * @generated from field: string verification_id = 3;
+   */
+  verificationId: string;
 };
 
 /**
@@ -305,6 +330,401 @@ export const UserSchema: GenMessage<User> = /*@__PURE__*/
   messageDesc(file_auth_v1_auth, 8);
 
 /**
+ * GetVerificationRequest names a verification.
+ *
+ * @generated from message auth.v1.GetVerificationRequest
+ */
+export type GetVerificationRequest = Message<"auth.v1.GetVerificationRequest"> & {
+  /**
+   * The id SendOtp answered.
+   *
+   * @generated from field: string verification_id = 1;
+   */
+  verificationId: string;
+};
+
+/**
+ * Describes the message auth.v1.GetVerificationRequest.
+ * Use `create(GetVerificationRequestSchema)` to create a new message.
+ */
+export const GetVerificationRequestSchema: GenMessage<GetVerificationRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 9);
+
+/**
+ * GetVerificationResponse carries the verification.
+ *
+ * @generated from message auth.v1.GetVerificationResponse
+ */
+export type GetVerificationResponse = Message<"auth.v1.GetVerificationResponse"> & {
+  /**
+   * The verification as it stands now.
+   *
+   * @generated from field: auth.v1.Verification verification = 1;
+   */
+  verification?: Verification | undefined;
+};
+
+/**
+ * Describes the message auth.v1.GetVerificationResponse.
+ * Use `create(GetVerificationResponseSchema)` to create a new message.
+ */
+export const GetVerificationResponseSchema: GenMessage<GetVerificationResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 10);
+
+/**
+ * CancelVerificationRequest names the verification to cancel.
+ *
+ * @generated from message auth.v1.CancelVerificationRequest
+ */
+export type CancelVerificationRequest = Message<"auth.v1.CancelVerificationRequest"> & {
+  /**
+   * The id SendOtp answered.
+   *
+   * @generated from field: string verification_id = 1;
+   */
+  verificationId: string;
+};
+
+/**
+ * Describes the message auth.v1.CancelVerificationRequest.
+ * Use `create(CancelVerificationRequestSchema)` to create a new message.
+ */
+export const CancelVerificationRequestSchema: GenMessage<CancelVerificationRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 11);
+
+/**
+ * CancelVerificationResponse carries the verification after the cancel.
+ *
+ * @generated from message auth.v1.CancelVerificationResponse
+ */
+export type CancelVerificationResponse = Message<"auth.v1.CancelVerificationResponse"> & {
+  /**
+   * The verification, "canceled" unless it had already ended otherwise.
+   *
+   * @generated from field: auth.v1.Verification verification = 1;
+   */
+  verification?: Verification | undefined;
+};
+
+/**
+ * Describes the message auth.v1.CancelVerificationResponse.
+ * Use `create(CancelVerificationResponseSchema)` to create a new message.
+ */
+export const CancelVerificationResponseSchema: GenMessage<CancelVerificationResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 12);
+
+/**
+ * Verification is one attempt to prove a phone number, from the first code
+ * sent to approval, cancellation or expiry, kept for
+ * VERIFICATION_RETENTION_SECONDS after its last code expires.
+ *
+ * @generated from message auth.v1.Verification
+ */
+export type Verification = Message<"auth.v1.Verification"> & {
+  /**
+   * "VE" and 32 hex digits.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Where it stands.
+   *
+   * @generated from field: auth.v1.VerificationStatus status = 2;
+   */
+  status: VerificationStatus;
+
+  /**
+   * The phone number, masked: "+91******3210".
+   *
+   * @generated from field: string phone = 3;
+   */
+  phone: string;
+
+  /**
+   * How codes were sent: "sms".
+   *
+   * @generated from field: string channel = 4;
+   */
+  channel: string;
+
+  /**
+   * When the first code was sent, in milliseconds since the Unix epoch.
+   *
+   * @generated from field: int64 created_at_ms = 5;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * When its newest code expires, in milliseconds since the Unix epoch.
+   *
+   * @generated from field: int64 expires_at_ms = 6;
+   */
+  expiresAtMs: bigint;
+
+  /**
+   * Codes checked against it so far, shared by all its codes.
+   *
+   * @generated from field: uint32 check_attempts_used = 7;
+   */
+  checkAttemptsUsed: number;
+
+  /**
+   * Checks left before it is max_attempts_reached.
+   *
+   * @generated from field: uint32 check_attempts_left = 8;
+   */
+  checkAttemptsLeft: number;
+
+  /**
+   * Every SMS sent for it, oldest first.
+   *
+   * @generated from field: repeated auth.v1.SendAttempt send_attempts = 9;
+   */
+  sendAttempts: SendAttempt[];
+};
+
+/**
+ * Describes the message auth.v1.Verification.
+ * Use `create(VerificationSchema)` to create a new message.
+ */
+export const VerificationSchema: GenMessage<Verification> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 13);
+
+/**
+ * SendAttempt is one SMS handed to a provider (or refused by every one).
+ *
+ * @generated from message auth.v1.SendAttempt
+ */
+export type SendAttempt = Message<"auth.v1.SendAttempt"> & {
+  /**
+   * The provider: "twilio", "msg91", "development", or "test" for a
+   * configured test number (nothing is sent).
+   *
+   * @generated from field: string provider = 1;
+   */
+  provider: string;
+
+  /**
+   * The provider's message id; empty when nothing was sent.
+   *
+   * @generated from field: string message_id = 2;
+   */
+  messageId: string;
+
+  /**
+   * When it was sent, in milliseconds since the Unix epoch.
+   *
+   * @generated from field: int64 sent_at_ms = 3;
+   */
+  sentAtMs: bigint;
+
+  /**
+   * The latest delivery status: "sent" until a receipt arrives, then the
+   * provider's word ("delivered", "undelivered", "failed", ...); "failed"
+   * when no provider could send it.
+   *
+   * @generated from field: string delivery_status = 4;
+   */
+  deliveryStatus: string;
+
+  /**
+   * The provider's error code from a failed delivery receipt (Twilio's
+   * 30007, MSG91's failure reason), if any.
+   *
+   * @generated from field: string error_code = 5;
+   */
+  errorCode: string;
+};
+
+/**
+ * Describes the message auth.v1.SendAttempt.
+ * Use `create(SendAttemptSchema)` to create a new message.
+ */
+export const SendAttemptSchema: GenMessage<SendAttempt> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 14);
+
+/**
+ * WatchAuditEventsRequest says where to resume.
+ *
+ * @generated from message auth.v1.WatchAuditEventsRequest
+ */
+export type WatchAuditEventsRequest = Message<"auth.v1.WatchAuditEventsRequest"> & {
+  /**
+   * The id of the last event the watcher has seen, to resume just after it;
+   * empty for only new events, "0" for the oldest event still kept.
+   *
+   * @generated from field: string from_id = 1;
+   */
+  fromId: string;
+};
+
+/**
+ * Describes the message auth.v1.WatchAuditEventsRequest.
+ * Use `create(WatchAuditEventsRequestSchema)` to create a new message.
+ */
+export const WatchAuditEventsRequestSchema: GenMessage<WatchAuditEventsRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 15);
+
+/**
+ * WatchAuditEventsResponse is one audit event.
+ *
+ * @generated from message auth.v1.WatchAuditEventsResponse
+ */
+export type WatchAuditEventsResponse = Message<"auth.v1.WatchAuditEventsResponse"> & {
+  /**
+   * The event.
+   *
+   * @generated from field: auth.v1.AuditEvent event = 1;
+   */
+  event?: AuditEvent | undefined;
+};
+
+/**
+ * Describes the message auth.v1.WatchAuditEventsResponse.
+ * Use `create(WatchAuditEventsResponseSchema)` to create a new message.
+ */
+export const WatchAuditEventsResponseSchema: GenMessage<WatchAuditEventsResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 16);
+
+/**
+ * AuditEvent is one entry of the audit stream. It never holds a code, a
+ * token or a full phone number.
+ *
+ * @generated from message auth.v1.AuditEvent
+ */
+export type AuditEvent = Message<"auth.v1.AuditEvent"> & {
+  /**
+   * The stream id ("1700000000000-0"): pass it as from_id to resume.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * When it happened, in milliseconds since the Unix epoch.
+   *
+   * @generated from field: int64 time_ms = 2;
+   */
+  timeMs: bigint;
+
+  /**
+   * What happened: "otp.sent", "otp.delivery", "otp.checked", "phone.locked",
+   * "verification.canceled", "user.created", "token.refreshed",
+   * "token.reused", "session.logout".
+   *
+   * @generated from field: string event = 3;
+   */
+  event: string;
+
+  /**
+   * The verification it concerns, if any.
+   *
+   * @generated from field: string verification_id = 4;
+   */
+  verificationId: string;
+
+  /**
+   * The user it concerns, if known.
+   *
+   * @generated from field: string user_id = 5;
+   */
+  userId: string;
+
+  /**
+   * The phone, masked: "+91******3210".
+   *
+   * @generated from field: string phone = 6;
+   */
+  phone: string;
+
+  /**
+   * The client's address, when a client asked.
+   *
+   * @generated from field: string client_ip = 7;
+   */
+  clientIp: string;
+
+  /**
+   * The outcome or cause: "ok", "wrong", "expired", "exhausted", a delivery
+   * status, a provider name.
+   *
+   * @generated from field: string reason = 8;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message auth.v1.AuditEvent.
+ * Use `create(AuditEventSchema)` to create a new message.
+ */
+export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 17);
+
+/**
+ * VerificationStatus is where a verification stands.
+ *
+ * @generated from enum auth.v1.VerificationStatus
+ */
+export enum VerificationStatus {
+  /**
+   * Never sent by the server.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A code is live and may be checked.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * A code was checked successfully.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_APPROVED = 2;
+   */
+  APPROVED = 2,
+
+  /**
+   * CancelVerification ended it.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_CANCELED = 3;
+   */
+  CANCELED = 3,
+
+  /**
+   * Its codes expired before one was checked successfully.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_EXPIRED = 4;
+   */
+  EXPIRED = 4,
+
+  /**
+   * OTP_MAX_ATTEMPTS wrong codes were checked: its codes are dead.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_MAX_ATTEMPTS_REACHED = 5;
+   */
+  MAX_ATTEMPTS_REACHED = 5,
+
+  /**
+   * No SMS provider could send its code.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_FAILED_TO_SEND = 6;
+   */
+  FAILED_TO_SEND = 6,
+}
+
+/**
+ * Describes the enum auth.v1.VerificationStatus.
+ */
+export const VerificationStatusSchema: GenEnum<VerificationStatus> = /*@__PURE__*/
+  enumDesc(file_auth_v1_auth, 0);
+
+/**
  * AuthService logs a user in with a one-time code sent by SMS and issues
  * JWT access tokens with rotating refresh tokens.
  *
@@ -312,8 +732,10 @@ export const UserSchema: GenMessage<User> = /*@__PURE__*/
  */
 export const AuthService: GenService<{
   /**
-   * SendOtp generates a new code for the phone number, replacing any earlier
-   * one, and sends it by SMS.
+   * SendOtp generates a new code for the phone number and sends it by SMS. A
+   * resend while the phone's verification is pending continues it: the
+   * previous code stays valid until its own expiry beside the new one, and
+   * both share one attempt count.
    *
    * @generated from rpc auth.v1.AuthService.SendOtp
    */
@@ -358,6 +780,45 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof LogoutRequestSchema;
     output: typeof LogoutResponseSchema;
+  },
+  /**
+   * GetVerification reports where a verification stands: its status, its
+   * check attempts and each SMS sent for it with its delivery status. Knowing
+   * the id (from SendOtp) is what allows it: an unknown id, or one that has
+   * expired from the records, is NOT_FOUND (reason VERIFICATION_NOT_FOUND).
+   *
+   * @generated from rpc auth.v1.AuthService.GetVerification
+   */
+  getVerification: {
+    methodKind: "unary";
+    input: typeof GetVerificationRequestSchema;
+    output: typeof GetVerificationResponseSchema;
+  },
+  /**
+   * CancelVerification ends a pending verification: none of its codes verify
+   * any more. Canceling one that is no longer pending changes nothing and
+   * answers its current state.
+   *
+   * @generated from rpc auth.v1.AuthService.CancelVerification
+   */
+  cancelVerification: {
+    methodKind: "unary";
+    input: typeof CancelVerificationRequestSchema;
+    output: typeof CancelVerificationResponseSchema;
+  },
+  /**
+   * WatchAuditEvents streams the audit log (sends, delivery receipts,
+   * checks, lockouts, cancels, user creation, refreshes, logouts) to internal
+   * services, from just after from_id, then live. It needs the header
+   * "Authorization: Bearer <AUDIT_TOKEN>"; without AUDIT_TOKEN configured it
+   * answers UNIMPLEMENTED.
+   *
+   * @generated from rpc auth.v1.AuthService.WatchAuditEvents
+   */
+  watchAuditEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchAuditEventsRequestSchema;
+    output: typeof WatchAuditEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_auth_v1_auth, 0);
