@@ -55,6 +55,8 @@ export interface SentCode {
   readonly phone: string;
   readonly expiresInSeconds: number;
   readonly codeLength: number;
+  /** The verification the code belongs to (a resend continues the pending one). */
+  readonly verificationId: string;
 }
 
 export interface TokenPair {

@@ -33,6 +33,10 @@ export const REASONS = {
   SMS_BUDGET_EXHAUSTED: { kind: "resource_exhausted", what: "the service's hourly SMS budget is spent" },
   SMS_UNAVAILABLE: { kind: "unavailable", what: "no SMS provider could send the code" },
   STORE_UNAVAILABLE: { kind: "unavailable", what: "the store (Redis) did not answer" },
+  VERIFICATION_NOT_FOUND: {
+    kind: "not_found",
+    what: "no such verification: unknown, another phone's, or past its retention",
+  },
   INTERNAL: { kind: "internal", what: "a bug; metadata error_id matches the log line" },
   // Refused by a transport before the kernel saw the request (REST body, path).
   MALFORMED_REQUEST: {
@@ -107,6 +111,9 @@ export const otpExpired = () =>
 
 export const otpAttemptsExhausted = () =>
   new LoginError("OTP_ATTEMPTS_EXHAUSTED", "too many incorrect attempts; request a new code");
+
+export const verificationNotFound = () =>
+  new LoginError("VERIFICATION_NOT_FOUND", "no such verification; it may have expired from the records");
 
 // ---- tokens --------------------------------------------------------------------------------------------
 

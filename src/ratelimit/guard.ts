@@ -43,6 +43,14 @@ export class RateLimitGuard implements AbuseGuard {
     return this.#send.check(phone, client);
   }
 
+  beforeTestNumberSend(client: Client): Promise<void> {
+    return this.#send.checkClientOnly(client);
+  }
+
+  beforeReroute(phone: Phone): Promise<SendPermit> {
+    return this.#send.checkReroute(phone);
+  }
+
   beforeVerify(_phone: Phone, client: Client): Promise<void> {
     return this.#verify.check(client);
   }

@@ -106,6 +106,35 @@ export class SendPolicy {
     return { cancel: () => refund(sms) };
   }
 
+  /** A send to a test number: the client's own limit only, decided the same way. */
+  async checkClientOnly(client: Client): Promise<void> {
+    const requests: Check[] = this.#ip
+      ? [{ limit: this.#ip, key: ipKey(client.ip), refuse: (ms) => rateLimitIp(ms, "send") }]
+      : [];
+    const [refusal] = await this.decide({ requests, sms: [], lock: undefined });
+    if (refusal) throw refusalError(refusal);
+  }
+
+  /**
+   * A code we send again by ourselves (a reroute after an undelivered receipt): the phone's window and the
+   * SMS caps, which protect the budget; no client limit (no client asked) and no cooldown (no one pressed
+   * "resend").
+   */
+  async checkReroute(phone: Phone): Promise<SendPermit> {
+    const destination = destinationOf(phone);
+    const sms: Check[] = [];
+    const add = (limit: Limit | undefined, key: string, refuse: (retryAfterMs: number) => LoginError) => {
+      if (limit) sms.push({ limit, key, refuse });
+    };
+    add(this.#phone, phone.e164, rateLimitPhone);
+    add(this.#prefix, destination.prefix, smsPrefixLimit);
+    add(this.#country, destination.callingCode, smsCountryLimit);
+    add(this.#global, "all", smsBudgetExhausted);
+    const [refusal] = await this.decide({ requests: [], sms, lock: undefined });
+    if (refusal) throw refusalError(refusal);
+    return { cancel: () => refund(sms) };
+  }
+
   /** Number types and ranges that are never a person's mobile: a code sent there only costs money. */
   #refuseNeverMobile(phone: Phone): void {
     if (phone.type !== undefined && this.#blockedTypes.has(phone.type)) {
