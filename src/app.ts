@@ -1,5 +1,7 @@
 import { hkdfSync, randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
+import { MemoryAuditLog } from "./audit/memory-audit-log.js";
+import { RedisAuditLog } from "./audit/redis-audit-log.js";
 import type { Config } from "./config.js";
 import { TrustedProxies } from "./http/client-ip.js";
 import { DevPage } from "./http/dev-page.js";
@@ -9,6 +11,7 @@ import type { TwilioWebhookSettings } from "./http/twilio-webhook-route.js";
 import type { Logger } from "./log.js";
 import { LoginService } from "./login/login-service.js";
 import type { SmsSender } from "./login/ports.js";
+import { VerificationService } from "./login/verifications.js";
 import { Metrics } from "./ops/metrics.js";
 import { Readiness } from "./ops/readiness.js";
 import { storeCheck } from "./ops/store-check.js";
@@ -19,6 +22,7 @@ import { RateLimitGuard } from "./ratelimit/guard.js";
 import { connectRedis, untilReady } from "./redis/connect.js";
 import { otpText, settingsOf } from "./sms/config.js";
 import { createSmsSender } from "./sms/factory.js";
+import { msg91Provider } from "./sms/msg91/provider.js";
 import { twilioProvider } from "./sms/twilio/provider.js";
 import { DeliveryStatusCounter } from "./sms/twilio/twilio-status-webhook.js";
 import { AccessTokens } from "./tokens/access-tokens.js";
@@ -30,6 +34,10 @@ import { RedisUserStore } from "./users/redis-store.js";
 export interface App {
   readonly server: OnePortServer;
   readonly login: LoginService;
+  /** Verification status, cancel and delivery receipts. */
+  readonly verifications: VerificationService;
+  /** The embedded audit ring, when there is no Redis (tests read it). */
+  readonly auditRing: MemoryAuditLog | undefined;
   readonly accessTokens: AccessTokens;
   readonly redis: Redis | undefined;
   readonly readiness: Readiness;
@@ -97,11 +105,18 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
 
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
   const deliveryStatus = new DeliveryStatusCounter();
-  const twilioWebhook = twilioWebhookOf(config, deliveryStatus);
-  if (twilioWebhook) metrics?.watchDeliveryStatus(deliveryStatus);
   const readiness = new Readiness().add(storeCheck(redis));
 
   const codes = redis ? new RedisOtpStore(redis) : new MemoryOtpStore();
+  const auditRing = redis ? undefined : new MemoryAuditLog(config.audit.memoryEvents);
+  const audit = redis ? new RedisAuditLog(redis, config.audit.maxLen, log) : (auditRing as MemoryAuditLog);
+  if (config.otp.testNumbers.size > 0) {
+    log.warn(
+      { count: config.otp.testNumbers.size },
+      "TEST_PHONE_NUMBERS: test numbers configured; they get fixed codes and no SMS",
+    );
+  }
+  const phones = new PhoneNormalizer(config.defaultCountry);
   const login = new LoginService({
     settings: {
       codeLength: config.otp.length,
@@ -115,9 +130,14 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       refreshTtlSeconds: config.jwt.refreshTtlSeconds,
       refreshSecret,
       refreshReuseGraceSeconds: config.jwt.refreshReuseGraceSeconds,
+      verificationRetentionSeconds: config.otp.retentionSeconds,
+      testNumbers: config.otp.testNumbers,
+      rerouteProvider: config.sms.rerouteUndelivered ? config.sms.fallback : undefined,
     },
-    phones: new PhoneNormalizer(config.defaultCountry),
+    phones,
     codes,
+    verifications: codes,
+    audit,
     users: redis ? new RedisUserStore(redis) : new MemoryUserStore(),
     refreshTokens: redis ? new RedisRefreshStore(redis) : new MemoryRefreshStore(),
     accessTokens,
@@ -132,6 +152,26 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     log,
     events: metrics,
   });
+  const verifications = new VerificationService({
+    store: codes,
+    maxAttempts: config.otp.maxAttempts,
+    log,
+    audit,
+    events: login.events,
+    regionOf: (e164) => {
+      try {
+        return phones.parse(e164).region ?? "";
+      } catch {
+        return "";
+      }
+    },
+    reroute: config.sms.rerouteUndelivered ? (v) => login.reroute(v) : undefined,
+  });
+  const onReceipt = (provider: string) => (r: { messageId: string; status: string; errorCode: string }) =>
+    verifications.receipt({ provider, ...r });
+  const twilioWebhook = twilioWebhookOf(config, deliveryStatus, onReceipt("twilio"));
+  if (twilioWebhook) metrics?.watchDeliveryStatus(deliveryStatus);
+  const dlrSecret = settingsOf(config.sms, msg91Provider)?.dlrSecret;
 
   const server = new OnePortServer(
     createHandler({
@@ -144,6 +184,13 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       cors: config.cors,
       devPage: config.production ? undefined : DevPage.locate(),
       twilioWebhook,
+      verifications,
+      audit: {
+        feed: redis ? (audit as RedisAuditLog) : (auditRing as MemoryAuditLog),
+        token: config.audit.token,
+        maxWatchers: config.audit.maxWatchers,
+      },
+      msg91Dlr: dlrSecret ? { secret: dlrSecret, onReceipt: onReceipt("msg91") } : undefined,
     }),
     config.server,
     log,
@@ -161,6 +208,8 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   return {
     server,
     login,
+    verifications,
+    auditRing,
     accessTokens,
     redis,
     readiness,
@@ -169,21 +218,27 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     async close() {
       readiness.beginShutdown();
       await server.close();
+      await login.settled();
       await closeRedis();
     },
     async shutdown(timeoutMs) {
       readiness.beginShutdown();
       const drained = await server.shutdown(timeoutMs);
+      await login.settled();
       await closeRedis();
       return drained;
     },
   };
 }
 
-function twilioWebhookOf(config: Config, counter: DeliveryStatusCounter): TwilioWebhookSettings | undefined {
+function twilioWebhookOf(
+  config: Config,
+  counter: DeliveryStatusCounter,
+  onReceipt: TwilioWebhookSettings["onReceipt"],
+): TwilioWebhookSettings | undefined {
   const t = settingsOf(config.sms, twilioProvider);
   return t?.statusCallbackUrl
-    ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl, counter }
+    ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl, counter, onReceipt }
     : undefined;
 }
 

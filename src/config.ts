@@ -1,3 +1,4 @@
+import { type AuditConfig, readAuditConfig } from "./audit/config.js";
 import { EnvReader } from "./env-reader.js";
 import { readTrustedProxies } from "./http/client-ip-config.js";
 import type { CorsOptions } from "./http/cors.js";
@@ -35,6 +36,8 @@ export interface Config extends OpsConfig {
   readonly server: ServerLimits;
   /** Browser origins allowed to call cross-origin (CORS); see src/http/cors.ts. */
   readonly cors: CorsOptions;
+  /** The audit stream and who may watch it; see src/audit/config.ts. */
+  readonly audit: AuditConfig;
 }
 
 export class ConfigError extends Error {
@@ -61,6 +64,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     ...readOpsConfig(r),
     cors: readCorsConfig(r),
     server: readServerLimits(r),
+    audit: readAuditConfig(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

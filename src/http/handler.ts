@@ -3,10 +3,12 @@ import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connect
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
+import type { VerificationService } from "../login/verifications.js";
 import { registerOpsServices } from "../ops/grpc-services.js";
 import type { Metrics } from "../ops/metrics.js";
 import { rpcProtocolOf } from "../ops/protocol.js";
 import type { Readiness } from "../ops/readiness.js";
+import type { AuditWatchSettings } from "../rpc/audit-watch.js";
 import { clientKey } from "../rpc/client-context.js";
 import { refuseUndecodable, refusingCorrupt } from "../rpc/malformed-requests.js";
 import { routes } from "../rpc/routes.js";
@@ -15,8 +17,9 @@ import { clientResolver, type TrustedProxies } from "./client-ip.js";
 import { type CorsOptions, createCors } from "./cors.js";
 import type { DevPage } from "./dev-page.js";
 import { HttpError, sendError } from "./json.js";
+import { MSG91_DLR_PREFIX, type Msg91DlrSettings, serveMsg91Dlr } from "./msg91-dlr-route.js";
 import { opsRoutes } from "./ops-routes.js";
-import { restRoutes, serveRest } from "./rest.js";
+import { restRoutes, serveRest, serveVerification, verificationRouteOf } from "./rest.js";
 import { serveTwilioStatus, type TwilioWebhookSettings } from "./twilio-webhook-route.js";
 
 export const TWILIO_STATUS_PATH = "/webhooks/twilio/status";
@@ -36,6 +39,12 @@ export interface HandlerDeps {
   readonly twilioWebhook?: TwilioWebhookSettings | undefined;
   /** The development login page at `/`; absent in production. */
   readonly devPage?: DevPage | undefined;
+  /** GetVerification and CancelVerification, and their REST paths. */
+  readonly verifications?: VerificationService | undefined;
+  /** WatchAuditEvents; unimplemented when absent or without a token. */
+  readonly audit?: AuditWatchSettings | undefined;
+  /** MSG91's delivery reports; mounted only when MSG91_DLR_SECRET is set. */
+  readonly msg91Dlr?: Msg91DlrSettings | undefined;
 }
 
 /**
@@ -55,14 +64,18 @@ const RPC_CONTENT_TYPE = /^application\/(grpc|proto|connect\+)/i;
 
 export function createHandler(deps: HandlerDeps): Handler {
   const rest = restRoutes(deps.login);
-  const restObservers = new Map([...rest.keys()].map((path) => [path, deps.metrics?.rest(path)]));
+  const restObservers = new Map(
+    [...rest.keys(), "/api/v1/auth/verifications/{id}", "/api/v1/auth/verifications/{id}/cancel"].map(
+      (path) => [path, deps.metrics?.rest(path)],
+    ),
+  );
   const ops = opsRoutes(deps.readiness, deps.metrics);
   const jwks = JSON.stringify(deps.accessTokens.jwks());
   const clientOf = clientResolver(deps.trustedProxies);
   const unrouted = deps.metrics?.unrouted();
   const adapter = connectNodeAdapter({
     routes: (router) => {
-      routes(deps.login, deps.log)(router);
+      routes(deps.login, deps.log, { verifications: deps.verifications, audit: deps.audit })(router);
       registerOpsServices(router, deps.readiness);
       // Both wrap connect-node's per-RPC handlers in place: its routing and protocols stay its own.
       refuseUndecodable(router, COMPRESSIONS, READ_MAX_BYTES);
@@ -79,6 +92,25 @@ export function createHandler(deps: HandlerDeps): Handler {
         void serveRest(route, req, res, clientOf(req), deps.log, restObservers.get(path));
         return;
       }
+      const verificationRoute = deps.verifications ? verificationRouteOf(path) : undefined;
+      if (verificationRoute && deps.verifications) {
+        void serveVerification(
+          deps.verifications,
+          path,
+          req,
+          res,
+          deps.log,
+          restObservers.get(verificationRoute),
+        );
+        return;
+      }
+      if (path.startsWith(MSG91_DLR_PREFIX) && deps.msg91Dlr) {
+        void serveMsg91Dlr(req, res, path, deps.msg91Dlr).catch((err: unknown) => {
+          deps.log.warn({ err }, "msg91 delivery report failed");
+          if (!res.headersSent) sendError(res, new HttpError(503, "STORE_UNAVAILABLE", "try again"));
+        });
+        return;
+      }
       if (path === "/.well-known/jwks.json" && (req.method === "GET" || req.method === "HEAD")) {
         res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=300" });
         res.end(req.method === "HEAD" ? "" : jwks);
@@ -87,7 +119,9 @@ export function createHandler(deps: HandlerDeps): Handler {
       if (path === TWILIO_STATUS_PATH && deps.twilioWebhook) {
         void serveTwilioStatus(req, res, deps.twilioWebhook).catch((err: unknown) => {
           deps.log.warn({ err }, "twilio status callback failed");
-          sendError(res, new HttpError(400, "MALFORMED_REQUEST", "could not read the callback"));
+          // Not a 2xx, so Twilio retries a receipt we could not keep.
+          if (!res.headersSent)
+            sendError(res, new HttpError(503, "STORE_UNAVAILABLE", "could not keep the callback"));
         });
         return;
       }

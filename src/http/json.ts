@@ -101,3 +101,11 @@ export function stringField(body: Record<string, unknown>, name: string): string
   if (typeof v !== "string") throw new HttpError(400, "MALFORMED_REQUEST", `${name} must be a string`);
   return v;
 }
+
+/** An optional string field: "" when absent, refused when present but not a string. */
+export function optionalStringField(body: Record<string, unknown>, name: string): string {
+  const v = body[name];
+  if (v === undefined || v === null) return "";
+  if (typeof v !== "string") throw new HttpError(400, "MALFORMED_REQUEST", `${name} must be a string`);
+  return v;
+}

@@ -13,6 +13,10 @@ export interface TwilioWebhookSettings {
   readonly publicUrl: string;
   /** The app's own counter, which its metrics read. */
   readonly counter: DeliveryStatusCounter;
+  /** Where a signed final status goes: the message's verification record. */
+  readonly onReceipt?:
+    | ((receipt: { messageId: string; status: string; errorCode: string }) => Promise<unknown>)
+    | undefined;
 }
 
 /** `POST /webhooks/twilio/status`: reads the form body as text and lets the SMS layer check and count it. */
@@ -39,6 +43,8 @@ export async function serveTwilioStatus(req: Req, res: Res, settings: TwilioWebh
     },
     settings,
   );
+  // Recorded before the answer: a 2xx tells Twilio not to retry, so it must mean "kept".
+  if (answer.receipt && settings.onReceipt) await settings.onReceipt(answer.receipt);
   res.writeHead(answer.status, answer.headers);
   res.end(answer.body);
 }

@@ -26,6 +26,8 @@ export interface SmsConfig {
   readonly webOtpDomain: string | undefined;
   /** Usable but worth an operator's look; logged by createSmsSender. */
   readonly warnings: readonly string[];
+  /** SMS_REROUTE_UNDELIVERED: a code a receipt says never arrived is sent again once, through the fallback. */
+  readonly rerouteUndelivered: boolean;
 }
 
 const HOSTNAME =
@@ -118,7 +120,22 @@ export function readSmsConfig(r: EnvReader): SmsConfig {
     return section ? [section] : [];
   });
 
-  return { provider, fallback, providers, timeoutMs, breaker, appName, template, webOtpDomain, warnings };
+  const rerouteUndelivered = r.bool("SMS_REROUTE_UNDELIVERED", false);
+  if (rerouteUndelivered && fallback === undefined) {
+    r.problems.push("SMS_REROUTE_UNDELIVERED=true needs SMS_FALLBACK_PROVIDER: the reroute goes through it");
+  }
+  return {
+    provider,
+    fallback,
+    providers,
+    timeoutMs,
+    breaker,
+    appName,
+    template,
+    webOtpDomain,
+    warnings,
+    rerouteUndelivered,
+  };
 }
 
 /** The settings `provider` read, when it is in use. */

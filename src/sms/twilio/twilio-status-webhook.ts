@@ -26,6 +26,8 @@ export interface WebhookResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
+  /** A signed callback's final status, for the message's verification record. */
+  readonly receipt?: { readonly messageId: string; readonly status: string; readonly errorCode: string };
 }
 
 /** Statuses after which Twilio sends no more updates for a message. */
@@ -79,9 +81,16 @@ export function handleTwilioStatusCallback(req: WebhookRequest, opts: TwilioWebh
     return { status: 403, headers: JSON_HEADERS, body: '{"error":"invalid signature"}' };
   }
   const status = params.MessageStatus ?? params.SmsStatus;
-  if (isFinal(status)) counter.record(status, params.ErrorCode);
+  const messageId = params.MessageSid ?? params.SmsSid ?? "";
+  if (!isFinal(status)) return { status: 204, headers: {}, body: "" };
+  counter.record(status, params.ErrorCode);
   // Twilio only needs a 2xx; a body would be ignored.
-  return { status: 204, headers: {}, body: "" };
+  return {
+    status: 204,
+    headers: {},
+    body: "",
+    receipt: { messageId, status, errorCode: params.ErrorCode ?? "" },
+  };
 }
 
 function signedUrl(publicUrl: string, requestUrl: string | undefined): string {

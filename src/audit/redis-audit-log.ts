@@ -1,0 +1,66 @@
+import type { Redis } from "ioredis";
+import type { AuditEntry, AuditLog, LoginLog } from "../login/ports.js";
+import { type AuditRecord, fieldsOf, recordOf } from "./record.js";
+
+const STREAM = "audit:stream";
+/** How long one XREAD waits for new events before asking again (and noticing a watcher that left). */
+const BLOCK_MS = 2_000;
+const BATCH = 100;
+
+/**
+ * The audit log on a Redis Stream. An append is an XADD issued with the request's other commands and never
+ * awaited by it: auto-pipelining sends it in the write that is going out anyway, so it costs the request no
+ * round trip. `MAXLEN ~` keeps the stream about `maxLen` long at the cost of trimming whole nodes.
+ */
+export class RedisAuditLog implements AuditLog {
+  constructor(
+    private readonly redis: Redis,
+    private readonly maxLen: number,
+    private readonly log: LoginLog,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  append(entry: AuditEntry): void {
+    this.redis
+      .xadd(STREAM, "MAXLEN", "~", this.maxLen, "*", ...fieldsOf(entry, this.now()))
+      .catch((err: unknown) =>
+        this.log.warn({ err, event: entry.event }, "could not append to the audit stream"),
+      );
+  }
+
+  /**
+   * Events after `fromId` ("" for only new ones, "0" for the oldest kept), then live, until `signal` aborts.
+   * Each watcher blocks in XREAD on a connection of its own, so it never holds up the service's commands.
+   */
+  async *watch(fromId: string, signal: AbortSignal): AsyncIterable<AuditRecord> {
+    const conn = this.redis.duplicate({
+      enableAutoPipelining: false,
+      commandTimeout: BLOCK_MS + 3_000,
+      lazyConnect: true,
+    });
+    const stop = () => conn.disconnect();
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      await conn.connect();
+      let last = fromId;
+      if (last === "") {
+        const [newest] = await conn.xrevrange(STREAM, "+", "-", "COUNT", 1);
+        last = newest?.[0] ?? "0-0";
+      }
+      while (!signal.aborted) {
+        const answer = await conn.xread("COUNT", BATCH, "BLOCK", BLOCK_MS, "STREAMS", STREAM, last);
+        for (const [, entries] of answer ?? []) {
+          for (const [id, fields] of entries) {
+            last = id;
+            yield recordOf(id, fields);
+          }
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    } finally {
+      signal.removeEventListener("abort", stop);
+      conn.disconnect();
+    }
+  }
+}
