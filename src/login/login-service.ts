@@ -190,7 +190,12 @@ export class LoginService {
       ]);
       this.#events.smsSend(provider, err instanceof SmsError ? err.kind : "error");
       this.#audit.append({ ...audit, reason: `failed:${provider}` });
-      throw smsFailure(err, phone, log);
+      // The caller may look the verification up (failed_to_send, each provider's attempt) by its id.
+      const refusal = smsFailure(err, phone, log);
+      throw new LoginError(refusal.reason, refusal.message, refusal.retryAfterSeconds, {
+        ...refusal.metadata,
+        verification_id: filed.verificationId,
+      });
     }
     this.#events.codeSent();
     return this.#sent(e164, filed);
