@@ -135,3 +135,32 @@ describe("config", () => {
     expect(problems({ OTP_LENGTH: "2", PORT: "x", OTP_MAX_ATTEMPTS: "0" })).toHaveLength(3);
   });
 });
+
+describe("verification settings", () => {
+  it("reads TEST_PHONE_NUMBERS and the retention, naming bad entries without echoing a code", () => {
+    const c = loadConfig({ TEST_PHONE_NUMBERS: "+919999900001:123456, +919999900002:654321" });
+    expect([...c.otp.testNumbers]).toEqual([
+      ["+919999900001", "123456"],
+      ["+919999900002", "654321"],
+    ]);
+    expect(c.otp.retentionSeconds).toBe(86_400);
+    const bad = problems({ TEST_PHONE_NUMBERS: "9999900001:123456,+919999900002:98765" });
+    expect(bad).toHaveLength(2);
+    expect(bad.join("\n")).not.toContain("98765");
+  });
+
+  it("refuses test numbers in production unless TEST_PHONE_NUMBERS_IN_PRODUCTION=true", () => {
+    const prod = { NODE_ENV: "production", TEST_PHONE_NUMBERS: "+919999900001:123456" };
+    expect(problems(prod).some((p) => p.startsWith("TEST_PHONE_NUMBERS is refused"))).toBe(true);
+    expect(
+      problems({ ...prod, TEST_PHONE_NUMBERS_IN_PRODUCTION: "true" }).some((p) =>
+        p.startsWith("TEST_PHONE_NUMBERS"),
+      ),
+    ).toBe(false);
+  });
+
+  it("SMS_REROUTE_UNDELIVERED needs a fallback provider; AUDIT_TOKEN must be long", () => {
+    expect(problems({ SMS_REROUTE_UNDELIVERED: "true" }).join("\n")).toMatch(/needs SMS_FALLBACK_PROVIDER/);
+    expect(problems({ AUDIT_TOKEN: "short" }).join("\n")).toMatch(/AUDIT_TOKEN must be at least 32/);
+  });
+});
