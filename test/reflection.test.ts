@@ -71,7 +71,15 @@ describe("gRPC server reflection", () => {
       // The answer is self-contained: a registry builds from it and resolves the RPC's types.
       const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: files }));
       const service = registry.getService("auth.v1.AuthService");
-      expect(service?.methods.map((m) => m.name)).toEqual(["SendOtp", "VerifyOtp", "RefreshToken", "Logout"]);
+      expect(service?.methods.map((m) => m.name)).toEqual([
+        "SendOtp",
+        "VerifyOtp",
+        "RefreshToken",
+        "Logout",
+        "GetVerification",
+        "CancelVerification",
+        "WatchAuditEvents",
+      ]);
       expect(registry.getMessage("auth.v1.VerifyOtpResponse")?.field.user?.message?.typeName).toBe(
         "auth.v1.User",
       );
