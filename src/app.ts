@@ -17,8 +17,9 @@ import { failureLockKeys, RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
 import { RateLimitGuard } from "./ratelimit/guard.js";
 import { connectRedis, untilReady } from "./redis/connect.js";
+import { BoundedSmsSender } from "./sms/bounded.js";
 import { otpText, settingsOf } from "./sms/config.js";
-import { createSmsSender } from "./sms/factory.js";
+import { createSmsSender, type SmsLog } from "./sms/factory.js";
 import { twilioProvider } from "./sms/twilio/provider.js";
 import { DeliveryStatusCounter } from "./sms/twilio/twilio-status-webhook.js";
 import { AccessTokens } from "./tokens/access-tokens.js";
@@ -91,11 +92,16 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     );
   }
 
-  const sms = overrides.sms ?? createSms(config, log);
+  const smsLog = smsLogOf(log);
+  // Around an override too: the cap is the process's, whoever sends.
+  const sms = new BoundedSmsSender(overrides.sms ?? createSmsSender(config.sms, smsLog), smsLog, {
+    maxInFlight: config.sms.maxInFlight,
+  });
   if (sms.name === "development")
     log.warn("DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console");
 
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
+  metrics?.watchSmsInFlight(sms);
   const deliveryStatus = new DeliveryStatusCounter();
   const twilioWebhook = twilioWebhookOf(config, deliveryStatus);
   if (twilioWebhook) metrics?.watchDeliveryStatus(deliveryStatus);
@@ -187,11 +193,11 @@ function twilioWebhookOf(config: Config, counter: DeliveryStatusCounter): Twilio
     : undefined;
 }
 
-function createSms(config: Config, log: Logger): SmsSender {
+function smsLogOf(log: Logger): SmsLog {
   // The SMS layer logs (message, fields); pino takes (fields, message).
-  return createSmsSender(config.sms, {
+  return {
     info: (msg, extra) => log.info(extra ?? {}, msg),
     warn: (msg, extra) => log.warn(extra ?? {}, msg),
     error: (msg, extra) => log.error(extra ?? {}, msg),
-  });
+  };
 }

@@ -1,7 +1,7 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import { ConnectError, type ConnectRouter, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { CodeFailure, LoginEvents, SmsOutcome } from "../login/ports.js";
 import { codeNames, watchAnswer } from "./answer-code.js";
 import { type Protocol, rpcProtocolOf } from "./protocol.js";
@@ -94,6 +94,27 @@ export class Metrics implements LoginEvents {
         this.reset();
         for (const [status, n] of Object.entries(byStatus)) this.inc({ status }, n);
         this.inc({ status: "rejected" }, rejected);
+      },
+    });
+  }
+
+  /** Reads the SMS in-flight cap's numbers at each scrape, so a send pays nothing for them. */
+  watchSmsInFlight(source: { readonly inFlight: number; readonly refused: number }): void {
+    new Gauge({
+      name: "otp_auth_sms_in_flight",
+      help: "SMS sends handed to a provider and not yet answered, in this process",
+      registers: [this.registry],
+      collect() {
+        this.set(source.inFlight);
+      },
+    });
+    new Counter({
+      name: "otp_auth_sms_in_flight_refused_total",
+      help: "SMS sends refused at once because SMS_MAX_IN_FLIGHT sends were already waiting on the provider",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(source.refused);
       },
     });
   }
