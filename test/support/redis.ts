@@ -105,8 +105,7 @@ export function describeWithRedis(
   body: (redis: TestRedis) => void,
   opts: DescribeWithRedisOptions = {},
 ): void {
-  const skip =
-    opts.outage && process.env.REDIS_URL ? givenServerSkip(name) : redisReason();
+  const skip = opts.outage && process.env.REDIS_URL ? givenServerSkip(name) : redisReason();
   describe.skipIf(skip)(skip ? `${name} [skipped: ${skip}]` : name, () => {
     let started: TestRedis | undefined;
     // Registered before anything `body` adds, so (hooks run as a stack) it closes after the apps using it.
