@@ -20,6 +20,7 @@ import { connectRedis, untilReady } from "./redis/connect.js";
 import { otpText, settingsOf } from "./sms/config.js";
 import { createSmsSender } from "./sms/factory.js";
 import { twilioProvider } from "./sms/twilio/provider.js";
+import { MemorySeenCallbacks, RedisSeenCallbacks } from "./sms/twilio/seen-callbacks.js";
 import { DeliveryStatusCounter } from "./sms/twilio/twilio-status-webhook.js";
 import { AccessTokens } from "./tokens/access-tokens.js";
 import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
@@ -97,7 +98,10 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
 
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
   const deliveryStatus = new DeliveryStatusCounter();
-  const twilioWebhook = twilioWebhookOf(config, deliveryStatus);
+  const twilioWebhook = twilioWebhookOf(config, {
+    counter: deliveryStatus,
+    seen: redis ? new RedisSeenCallbacks(redis) : new MemorySeenCallbacks(),
+  });
   if (twilioWebhook) metrics?.watchDeliveryStatus(deliveryStatus);
   const readiness = new Readiness().add(storeCheck(redis));
 
@@ -180,10 +184,13 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   };
 }
 
-function twilioWebhookOf(config: Config, counter: DeliveryStatusCounter): TwilioWebhookSettings | undefined {
+function twilioWebhookOf(
+  config: Config,
+  counting: Pick<TwilioWebhookSettings, "counter" | "seen">,
+): TwilioWebhookSettings | undefined {
   const t = settingsOf(config.sms, twilioProvider);
   return t?.statusCallbackUrl
-    ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl, counter }
+    ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl, ...counting }
     : undefined;
 }
 
