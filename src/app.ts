@@ -4,7 +4,9 @@ import type { Config } from "./config.js";
 import { TrustedProxies } from "./http/client-ip.js";
 import { DevPage } from "./http/dev-page.js";
 import { createHandler } from "./http/handler.js";
+import { MetricsListener } from "./http/metrics-listener.js";
 import { type DrainResult, OnePortServer } from "./http/one-port.js";
+import { metricsRoute } from "./http/ops-routes.js";
 import type { TwilioWebhookSettings } from "./http/twilio-webhook-route.js";
 import type { Logger } from "./log.js";
 import { LoginService } from "./login/login-service.js";
@@ -35,6 +37,11 @@ export interface App {
   readonly redis: Redis | undefined;
   readonly readiness: Readiness;
   readonly metrics: Metrics | undefined;
+  /**
+   * `/metrics` on a listener of its own when METRICS_PORT is set (the API port then answers it 404); the
+   * caller listens on it (main: METRICS_PORT on METRICS_HOST). Closed by `close` and `shutdown`.
+   */
+  readonly metricsListener: MetricsListener | undefined;
   /** Final delivery statuses Twilio reported to this app's `/webhooks/twilio/status`. */
   readonly deliveryStatus: DeliveryStatusCounter;
   /** Ends everything now (tests). */
@@ -97,6 +104,9 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     log.warn("DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console");
 
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
+  const metricsEndpoint = metrics ? metricsRoute(metrics, config.metricsToken) : undefined;
+  const metricsListener =
+    metricsEndpoint && config.metricsPort !== undefined ? new MetricsListener(metricsEndpoint) : undefined;
   const deliveryStatus = new DeliveryStatusCounter();
   const twilioWebhook = twilioWebhookOf(config, {
     counter: deliveryStatus,
@@ -145,6 +155,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       trustedProxies: new TrustedProxies(config.trustedProxies),
       readiness,
       metrics,
+      metricsRoute: metricsListener ? undefined : metricsEndpoint,
       cors: config.cors,
       devPage: config.production ? undefined : DevPage.locate(),
       twilioWebhook,
@@ -169,15 +180,18 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     redis,
     readiness,
     metrics,
+    metricsListener,
     deliveryStatus,
     async close() {
       readiness.beginShutdown();
-      await server.close();
+      await Promise.all([server.close(), metricsListener?.close()]);
       await closeRedis();
     },
     async shutdown(timeoutMs) {
       readiness.beginShutdown();
+      // Scrapes go on while requests drain, so the drain itself shows up in the metrics.
       const drained = await server.shutdown(timeoutMs);
+      await metricsListener?.close();
       await closeRedis();
       return drained;
     },
