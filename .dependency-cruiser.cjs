@@ -37,6 +37,14 @@ module.exports = {
       from: { path: "^src/rpc/" },
       to: { path: "^src/http/" },
     },
+    {
+      name: "client-stays-light",
+      comment:
+        "src/client is what other services import: it may share token-shape.ts (which imports nothing) but no server module, so it never loads Redis, pino or the SMS providers.",
+      severity: "error",
+      from: { path: "^src/client/" },
+      to: { path: "^src/", pathNot: "^src/(client/|tokens/token-shape\\.ts$)" },
+    },
   ],
   options: {
     doNotFollow: { path: "node_modules" },

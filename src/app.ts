@@ -4,7 +4,9 @@ import type { Config } from "./config.js";
 import { TrustedProxies } from "./http/client-ip.js";
 import { DevPage } from "./http/dev-page.js";
 import { createHandler } from "./http/handler.js";
+import { MetricsListener } from "./http/metrics-listener.js";
 import { type DrainResult, OnePortServer } from "./http/one-port.js";
+import { metricsRoute } from "./http/ops-routes.js";
 import type { TwilioWebhookSettings } from "./http/twilio-webhook-route.js";
 import type { Logger } from "./log.js";
 import { LoginService } from "./login/login-service.js";
@@ -21,6 +23,7 @@ import { BoundedSmsSender } from "./sms/bounded.js";
 import { otpText, settingsOf } from "./sms/config.js";
 import { createSmsSender, type SmsLog } from "./sms/factory.js";
 import { twilioProvider } from "./sms/twilio/provider.js";
+import { MemorySeenCallbacks, RedisSeenCallbacks } from "./sms/twilio/seen-callbacks.js";
 import { DeliveryStatusCounter } from "./sms/twilio/twilio-status-webhook.js";
 import { AccessTokens } from "./tokens/access-tokens.js";
 import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
@@ -35,6 +38,11 @@ export interface App {
   readonly redis: Redis | undefined;
   readonly readiness: Readiness;
   readonly metrics: Metrics | undefined;
+  /**
+   * `/metrics` on a listener of its own when METRICS_PORT is set (the API port then answers it 404); the
+   * caller listens on it (main: METRICS_PORT on METRICS_HOST). Closed by `close` and `shutdown`.
+   */
+  readonly metricsListener: MetricsListener | undefined;
   /** Final delivery statuses Twilio reported to this app's `/webhooks/twilio/status`. */
   readonly deliveryStatus: DeliveryStatusCounter;
   /** Ends everything now (tests). */
@@ -102,8 +110,14 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
 
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
   metrics?.watchSmsInFlight(sms);
+  const metricsEndpoint = metrics ? metricsRoute(metrics, config.metricsToken) : undefined;
+  const metricsListener =
+    metricsEndpoint && config.metricsPort !== undefined ? new MetricsListener(metricsEndpoint) : undefined;
   const deliveryStatus = new DeliveryStatusCounter();
-  const twilioWebhook = twilioWebhookOf(config, deliveryStatus);
+  const twilioWebhook = twilioWebhookOf(config, {
+    counter: deliveryStatus,
+    seen: redis ? new RedisSeenCallbacks(redis) : new MemorySeenCallbacks(),
+  });
   if (twilioWebhook) metrics?.watchDeliveryStatus(deliveryStatus);
   const readiness = new Readiness().add(storeCheck(redis));
 
@@ -147,6 +161,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       trustedProxies: new TrustedProxies(config.trustedProxies),
       readiness,
       metrics,
+      metricsRoute: metricsListener ? undefined : metricsEndpoint,
       cors: config.cors,
       devPage: config.production ? undefined : DevPage.locate(),
       twilioWebhook,
@@ -171,25 +186,31 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     redis,
     readiness,
     metrics,
+    metricsListener,
     deliveryStatus,
     async close() {
       readiness.beginShutdown();
-      await server.close();
+      await Promise.all([server.close(), metricsListener?.close()]);
       await closeRedis();
     },
     async shutdown(timeoutMs) {
       readiness.beginShutdown();
+      // Scrapes go on while requests drain, so the drain itself shows up in the metrics.
       const drained = await server.shutdown(timeoutMs);
+      await metricsListener?.close();
       await closeRedis();
       return drained;
     },
   };
 }
 
-function twilioWebhookOf(config: Config, counter: DeliveryStatusCounter): TwilioWebhookSettings | undefined {
+function twilioWebhookOf(
+  config: Config,
+  counting: Pick<TwilioWebhookSettings, "counter" | "seen">,
+): TwilioWebhookSettings | undefined {
   const t = settingsOf(config.sms, twilioProvider);
   return t?.statusCallbackUrl
-    ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl, counter }
+    ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl, ...counting }
     : undefined;
 }
 

@@ -21,6 +21,8 @@ export interface Config extends OpsConfig {
   readonly production: boolean;
   readonly host: string;
   readonly port: number;
+  /** METRICS_HOST, or `host` when unset; used only with METRICS_PORT. */
+  readonly metricsHost: string;
   /** Absent in development: the embedded in-memory store is used instead. */
   readonly redisUrl: string | undefined;
   readonly defaultCountry: string;
@@ -46,11 +48,17 @@ export class ConfigError extends Error {
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
   const r = new EnvReader(env);
+  // The listener is main's alone, so its two variables are read here.
+  const host = r.string("HOST", "0.0.0.0");
+  const port = r.int("PORT", 8000, 0, 65535);
+  const ops = readOpsConfig(r);
+  if (ops.metricsPort !== undefined && ops.metricsPort !== 0 && ops.metricsPort === port) {
+    r.problems.push(`METRICS_PORT must differ from PORT (both ${port})`);
+  }
   const config: Config = {
     production: r.production,
-    // The listener is main's alone, so its two variables are read here.
-    host: r.string("HOST", "0.0.0.0"),
-    port: r.int("PORT", 8000, 0, 65535),
+    host,
+    port,
     redisUrl: readRedisUrl(r),
     defaultCountry: readDefaultCountry(r),
     otp: readOtpConfig(r),
@@ -58,7 +66,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     sms: readSmsConfig(r),
     limits: readLimits(r),
     trustedProxies: readTrustedProxies(r),
-    ...readOpsConfig(r),
+    ...ops,
+    metricsHost: ops.metricsHost ?? host,
     cors: readCorsConfig(r),
     server: readServerLimits(r),
   };

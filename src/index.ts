@@ -13,6 +13,7 @@ export {
 export {
   type AuthUser,
   createTokenVerifier,
+  MAX_CLOCK_TOLERANCE_SECONDS,
   TokenVerificationError,
   type TokenVerifier,
   type TokenVerifierOptions,

@@ -20,6 +20,13 @@ async function main(): Promise<void> {
     { host: addr.address, port: addr.port, production: config.production },
     `otp-auth listening on http://${addr.address}:${addr.port} (gRPC, gRPC-Web, Connect and /api/v1 on one port)`,
   );
+  if (app.metricsListener && config.metricsPort !== undefined) {
+    const m = await app.metricsListener.listen(config.metricsPort, config.metricsHost);
+    log.info(
+      { host: m.address, port: m.port },
+      `metrics on http://${m.address}:${m.port}/metrics (not on the API port)`,
+    );
+  }
   // A second signal is not caught (`once`): Ctrl-C twice ends the process at once.
   const stop = (signal: string) => {
     log.info(

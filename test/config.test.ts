@@ -131,6 +131,28 @@ describe("config", () => {
     );
   });
 
+  it("reads METRICS_PORT, METRICS_HOST (HOST by default) and METRICS_TOKEN, refusing what would be ignored", () => {
+    expect(loadConfig({})).toMatchObject({ metricsPort: undefined, metricsToken: undefined });
+    expect(loadConfig({ HOST: "10.0.0.5", METRICS_PORT: "9464" })).toMatchObject({
+      metricsPort: 9464,
+      metricsHost: "10.0.0.5",
+    });
+    expect(loadConfig({ METRICS_PORT: "9464", METRICS_HOST: "127.0.0.1" }).metricsHost).toBe("127.0.0.1");
+    expect(loadConfig({ METRICS_TOKEN: "x".repeat(16) }).metricsToken).toBe("x".repeat(16));
+    expect(problems({ METRICS_PORT: "8000" }).join("\n")).toMatch(/METRICS_PORT must differ from PORT/);
+    expect(problems({ METRICS_PORT: "70000" }).join("\n")).toMatch(/METRICS_PORT must be between/);
+    expect(problems({ METRICS_HOST: "127.0.0.1" }).join("\n")).toMatch(
+      /METRICS_HOST is set without METRICS_PORT/,
+    );
+    expect(problems({ METRICS_TOKEN: "short" }).join("\n")).toMatch(/METRICS_TOKEN must be at least 16/);
+    expect(
+      problems({ METRICS_ENABLED: "false", METRICS_PORT: "9464", METRICS_TOKEN: "x".repeat(16) }),
+    ).toEqual([
+      "METRICS_PORT is set but METRICS_ENABLED=false",
+      "METRICS_TOKEN is set but METRICS_ENABLED=false",
+    ]);
+  });
+
   it("reports every problem at once", () => {
     expect(problems({ OTP_LENGTH: "2", PORT: "x", OTP_MAX_ATTEMPTS: "0" })).toHaveLength(3);
   });

@@ -65,6 +65,20 @@ describe("main", () => {
     expect(code).toBe(0);
   });
 
+  it("serves /metrics only on METRICS_PORT, and closes that listener on SIGTERM", async () => {
+    const m = startMain({ PORT: "0", METRICS_PORT: "0" });
+    const out = await m.waitFor(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/);
+    const api = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1];
+    const metricsUrl = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(out)?.[1] ?? "";
+    expect((await fetch(metricsUrl)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${api}/metrics`)).status).toBe(404);
+
+    m.child.kill("SIGTERM");
+    const [code] = await once(m.child, "exit");
+    expect(code).toBe(0);
+    await expect(fetch(metricsUrl)).rejects.toThrow();
+  });
+
   it("refuses to start in production without Redis and a real SMS provider, naming the variables", async () => {
     const m = startMain({ NODE_ENV: "production" });
     const [code] = await once(m.child, "exit");

@@ -15,7 +15,7 @@ import { clientResolver, type TrustedProxies } from "./client-ip.js";
 import { type CorsOptions, createCors } from "./cors.js";
 import type { DevPage } from "./dev-page.js";
 import { HttpError, sendError } from "./json.js";
-import { opsRoutes } from "./ops-routes.js";
+import { type OpsRoute, opsRoutes } from "./ops-routes.js";
 import { restRoutes, serveRest } from "./rest.js";
 import { serveTwilioStatus, type TwilioWebhookSettings } from "./twilio-webhook-route.js";
 
@@ -28,8 +28,10 @@ export interface HandlerDeps {
   /** Whose X-Forwarded-For to believe when finding the client's address. */
   readonly trustedProxies: TrustedProxies;
   readonly readiness: Readiness;
-  /** Absent when METRICS_ENABLED=false: no `/metrics`, nothing counted. */
+  /** Absent when METRICS_ENABLED=false: nothing counted. */
   readonly metrics: Metrics | undefined;
+  /** `/metrics` on this port; absent when METRICS_ENABLED=false or when METRICS_PORT serves it elsewhere. */
+  readonly metricsRoute?: OpsRoute | undefined;
   /** Browser origins allowed to call cross-origin; none when absent. */
   readonly cors?: CorsOptions | undefined;
   /** Twilio's delivery status callback; mounted only when TWILIO_STATUS_CALLBACK_URL is set. */
@@ -56,7 +58,7 @@ const RPC_CONTENT_TYPE = /^application\/(grpc|proto|connect\+)/i;
 export function createHandler(deps: HandlerDeps): Handler {
   const rest = restRoutes(deps.login);
   const restObservers = new Map([...rest.keys()].map((path) => [path, deps.metrics?.rest(path)]));
-  const ops = opsRoutes(deps.readiness, deps.metrics);
+  const ops = opsRoutes(deps.readiness, deps.metricsRoute);
   const jwks = JSON.stringify(deps.accessTokens.jwks());
   const clientOf = clientResolver(deps.trustedProxies);
   const unrouted = deps.metrics?.unrouted();

@@ -83,17 +83,20 @@ export class Metrics implements LoginEvents {
    * Exposes the final delivery statuses Twilio reports to `/webhooks/twilio/status`, read at scrape time
    * from the webhook's own counter (which is monotonic, so the counter stays one).
    */
-  watchDeliveryStatus(source: { snapshot(): { byStatus: Record<string, number>; rejected: number } }): void {
+  watchDeliveryStatus(source: {
+    snapshot(): { byStatus: Record<string, number>; rejected: number; duplicates: number };
+  }): void {
     new Counter({
       name: "otp_auth_sms_delivery_status_total",
-      help: "Final SMS delivery statuses reported by the provider's signed status callback; status=rejected counts unsigned callbacks",
+      help: "Final SMS delivery statuses reported by the provider's signed status callback, each message's status once; status=rejected counts unsigned callbacks, status=duplicate signed repeats of a counted one",
       labelNames: ["status"] as const,
       registers: [this.registry],
       collect() {
-        const { byStatus, rejected } = source.snapshot();
+        const { byStatus, rejected, duplicates } = source.snapshot();
         this.reset();
         for (const [status, n] of Object.entries(byStatus)) this.inc({ status }, n);
         this.inc({ status: "rejected" }, rejected);
+        this.inc({ status: "duplicate" }, duplicates);
       },
     });
   }

@@ -10,6 +10,7 @@ import {
 } from "jose";
 import type { User } from "../login/model.js";
 import type { TokenIssuer } from "../login/ports.js";
+import { isCanonicalEdDsaJws, MAX_TOKEN_LENGTH } from "./token-shape.js";
 
 /** The claims of an access token, as `verify` returns them. */
 export interface AccessClaims {
@@ -37,14 +38,6 @@ export interface AccessTokensOptions {
   /** Milliseconds since the epoch; injectable so tests can issue and check tokens at any time. */
   readonly now?: () => number;
 }
-
-// A 64-byte Ed25519 signature is 86 base64url characters; the last one carries 2 bits and 4 bits of
-// padding. Node 20's base64 decoding ignores those padding bits, so without this check 16 different
-// strings would verify as one token (and slip past anything that compares token strings).
-const CANONICAL_SIGNATURE = /^[A-Za-z0-9_-]{85}[AQgw]$/;
-const SEGMENT = /^[A-Za-z0-9_-]+$/;
-// Far above any token we issue; refuses to parse megabytes of attacker input.
-const MAX_TOKEN_LENGTH = 4096;
 
 /**
  * Issues and checks EdDSA (Ed25519) JWT access tokens.
@@ -119,15 +112,7 @@ export class AccessTokens implements TokenIssuer {
   /** Returns the claims of a token this service issued and that is still valid; throws a jose error otherwise. */
   async verify(token: string): Promise<AccessClaims> {
     if (token.length > MAX_TOKEN_LENGTH) throw new errors.JWTInvalid("token too long");
-    const parts = token.split(".");
-    if (
-      parts.length !== 3 ||
-      !SEGMENT.test(parts[0] ?? "") ||
-      !SEGMENT.test(parts[1] ?? "") ||
-      !CANONICAL_SIGNATURE.test(parts[2] ?? "")
-    ) {
-      throw new errors.JWTInvalid("malformed token");
-    }
+    if (!isCanonicalEdDsaJws(token)) throw new errors.JWTInvalid("malformed token");
     const { payload } = await jwtVerify(token, this.keys.verify, {
       algorithms: ["EdDSA"],
       typ: "JWT",
