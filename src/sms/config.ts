@@ -76,6 +76,8 @@ export function readSmsConfig(r: EnvReader): SmsConfig {
     cooldownMs: r.int("SMS_BREAKER_COOLDOWN_MS", 30_000, 0, 3_600_000),
   };
 
+  // Every user reads it in every SMS: a production deploy names its own app rather than inherit the seed's.
+  if (r.production) r.require("APP_NAME", `${IN_PRODUCTION} (it is named in every SMS)`);
   const appName = r.string("APP_NAME", "IndoStar Naturals");
   const webOtpDomain = r.optional("WEBOTP_DOMAIN")?.toLowerCase();
   if (webOtpDomain !== undefined && !HOSTNAME.test(webOtpDomain)) {
