@@ -10,7 +10,7 @@ import {
   createAuthClient,
   createTokenVerifier,
   TokenVerificationError,
-} from "../src/index.js";
+} from "../packages/client/src/index.js";
 import { AccessTokens } from "../src/tokens/access-tokens.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
