@@ -10,6 +10,7 @@ import { readDefaultCountry } from "./phone/config.js";
 import { type LimitSettings, readLimits } from "./ratelimit/config.js";
 import { readRedisUrl } from "./redis/config.js";
 import { readSmsConfig, type SmsConfig } from "./sms/config.js";
+import { SMS_PROVIDERS } from "./sms/registry.js";
 import { readTokenConfig, type TokenConfig } from "./tokens/config.js";
 
 /**
@@ -48,6 +49,26 @@ export class ConfigError extends Error {
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
   const r = new EnvReader(env);
+  const config = readConfig(r);
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}
+
+/**
+ * Every variable the service reads, whichever SMS providers are in use (`*_FILE` variants included), so deploy
+ * files and `.env.example` can be checked against the readers instead of a hand-kept list.
+ */
+export function knownVariables(): string[] {
+  const names = new Set<string>();
+  for (const p of SMS_PROVIDERS) {
+    const r = new EnvReader({ NODE_ENV: "production", SMS_PROVIDER: p.name });
+    readConfig(r);
+    for (const name of r.names) names.add(name);
+  }
+  return [...names].sort();
+}
+
+function readConfig(r: EnvReader): Config {
   // The listener is main's alone, so its two variables are read here.
   const host = r.string("HOST", "0.0.0.0");
   const port = r.int("PORT", 8000, 0, 65535);
@@ -55,7 +76,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   if (ops.metricsPort !== undefined && ops.metricsPort !== 0 && ops.metricsPort === port) {
     r.problems.push(`METRICS_PORT must differ from PORT (both ${port})`);
   }
-  const config: Config = {
+  return {
     production: r.production,
     host,
     port,
@@ -71,6 +92,4 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     cors: readCorsConfig(r),
     server: readServerLimits(r),
   };
-  if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return config;
 }

@@ -32,6 +32,7 @@ describeWithRedis("in production", (redis) => {
     s = await startApp({
       NODE_ENV: "production",
       REDIS_URL: redis.url,
+      APP_NAME: "Otp Auth Test",
       SMS_PROVIDER: "twilio", // replaced by the test's capture provider
       TWILIO_ACCOUNT_SID: "AC00000000000000000000000000000000",
       TWILIO_AUTH_TOKEN: "0123456789abcdef0123456789abcdef",

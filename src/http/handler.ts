@@ -15,6 +15,7 @@ import { clientResolver, type TrustedProxies } from "./client-ip.js";
 import { type CorsOptions, createCors } from "./cors.js";
 import type { DevPage } from "./dev-page.js";
 import { HttpError, sendError } from "./json.js";
+import { openApiJson } from "./openapi.js";
 import { type OpsRoute, opsRoutes } from "./ops-routes.js";
 import { restRoutes, serveRest } from "./rest.js";
 import { serveTwilioStatus, type TwilioWebhookSettings } from "./twilio-webhook-route.js";
@@ -60,6 +61,8 @@ export function createHandler(deps: HandlerDeps): Handler {
   const restObservers = new Map([...rest.keys()].map((path) => [path, deps.metrics?.rest(path)]));
   const ops = opsRoutes(deps.readiness, deps.metricsRoute);
   const jwks = JSON.stringify(deps.accessTokens.jwks());
+  // Read at start-up, so a missing or broken openapi.yaml stops a deploy instead of a caller's request.
+  const openapi = openApiJson();
   const clientOf = clientResolver(deps.trustedProxies);
   const unrouted = deps.metrics?.unrouted();
   const adapter = connectNodeAdapter({
@@ -84,6 +87,11 @@ export function createHandler(deps: HandlerDeps): Handler {
       if (path === "/.well-known/jwks.json" && (req.method === "GET" || req.method === "HEAD")) {
         res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=300" });
         res.end(req.method === "HEAD" ? "" : jwks);
+        return;
+      }
+      if (path === "/openapi.json" && (req.method === "GET" || req.method === "HEAD")) {
+        res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=300" });
+        res.end(req.method === "HEAD" ? "" : openapi);
         return;
       }
       if (path === TWILIO_STATUS_PATH && deps.twilioWebhook) {

@@ -23,8 +23,10 @@ export function readCodeSettings(r: EnvReader): CodeSettings {
 
 /** The code settings and OTP_SECRET, which production requires. */
 export function readOtpConfig(r: EnvReader): OtpConfig {
-  if (r.production) r.require("OTP_SECRET", `${IN_PRODUCTION} (codes are stored as an HMAC under it)`);
-  const secret = r.optional("OTP_SECRET");
+  const secret = r.secret(
+    "OTP_SECRET",
+    r.production ? `${IN_PRODUCTION} (codes are stored as an HMAC under it)` : undefined,
+  );
   if (secret !== undefined && secret.length < 32) {
     r.problems.push("OTP_SECRET must be at least 32 characters (e.g. `openssl rand -base64 48`)");
   }

@@ -79,6 +79,8 @@ export function readSmsConfig(r: EnvReader): SmsConfig {
   };
   const maxInFlight = r.int("SMS_MAX_IN_FLIGHT", 200, 0, 100_000);
 
+  // Every user reads it in every SMS: a production deploy names its own app rather than inherit the seed's.
+  if (r.production) r.require("APP_NAME", `${IN_PRODUCTION} (it is named in every SMS)`);
   const appName = r.string("APP_NAME", "IndoStar Naturals");
   const webOtpDomain = r.optional("WEBOTP_DOMAIN")?.toLowerCase();
   if (webOtpDomain !== undefined && !HOSTNAME.test(webOtpDomain)) {

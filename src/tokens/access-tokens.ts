@@ -8,9 +8,9 @@ import {
   type JWK,
   jwtVerify,
 } from "jose";
+import { isCanonicalEdDsaJws, MAX_TOKEN_LENGTH } from "../../packages/client/src/token-shape.js";
 import type { User } from "../login/model.js";
 import type { TokenIssuer } from "../login/ports.js";
-import { isCanonicalEdDsaJws, MAX_TOKEN_LENGTH } from "./token-shape.js";
 
 /** The claims of an access token, as `verify` returns them. */
 export interface AccessClaims {

@@ -15,9 +15,6 @@ export interface TokenConfig {
 
 /** JWT_*, ACCESS_TOKEN_TTL_SECONDS and REFRESH_TOKEN_TTL_SECONDS. */
 export function readTokenConfig(r: EnvReader): TokenConfig {
-  if (r.production) {
-    r.require("JWT_PRIVATE_KEY", `${IN_PRODUCTION} (a PKCS8 PEM Ed25519 key; tokens must survive restarts)`);
-  }
   return {
     privateKey: readPrivateKey(r),
     keyId: r.optional("JWT_KEY_ID"),
@@ -31,7 +28,12 @@ export function readTokenConfig(r: EnvReader): TokenConfig {
 
 function readPrivateKey(r: EnvReader): KeyObject | undefined {
   // Environments often carry PEM newlines as literal "\n".
-  const pem = r.optional("JWT_PRIVATE_KEY")?.replace(/\\n/g, "\n");
+  const pem = r
+    .secret(
+      "JWT_PRIVATE_KEY",
+      r.production ? `${IN_PRODUCTION} (a PKCS8 PEM Ed25519 key; tokens must survive restarts)` : undefined,
+    )
+    ?.replace(/\\n/g, "\n");
   if (pem === undefined) return undefined;
   try {
     const key = createPrivateKey({ key: pem, format: "pem" });

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, errors, jwtVerify } from "jose";
-import { isCanonicalEdDsaJws } from "../tokens/token-shape.js";
+import { isCanonicalEdDsaJws } from "./token-shape.js";
 
 /** The caller an access token speaks for. */
 export interface AuthUser {
