@@ -35,11 +35,12 @@ describeWithRedis("RedisRefreshStore sessions", (redis) => {
     () => ({
       store,
       shortTtlSeconds: 1,
-      waitUntilExpired: (userId, family) =>
-        until(
+      waitUntilExpired: async (userId, family) => {
+        await until(
           async () => (await client.exists(familyKey(userId, family), sessionKey(userId, family))) === 0,
           { what: "the session to expire" },
-        ),
+        );
+      },
       tick: async () => {
         const [s, us] = await client.time();
         const start = Number(s) * 1000 + Math.floor(Number(us) / 1000);
