@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, errors, jwtVerify } from "jose";
+import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify } from "jose";
 
 /** The caller an access token speaks for. */
 export interface AuthUser {
@@ -27,7 +27,7 @@ export interface TokenVerifierOptions {
   readonly cooldownMs?: number;
   /** How long one JWKS fetch may take; default 5 s. */
   readonly timeoutMs?: number;
-  /** Leeway for `exp`/`iat` between our clock and the service's; default 5 s. */
+  /** Leeway for `exp`/`nbf` between our clock and the service's; default 5 s, at most 60 s. */
   readonly clockToleranceSeconds?: number;
 }
 
@@ -53,6 +53,8 @@ export interface TokenVerifier {
 
 // Far above any token the service issues; refuses to parse megabytes of attacker input.
 const MAX_TOKEN_LENGTH = 4096;
+// A skew beyond a minute is a broken clock, and a larger leeway would quietly stretch every token's life.
+const MAX_CLOCK_TOLERANCE_SECONDS = 60;
 
 /**
  * Verifies access tokens locally, against the service's published keys, so internal services need no call to
@@ -60,14 +62,25 @@ const MAX_TOKEN_LENGTH = 4096;
  * triggers one refetch, at most once per cooldown.
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  const jwks = createRemoteJWKSet(new URL(options.jwksUrl), {
+  const remote = createRemoteJWKSet(new URL(options.jwksUrl), {
     cacheMaxAge: options.cacheMaxAgeMs ?? 10 * 60_000,
     cooldownDuration: options.cooldownMs ?? 30_000,
     timeoutDuration: options.timeoutMs ?? 5_000,
   });
+  // The service names its key in every token; without a kid jose would try whichever key fits, and a token
+  // the service would refuse must not pass here.
+  const jwks: JWTVerifyGetKey = (header, token) => {
+    if (typeof header.kid !== "string") throw new errors.JWKSNoMatchingKey();
+    return remote(header, token);
+  };
   const issuer = options.issuer ?? "otp-auth";
   const audience = options.audience ?? "otp-auth";
   const clockTolerance = options.clockToleranceSeconds ?? 5;
+  if (!(clockTolerance >= 0 && clockTolerance <= MAX_CLOCK_TOLERANCE_SECONDS)) {
+    throw new RangeError(
+      `clockToleranceSeconds must be 0..${MAX_CLOCK_TOLERANCE_SECONDS}, got ${clockTolerance}`,
+    );
+  }
 
   return {
     async verify(token) {
@@ -76,8 +89,11 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       }
       let payload: Awaited<ReturnType<typeof jwtVerify>>["payload"];
       try {
+        // The algorithm is pinned before a key is looked up: "none" and HS256 (keyed with our public key) are
+        // refused whatever the header says, and only a kid the key set publishes finds a key.
         ({ payload } = await jwtVerify(token, jwks, {
           algorithms: ["EdDSA"],
+          typ: "JWT",
           issuer,
           audience,
           clockTolerance,
