@@ -116,6 +116,8 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
         lockSeconds: config.limits.phoneLockSeconds,
       },
       codeSecret,
+      previousCodeSecret:
+        config.otp.previousSecret === undefined ? undefined : Buffer.from(config.otp.previousSecret, "utf8"),
       refreshTtlSeconds: config.jwt.refreshTtlSeconds,
       refreshSecret,
       refreshReuseGraceSeconds: config.jwt.refreshReuseGraceSeconds,

@@ -49,6 +49,11 @@ export interface LoginSettings {
   readonly failureLock: FailureLock;
   /** The HMAC key codes are stored under. */
   readonly codeSecret: Buffer;
+  /**
+   * The key codes were stored under before the last secret rotation (OTP_SECRET_PREVIOUS): codes sent before
+   * it still verify until they expire; no new code is stored under it.
+   */
+  readonly previousCodeSecret?: Buffer | undefined;
   readonly refreshTtlSeconds: number;
   /** The HMAC key a refresh token's successor is derived under (`successorRefreshToken`). */
   readonly refreshSecret: Buffer;
@@ -141,11 +146,14 @@ export class LoginService {
     if (!isCodeShaped(code, settings.codeLength)) throw invalidOtpFormat(settings.codeLength);
     await this.#limited(guard.beforeVerify(phone, client));
     const digest = codeDigest(settings.codeSecret, e164, code);
+    const digests = settings.previousCodeSecret
+      ? [digest, codeDigest(settings.previousCodeSecret, e164, code)]
+      : digest;
     // Independent commands go out together (ioredis auto-pipelining): the user lookup rides along with the
     // verification in the same round trip, and is simply unused when the code is wrong.
     const [outcome, existing] = await this.#store(
       Promise.all([
-        codes.verify(e164, digest, settings.maxAttempts, settings.failureLock, guard.clientKey(client)),
+        codes.verify(e164, digests, settings.maxAttempts, settings.failureLock, guard.clientKey(client)),
         users.findByPhone(e164),
       ]),
     );

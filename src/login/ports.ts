@@ -58,7 +58,11 @@ export interface OtpStore {
    */
   verify(
     phone: string,
-    digest: string,
+    /**
+     * The code's digest, or two: under the current secret and under the previous one, during a secret
+     * rotation. Either matching is a match; both are always compared.
+     */
+    digest: string | readonly string[],
     maxAttempts: number,
     lock?: FailureLock,
     client?: string,
