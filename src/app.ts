@@ -11,6 +11,7 @@ import type { TwilioWebhookSettings } from "./http/twilio-webhook-route.js";
 import type { Logger } from "./log.js";
 import { LoginService } from "./login/login-service.js";
 import type { SmsSender } from "./login/ports.js";
+import { SessionService } from "./login/session-service.js";
 import { Metrics } from "./ops/metrics.js";
 import { Readiness } from "./ops/readiness.js";
 import { storeCheck } from "./ops/store-check.js";
@@ -93,6 +94,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     ttlSeconds: config.jwt.accessTtlSeconds,
+    verificationKeys: config.jwt.previousKeys,
   });
   if (accessTokens.generated) {
     log.warn(
@@ -122,6 +124,8 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   const readiness = new Readiness().add(storeCheck(redis));
 
   const codes = redis ? new RedisOtpStore(redis) : new MemoryOtpStore();
+  // One store for tokens and their sessions: a login and a refresh write both in one step.
+  const refreshTokens = redis ? new RedisRefreshStore(redis) : new MemoryRefreshStore();
   const login = new LoginService({
     settings: {
       codeLength: config.otp.length,
@@ -132,6 +136,8 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
         lockSeconds: config.limits.phoneLockSeconds,
       },
       codeSecret,
+      previousCodeSecret:
+        config.otp.previousSecret === undefined ? undefined : Buffer.from(config.otp.previousSecret, "utf8"),
       refreshTtlSeconds: config.jwt.refreshTtlSeconds,
       refreshSecret,
       refreshReuseGraceSeconds: config.jwt.refreshReuseGraceSeconds,
@@ -139,7 +145,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     phones: new PhoneNormalizer(config.defaultCountry),
     codes,
     users: redis ? new RedisUserStore(redis) : new MemoryUserStore(),
-    refreshTokens: redis ? new RedisRefreshStore(redis) : new MemoryRefreshStore(),
+    refreshTokens,
     accessTokens,
     sms,
     guard: new RateLimitGuard({
@@ -156,6 +162,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   const server = new OnePortServer(
     createHandler({
       login,
+      sessions: new SessionService({ sessions: refreshTokens, accessTokens, log }),
       accessTokens,
       log,
       trustedProxies: new TrustedProxies(config.trustedProxies),

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { restRoutes } from "../src/http/rest.js";
+import { SESSION_REST_PATHS } from "../src/http/rest-sessions.js";
 import { REASONS } from "../src/login/reasons.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
@@ -36,7 +37,9 @@ describe("openapi.yaml describes /api/v1 as served", () => {
   });
 
   it("documents exactly the REST routes the service has, and the reasons of src/login/reasons.ts", () => {
-    expect(Object.keys(api.doc.paths).sort()).toEqual([...restRoutes(s.app.login).keys()].sort());
+    expect(Object.keys(api.doc.paths).sort()).toEqual(
+      [...restRoutes(s.app.login).keys(), ...SESSION_REST_PATHS].sort(),
+    );
     const reason = api.doc.components.schemas?.Reason as { enum: string[] } | undefined;
     const reasons = reason?.enum ?? [];
     expect([...reasons].sort()).toEqual(Object.keys(REASONS).sort());
@@ -105,6 +108,42 @@ describe("openapi.yaml describes /api/v1 as served", () => {
     expect(api.check("POST", VERIFY, { status: 401, headers: json, body: error }).join()).toMatch(/reason/);
     expect(api.check("POST", "/api/v1/nope", { status: 200, headers: json, body: {} })).not.toEqual([]);
   });
+
+  it("the session paths answer as documented", async () => {
+    const phone = uniquePhone();
+    await api.fetch(s.baseUrl, SEND, post({ phone }));
+    const login = await api.fetch(s.baseUrl, VERIFY, post({ phone, otp: s.sms.lastCode(phone) }));
+    const { access_token } = login.body as { access_token: string };
+    const as = (method: string, token = access_token): RequestInit => ({
+      method,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const BASE = "/api/v1/auth/sessions";
+    const list = await api.fetch(s.baseUrl, BASE, as("GET"));
+    expect(list.status).toBe(200);
+    const [mine] = (list.body as { sessions: { id: string }[] }).sessions;
+    expect((await api.fetch(s.baseUrl, BASE, as("GET", "nope"))).status).toBe(401);
+    expect((await api.fetch(s.baseUrl, BASE, as("POST"))).status).toBe(405);
+    expect((await api.fetch(s.baseUrl, `${BASE}/revoke-others`, as("POST"))).status).toBe(200);
+    expect((await api.fetch(s.baseUrl, `${BASE}/revoke-others`, as("POST", "nope"))).status).toBe(401);
+    expect((await api.fetch(s.baseUrl, `${BASE}/revoke-others`, as("GET"))).status).toBe(405);
+    expect((await api.fetch(s.baseUrl, `${BASE}/no-such-session`, as("DELETE"))).status).toBe(404);
+    expect((await api.fetch(s.baseUrl, `${BASE}/x`, as("DELETE", "nope"))).status).toBe(401);
+    expect((await api.fetch(s.baseUrl, `${BASE}/x`, as("GET"))).status).toBe(405);
+    expect((await api.fetch(s.baseUrl, `${BASE}/revoke-all`, as("GET"))).status).toBe(405);
+    expect((await api.fetch(s.baseUrl, `${BASE}/revoke-all`, as("POST", "nope"))).status).toBe(401);
+    expect((await api.fetch(s.baseUrl, `${BASE}/${mine?.id}`, as("DELETE"))).status).toBe(200);
+    // The current session is gone now, so its access token no longer opens the others.
+    const again = await startSecondLogin();
+    expect((await api.fetch(s.baseUrl, `${BASE}/revoke-all`, as("POST", again))).status).toBe(200);
+  });
+
+  async function startSecondLogin(): Promise<string> {
+    const phone = uniquePhone();
+    await api.fetch(s.baseUrl, SEND, post({ phone }));
+    const login = await api.fetch(s.baseUrl, VERIFY, post({ phone, otp: s.sms.lastCode(phone) }));
+    return (login.body as { access_token: string }).access_token;
+  }
 
   it("left no documented path and status unexercised", () => {
     const missing = api.documented().filter((k) => !api.seen.has(k));

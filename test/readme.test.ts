@@ -75,12 +75,17 @@ describe("README: every curl and buf curl command runs and answers what the READ
 
   it("runs them in order, with the real code and refresh tokens put in", async () => {
     let refreshToken: string | undefined;
+    let accessToken: string | undefined;
     for (const { command, expected } of examples) {
       let cmd = command.replaceAll("http://localhost:8000", s.baseUrl);
       if (cmd.includes('"otp":"123456"')) cmd = cmd.replace("123456", s.sms.lastCode(README_PHONE));
       if (cmd.includes("1.…")) {
         expect(refreshToken, `no refresh token seen before: ${command}`).toBeDefined();
         cmd = cmd.replaceAll("1.…", refreshToken ?? "");
+      }
+      if (cmd.includes("Bearer eyJ…")) {
+        expect(accessToken, `no access token seen before: ${command}`).toBeDefined();
+        cmd = cmd.replaceAll("Bearer eyJ…", `Bearer ${accessToken ?? ""}`);
       }
       const { stdout } = await run("bash", ["-c", cmd], {
         cwd: root,
@@ -97,6 +102,7 @@ describe("README: every curl and buf curl command runs and answers what the READ
         const body = JSON.parse(stdout) as Record<string, unknown>;
         expectShape(body, JSON.parse(expected.join("\n")), command);
         if (typeof body.refresh_token === "string") refreshToken = body.refresh_token;
+        if (typeof body.access_token === "string") accessToken = body.access_token;
       } else {
         // Header-style output: each promised line appears (header names are case-insensitive).
         const got = stdout

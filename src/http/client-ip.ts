@@ -62,6 +62,7 @@ export function resolveClientIp(
 export function clientResolver(trusted: TrustedProxies): (req: Req) => Client {
   return (req) => ({
     ip: resolveClientIp(req.socket?.remoteAddress ?? "unknown", req.headers["x-forwarded-for"], trusted),
+    userAgent: req.headers["user-agent"],
   });
 }
 

@@ -3,6 +3,7 @@ import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connect
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
+import type { SessionService } from "../login/session-service.js";
 import { registerOpsServices } from "../ops/grpc-services.js";
 import type { Metrics } from "../ops/metrics.js";
 import { rpcProtocolOf } from "../ops/protocol.js";
@@ -18,12 +19,15 @@ import { HttpError, sendError } from "./json.js";
 import { openApiJson } from "./openapi.js";
 import { type OpsRoute, opsRoutes } from "./ops-routes.js";
 import { restRoutes, serveRest } from "./rest.js";
+import { SESSION_REST_PATHS, serveSessionRoute, sessionRoute } from "./rest-sessions.js";
 import { serveTwilioStatus, type TwilioWebhookSettings } from "./twilio-webhook-route.js";
 
 export const TWILIO_STATUS_PATH = "/webhooks/twilio/status";
 
 export interface HandlerDeps {
   readonly login: LoginService;
+  /** The session RPCs and `/api/v1/auth/sessions…`; absent, neither is served. */
+  readonly sessions?: SessionService | undefined;
   readonly accessTokens: AccessTokens;
   readonly log: Logger;
   /** Whose X-Forwarded-For to believe when finding the client's address. */
@@ -58,7 +62,12 @@ const RPC_CONTENT_TYPE = /^application\/(grpc|proto|connect\+)/i;
 
 export function createHandler(deps: HandlerDeps): Handler {
   const rest = restRoutes(deps.login);
-  const restObservers = new Map([...rest.keys()].map((path) => [path, deps.metrics?.rest(path)]));
+  const restObservers = new Map(
+    [...rest.keys(), ...(deps.sessions ? SESSION_REST_PATHS : [])].map((path) => [
+      path,
+      deps.metrics?.rest(path),
+    ]),
+  );
   const ops = opsRoutes(deps.readiness, deps.metricsRoute);
   const jwks = JSON.stringify(deps.accessTokens.jwks());
   // Read at start-up, so a missing or broken openapi.yaml stops a deploy instead of a caller's request.
@@ -67,7 +76,7 @@ export function createHandler(deps: HandlerDeps): Handler {
   const unrouted = deps.metrics?.unrouted();
   const adapter = connectNodeAdapter({
     routes: (router) => {
-      routes(deps.login, deps.log)(router);
+      routes(deps.login, deps.log, deps.sessions)(router);
       registerOpsServices(router, deps.readiness);
       // Both wrap connect-node's per-RPC handlers in place: its routing and protocols stay its own.
       refuseUndecodable(router, COMPRESSIONS, READ_MAX_BYTES);
@@ -82,6 +91,11 @@ export function createHandler(deps: HandlerDeps): Handler {
       const route = rest.get(path);
       if (route) {
         void serveRest(route, req, res, clientOf(req), deps.log, restObservers.get(path));
+        return;
+      }
+      const sessionPath = deps.sessions && sessionRoute(deps.sessions, path);
+      if (sessionPath) {
+        void serveSessionRoute(sessionPath, req, res, deps.log, restObservers.get(sessionPath.path));
         return;
       }
       if (path === "/.well-known/jwks.json" && (req.method === "GET" || req.method === "HEAD")) {

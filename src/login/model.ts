@@ -6,6 +6,8 @@
 /** Who is asking: the transports fill this in; limits (per IP) are keyed on it. */
 export interface Client {
   readonly ip: string;
+  /** The request's User-Agent, which names a session when the login gives no device name. */
+  readonly userAgent?: string | undefined;
 }
 
 /**
@@ -74,4 +76,38 @@ export interface TokenRef {
   readonly userId: number;
   readonly family: string;
   readonly hash: string;
+}
+
+// ---- sessions ------------------------------------------------------------------------------------------
+
+/** One login of a user and the refresh tokens rotated from it (a refresh-token family), as the user sees it. */
+export interface SessionInfo {
+  /** The family id: the `sid` claim of the session's access tokens. */
+  readonly id: string;
+  /** The device name given at login, else the User-Agent; may be empty. */
+  readonly label: string;
+  /** The client IP of the last use (login or refresh). */
+  readonly ip: string;
+  /** Milliseconds since the epoch. */
+  readonly createdAt: number;
+  readonly lastUsedAt: number;
+}
+
+/** A session in a listing: `current` for the session of the access token that asked. */
+export interface ListedSession extends SessionInfo {
+  readonly current: boolean;
+}
+
+const MAX_LABEL_LENGTH = 128;
+
+/**
+ * The label a new session is listed under: the device name the client chose, else its User-Agent. Control
+ * characters go (a label is shown to the user and written to logs) and it is cut to 128 characters, so a
+ * client cannot make a session record of any size.
+ */
+export function sessionLabel(deviceName: string | undefined, userAgent: string | undefined): string {
+  const clean = (s: string | undefined) =>
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
+    [...(s ?? "").replace(/[\u0000-\u001f\u007f-\u009f]/g, " ").trim()].slice(0, MAX_LABEL_LENGTH).join("");
+  return clean(deviceName) || clean(userAgent);
 }

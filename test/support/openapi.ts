@@ -82,7 +82,14 @@ export class OpenApiChecker {
   }
 
   /** Problems with one answer; empty when it is what the document says. */
-  check(method: string, path: string, answer: RestAnswer): string[] {
+  check(method: string, concrete: string, answer: RestAnswer): string[] {
+    // A concrete path (`/sessions/abc`) is checked against its template (`/sessions/{id}`).
+    const path =
+      concrete in this.doc.paths
+        ? concrete
+        : (Object.keys(this.doc.paths).find((t) =>
+            new RegExp(`^${t.replace(/\{[^}/]+\}/g, "[^/]+")}$`).test(concrete),
+          ) ?? concrete);
     const ops = this.doc.paths[path] ?? {};
     // A 405 is the answer to a method the path does not have: it is documented on the methods it does have.
     const m =
