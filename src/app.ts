@@ -92,8 +92,14 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   }
 
   const sms = overrides.sms ?? createSms(config, log);
-  if (sms.name === "development")
-    log.warn("DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console");
+  // Only the development provider alone: with a real one (even as a fallback) a send costs money, and a
+  // sidecar proxy on localhost would otherwise make every caller exempt.
+  const devSms = sms.name === "development";
+  if (devSms) {
+    log.warn(
+      "DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console; callers on this machine (127.0.0.0/8, ::1) skip the per-IP and per-phone limits and the cooldown (the attempt cap and phone lock stay on)",
+    );
+  }
 
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
   const deliveryStatus = new DeliveryStatusCounter();
@@ -127,6 +133,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       redis,
       lock: { keys: failureLockKeys, lockedFor: (phone, client) => codes.lockedFor(phone, client) },
       log,
+      exemptLoopback: devSms,
     }),
     message: otpText(config.sms, config.otp.ttlSeconds),
     log,

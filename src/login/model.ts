@@ -6,6 +6,12 @@
 /** Who is asking: the transports fill this in; limits (per IP) are keyed on it. */
 export interface Client {
   readonly ip: string;
+  /**
+   * The socket peer itself is on this machine (127.0.0.0/8, ::1) and no proxy header came with the request.
+   * Never true for a forwarded address: a header is the caller's word, the socket is not. In development
+   * (nothing real is sent) such callers skip the request limits; see `AbuseGuard`.
+   */
+  readonly loopback?: boolean;
 }
 
 /**
