@@ -16,7 +16,6 @@ import { MemoryOtpStore } from "./otp/memory-store.js";
 import { failureLockKeys, RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
 import { RateLimitGuard } from "./ratelimit/guard.js";
-import { connectRedis, untilReady } from "./redis/connect.js";
 import { otpText, settingsOf } from "./sms/config.js";
 import { createSmsSender } from "./sms/factory.js";
 import { twilioProvider } from "./sms/twilio/provider.js";
@@ -52,14 +51,16 @@ export interface AppOverrides {
 
 /** Wires the service from validated config: stores, providers, the login core and the one-port server. */
 export async function buildApp(config: Config, log: Logger, overrides: AppOverrides = {}): Promise<App> {
-  const redis = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
+  // Loaded only when used: ioredis is a third of a second of start-up the embedded mode does not need.
+  const connect = config.redisUrl ? await import("./redis/connect.js") : undefined;
+  const redis = config.redisUrl ? connect?.connectRedis(config.redisUrl) : undefined;
   if (!redis) {
     log.warn(
       "DEVELOPMENT MODE: no REDIS_URL, using the embedded in-memory store; codes, users and sessions vanish on restart",
     );
   }
   redis?.on("error", (err: Error) => log.warn({ err: err.message }, "redis connection error"));
-  if (redis && !(await untilReady(redis, 2_000))) {
+  if (redis && connect && !(await connect.untilReady(redis, 2_000))) {
     log.error("Redis is not reachable yet: answering Unavailable until it is (see /readyz)");
   }
 

@@ -1,4 +1,4 @@
-import twilio from "twilio";
+import { twilioSdk } from "./sdk.js";
 
 /** The parts of an incoming request the handler needs; node's IncomingMessage plus the body read as text. */
 export interface WebhookRequest {
@@ -73,7 +73,7 @@ export function handleTwilioStatusCallback(req: WebhookRequest, opts: TwilioWebh
   const params = Object.fromEntries(new URLSearchParams(req.rawBody));
   if (
     !signature ||
-    !twilio.validateRequest(opts.authToken, signature, signedUrl(opts.publicUrl, req.url), params)
+    !twilioSdk().validateRequest(opts.authToken, signature, signedUrl(opts.publicUrl, req.url), params)
   ) {
     counter.rejected += 1;
     return { status: 403, headers: JSON_HEADERS, body: '{"error":"invalid signature"}' };
