@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { type AddressInfo, createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { type MainProcess, startMain as start } from "./support/main-process.js";
 
@@ -49,6 +50,27 @@ describe("main", () => {
     m.child.kill("SIGTERM");
     const [code] = await once(m.child, "exit");
     expect(code).toBe(0);
+  });
+
+  it("names PORT in one line, with no stack trace, when the port is taken", async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const m = startMain({ PORT: String(port) });
+      const [code] = await once(m.child, "exit");
+      expect(code).not.toBe(0);
+      const complaint = m
+        .output()
+        .split("\n")
+        .filter((l) => l.startsWith("otp-auth: "));
+      expect(complaint).toEqual([
+        `otp-auth: cannot start, port ${port} on 127.0.0.1 is already in use (PORT=${port}): stop what is listening there, or set PORT to a free port`,
+      ]);
+      expect(m.output()).not.toMatch(/\n\s+at /);
+    } finally {
+      taken.close();
+    }
   });
 
   it("refuses to start in production without Redis and a real SMS provider, naming the variables", async () => {
