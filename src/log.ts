@@ -1,5 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { parsePhoneNumberFromString } from "libphonenumber-js/max";
 import { type DestinationStream, type Logger as PinoLogger, pino } from "pino";
+import { maskedPhone } from "./login/model.js";
 
 /** The log surface the service uses; pino's, so fields stay structured. */
 export type Logger = Pick<PinoLogger, "info" | "warn" | "error" | "debug" | "child">;
@@ -46,9 +48,13 @@ export function createLogger(opts: {
   );
 }
 
-/** Masks all but the country code and the last four digits: "+91******3210". */
+/**
+ * An E.164 string masked by the kernel's one rule (`maskedPhone`): "+91******3210", "+44******0123",
+ * "+353*****4567", the calling code found by libphonenumber. A string it cannot read is masked whole.
+ */
 export function maskPhone(e164: string): string {
-  if (e164.length <= 7) return "*".repeat(e164.length);
-  const cc = e164.startsWith("+91") ? 3 : 2;
-  return e164.slice(0, cc) + "*".repeat(e164.length - cc - 4) + e164.slice(-4);
+  const parsed = parsePhoneNumberFromString(e164);
+  return parsed
+    ? maskedPhone({ callingCode: parsed.countryCallingCode, nationalNumber: parsed.nationalNumber })
+    : "*".repeat(e164.length);
 }

@@ -32,8 +32,11 @@ export interface Phone {
   readonly type: string | undefined;
 }
 
-/** "+91******3210": the calling code and the last four digits, whatever the country. */
-export function maskedPhone(phone: Phone): string {
+/**
+ * "+91******3210": the calling code and the last four digits, whatever the country. The one masking rule: logs
+ * of a raw E.164 string use it too (`maskPhone` in src/log.ts).
+ */
+export function maskedPhone(phone: Pick<Phone, "callingCode" | "nationalNumber">): string {
   const hidden = Math.max(0, phone.nationalNumber.length - 4);
   return `+${phone.callingCode}${"*".repeat(hidden)}${phone.nationalNumber.slice(hidden)}`;
 }
