@@ -48,6 +48,31 @@ export function createLogger(opts: {
   );
 }
 
+/** pino-pretty's factory, as far as we use it. */
+type PrettyFactory = (opts: Record<string, unknown>) => DestinationStream;
+
+/**
+ * Where a person at a terminal reads the log: pino-pretty (colours, one readable line per entry) when stdout is
+ * a TTY outside production and the package is installed; otherwise undefined, meaning JSON lines on stdout as
+ * log shippers expect. pino-pretty is optional: without it a terminal gets JSON too.
+ */
+export async function terminalDestination(opts: {
+  production: boolean;
+  isTTY: boolean | undefined;
+  /** The module to load (tests point it elsewhere). */
+  module?: string;
+}): Promise<DestinationStream | undefined> {
+  if (opts.production || !opts.isTTY) return undefined;
+  try {
+    // A variable specifier: the type-checker must not require an optional package to be installed.
+    const specifier = opts.module ?? "pino-pretty";
+    const mod = (await import(specifier)) as { default?: PrettyFactory };
+    return mod.default?.({ colorize: true, translateTime: "HH:MM:ss.l", ignore: "pid,hostname,service" });
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * An E.164 string masked by the kernel's one rule (`maskedPhone`): "+91******3210", "+44******0123",
  * "+353*****4567", the calling code found by libphonenumber. A string it cannot read is masked whole.

@@ -1,6 +1,6 @@
 import { buildApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
-import { createLogger } from "./log.js";
+import { createLogger, terminalDestination } from "./log.js";
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -13,7 +13,15 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger({ production: config.production, level: config.logLevel });
+  const destination = await terminalDestination({
+    production: config.production,
+    isTTY: process.stdout.isTTY,
+  });
+  const log = createLogger({
+    production: config.production,
+    level: config.logLevel,
+    ...(destination ? { destination } : {}),
+  });
   const app = await buildApp(config, log);
   const addr = await app.server.listen(config.port, config.host).catch(async (err: unknown) => {
     const why = listenProblem(err, config.port, config.host);
