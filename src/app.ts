@@ -19,7 +19,6 @@ import { MemoryOtpStore } from "./otp/memory-store.js";
 import { failureLockKeys, RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
 import { RateLimitGuard } from "./ratelimit/guard.js";
-import { connectRedis, untilReady } from "./redis/connect.js";
 import { BoundedSmsSender } from "./sms/bounded.js";
 import { otpText, settingsOf } from "./sms/config.js";
 import { createSmsSender, type SmsLog } from "./sms/factory.js";
@@ -62,14 +61,16 @@ export interface AppOverrides {
 
 /** Wires the service from validated config: stores, providers, the login core and the one-port server. */
 export async function buildApp(config: Config, log: Logger, overrides: AppOverrides = {}): Promise<App> {
-  const redis = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
+  // Loaded only when used: ioredis is a third of a second of start-up the embedded mode does not need.
+  const connect = config.redisUrl ? await import("./redis/connect.js") : undefined;
+  const redis = config.redisUrl ? connect?.connectRedis(config.redisUrl) : undefined;
   if (!redis) {
     log.warn(
       "DEVELOPMENT MODE: no REDIS_URL, using the embedded in-memory store; codes, users and sessions vanish on restart",
     );
   }
   redis?.on("error", (err: Error) => log.warn({ err: err.message }, "redis connection error"));
-  if (redis && !(await untilReady(redis, 2_000))) {
+  if (redis && connect && !(await connect.untilReady(redis, 2_000))) {
     log.error("Redis is not reachable yet: answering Unavailable until it is (see /readyz)");
   }
 
@@ -107,8 +108,14 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   const sms = new BoundedSmsSender(overrides.sms ?? createSmsSender(config.sms, smsLog), smsLog, {
     maxInFlight: config.sms.maxInFlight,
   });
-  if (sms.name === "development")
-    log.warn("DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console");
+  // Only the development provider alone: with a real one (even as a fallback) a send costs money, and a
+  // sidecar proxy on localhost would otherwise make every caller exempt.
+  const devSms = sms.name === "development";
+  if (devSms) {
+    log.warn(
+      "DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console; callers on this machine (127.0.0.0/8, ::1) skip the per-IP and per-phone limits and the cooldown (the attempt cap and phone lock stay on)",
+    );
+  }
 
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
   metrics?.watchSmsInFlight(sms);
@@ -153,6 +160,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       redis,
       lock: { keys: failureLockKeys, lockedFor: (phone, client) => codes.lockedFor(phone, client) },
       log,
+      exemptLoopback: devSms,
     }),
     message: otpText(config.sms, config.otp.ttlSeconds),
     log,

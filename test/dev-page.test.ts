@@ -24,6 +24,15 @@ describe("the development login page", () => {
     expect(/^import /m.test(code), "bare import in bundle").toBe(false);
     expect(code.includes("Connect-Protocol-Version"), "Connect-Web in bundle").toBe(true);
   });
+
+  it("serves an icon at /favicon.ico (browsers ask for it) and /favicon.svg (the page links it)", async () => {
+    for (const path of ["/favicon.ico", "/favicon.svg"]) {
+      const res = await fetch(`${s.baseUrl}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get("content-type"), path).toBe("image/svg+xml");
+      expect(await res.text(), path).toMatch(/^<svg /);
+    }
+  });
 });
 
 describeWithRedis("in production", (redis) => {

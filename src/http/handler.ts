@@ -15,6 +15,7 @@ import type { AccessTokens } from "../tokens/access-tokens.js";
 import { clientResolver, type TrustedProxies } from "./client-ip.js";
 import { type CorsOptions, createCors } from "./cors.js";
 import type { DevPage } from "./dev-page.js";
+import { specEncodeGrpcMessage } from "./grpc-message.js";
 import { HttpError, sendError } from "./json.js";
 import { openApiJson } from "./openapi.js";
 import { type OpsRoute, opsRoutes } from "./ops-routes.js";
@@ -139,8 +140,14 @@ export function createHandler(deps: HandlerDeps): Handler {
   return (req, res) => {
     // Only browsers send Origin: server-to-server calls (gRPC, curl) skip CORS without parsing the path.
     if (req.headers.origin !== undefined && cors.handle(req, res, pathOf(req.url))) return;
+    if (isGrpc(req.headers["content-type"])) specEncodeGrpcMessage(res);
     adapter(req, res);
   };
+}
+
+/** gRPC proper (`application/grpc`, `application/grpc+proto`, …), not gRPC-Web. */
+function isGrpc(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^application\/grpc(?![-\w])/i.test(contentType);
 }
 
 function pathOf(url: string | undefined): string {

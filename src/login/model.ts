@@ -8,6 +8,12 @@ export interface Client {
   readonly ip: string;
   /** The request's User-Agent, which names a session when the login gives no device name. */
   readonly userAgent?: string | undefined;
+  /**
+   * The socket peer itself is on this machine (127.0.0.0/8, ::1) and no proxy header came with the request.
+   * Never true for a forwarded address: a header is the caller's word, the socket is not. In development
+   * (nothing real is sent) such callers skip the request limits; see `AbuseGuard`.
+   */
+  readonly loopback?: boolean;
 }
 
 /**
@@ -28,8 +34,11 @@ export interface Phone {
   readonly type: string | undefined;
 }
 
-/** "+91******3210": the calling code and the last four digits, whatever the country. */
-export function maskedPhone(phone: Phone): string {
+/**
+ * "+91******3210": the calling code and the last four digits, whatever the country. The one masking rule: logs
+ * of a raw E.164 string use it too (`maskPhone` in src/log.ts).
+ */
+export function maskedPhone(phone: Pick<Phone, "callingCode" | "nationalNumber">): string {
   const hidden = Math.max(0, phone.nationalNumber.length - 4);
   return `+${phone.callingCode}${"*".repeat(hidden)}${phone.nationalNumber.slice(hidden)}`;
 }

@@ -1,4 +1,4 @@
-import twilio from "twilio";
+import { twilioSdk } from "./sdk.js";
 import type { SeenCallbacks } from "./seen-callbacks.js";
 
 /** The parts of an incoming request the handler needs; node's IncomingMessage plus the body read as text. */
@@ -92,7 +92,7 @@ export async function handleTwilioStatusCallback(
   const params = Object.fromEntries(new URLSearchParams(req.rawBody));
   if (
     !signature ||
-    !twilio.validateRequest(opts.authToken, signature, signedUrl(opts.publicUrl, req.url), params)
+    !twilioSdk().validateRequest(opts.authToken, signature, signedUrl(opts.publicUrl, req.url), params)
   ) {
     counter.rejected += 1;
     return { status: 403, headers: JSON_HEADERS, body: '{"error":"invalid signature"}' };
