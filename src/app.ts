@@ -6,11 +6,14 @@ import type { Config } from "./config.js";
 import { TrustedProxies } from "./http/client-ip.js";
 import { DevPage } from "./http/dev-page.js";
 import { createHandler } from "./http/handler.js";
+import { MetricsListener } from "./http/metrics-listener.js";
 import { type DrainResult, OnePortServer } from "./http/one-port.js";
+import { metricsRoute } from "./http/ops-routes.js";
 import type { TwilioWebhookSettings } from "./http/twilio-webhook-route.js";
 import type { Logger } from "./log.js";
 import { LoginService } from "./login/login-service.js";
 import type { SmsSender } from "./login/ports.js";
+import { SessionService } from "./login/session-service.js";
 import { VerificationService } from "./login/verifications.js";
 import { Metrics } from "./ops/metrics.js";
 import { Readiness } from "./ops/readiness.js";
@@ -19,11 +22,12 @@ import { MemoryOtpStore } from "./otp/memory-store.js";
 import { failureLockKeys, RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
 import { RateLimitGuard } from "./ratelimit/guard.js";
-import { connectRedis, untilReady } from "./redis/connect.js";
+import { BoundedSmsSender } from "./sms/bounded.js";
 import { otpText, settingsOf } from "./sms/config.js";
-import { createSmsSender } from "./sms/factory.js";
+import { createSmsSender, type SmsLog } from "./sms/factory.js";
 import { msg91Provider } from "./sms/msg91/provider.js";
 import { twilioProvider } from "./sms/twilio/provider.js";
+import { MemorySeenCallbacks, RedisSeenCallbacks } from "./sms/twilio/seen-callbacks.js";
 import { DeliveryStatusCounter } from "./sms/twilio/twilio-status-webhook.js";
 import { AccessTokens } from "./tokens/access-tokens.js";
 import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
@@ -42,6 +46,11 @@ export interface App {
   readonly redis: Redis | undefined;
   readonly readiness: Readiness;
   readonly metrics: Metrics | undefined;
+  /**
+   * `/metrics` on a listener of its own when METRICS_PORT is set (the API port then answers it 404); the
+   * caller listens on it (main: METRICS_PORT on METRICS_HOST). Closed by `close` and `shutdown`.
+   */
+  readonly metricsListener: MetricsListener | undefined;
   /** Final delivery statuses Twilio reported to this app's `/webhooks/twilio/status`. */
   readonly deliveryStatus: DeliveryStatusCounter;
   /** Ends everything now (tests). */
@@ -60,14 +69,16 @@ export interface AppOverrides {
 
 /** Wires the service from validated config: stores, providers, the login core and the one-port server. */
 export async function buildApp(config: Config, log: Logger, overrides: AppOverrides = {}): Promise<App> {
-  const redis = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
+  // Loaded only when used: ioredis is a third of a second of start-up the embedded mode does not need.
+  const connect = config.redisUrl ? await import("./redis/connect.js") : undefined;
+  const redis = config.redisUrl ? connect?.connectRedis(config.redisUrl) : undefined;
   if (!redis) {
     log.warn(
       "DEVELOPMENT MODE: no REDIS_URL, using the embedded in-memory store; codes, users and sessions vanish on restart",
     );
   }
   redis?.on("error", (err: Error) => log.warn({ err: err.message }, "redis connection error"));
-  if (redis && !(await untilReady(redis, 2_000))) {
+  if (redis && connect && !(await connect.untilReady(redis, 2_000))) {
     log.error("Redis is not reachable yet: answering Unavailable until it is (see /readyz)");
   }
 
@@ -92,6 +103,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     ttlSeconds: config.jwt.accessTtlSeconds,
+    verificationKeys: config.jwt.previousKeys,
   });
   if (accessTokens.generated) {
     log.warn(
@@ -99,15 +111,31 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     );
   }
 
-  const sms = overrides.sms ?? createSms(config, log);
-  if (sms.name === "development")
-    log.warn("DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console");
+  const smsLog = smsLogOf(log);
+  // Around an override too: the cap is the process's, whoever sends.
+  const sms = new BoundedSmsSender(overrides.sms ?? createSmsSender(config.sms, smsLog), smsLog, {
+    maxInFlight: config.sms.maxInFlight,
+  });
+  // Only the development provider alone: with a real one (even as a fallback) a send costs money, and a
+  // sidecar proxy on localhost would otherwise make every caller exempt.
+  const devSms = sms.name === "development";
+  if (devSms) {
+    log.warn(
+      "DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console; callers on this machine (127.0.0.0/8, ::1) skip the per-IP and per-phone limits and the cooldown (the attempt cap and phone lock stay on)",
+    );
+  }
 
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
+  metrics?.watchSmsInFlight(sms);
+  const metricsEndpoint = metrics ? metricsRoute(metrics, config.metricsToken) : undefined;
+  const metricsListener =
+    metricsEndpoint && config.metricsPort !== undefined ? new MetricsListener(metricsEndpoint) : undefined;
   const deliveryStatus = new DeliveryStatusCounter();
   const readiness = new Readiness().add(storeCheck(redis));
 
   const codes = redis ? new RedisOtpStore(redis) : new MemoryOtpStore();
+  // One store for tokens and their sessions: a login and a refresh write both in one step.
+  const refreshTokens = redis ? new RedisRefreshStore(redis) : new MemoryRefreshStore();
   const auditRing = redis ? undefined : new MemoryAuditLog(config.audit.memoryEvents);
   const audit = redis ? new RedisAuditLog(redis, config.audit.maxLen, log) : (auditRing as MemoryAuditLog);
   if (config.otp.testNumbers.size > 0) {
@@ -127,6 +155,8 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
         lockSeconds: config.limits.phoneLockSeconds,
       },
       codeSecret,
+      previousCodeSecret:
+        config.otp.previousSecret === undefined ? undefined : Buffer.from(config.otp.previousSecret, "utf8"),
       refreshTtlSeconds: config.jwt.refreshTtlSeconds,
       refreshSecret,
       refreshReuseGraceSeconds: config.jwt.refreshReuseGraceSeconds,
@@ -139,7 +169,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     verifications: codes,
     audit,
     users: redis ? new RedisUserStore(redis) : new MemoryUserStore(),
-    refreshTokens: redis ? new RedisRefreshStore(redis) : new MemoryRefreshStore(),
+    refreshTokens,
     accessTokens,
     sms,
     guard: new RateLimitGuard({
@@ -147,6 +177,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       redis,
       lock: { keys: failureLockKeys, lockedFor: (phone, client) => codes.lockedFor(phone, client) },
       log,
+      exemptLoopback: devSms,
     }),
     message: otpText(config.sms, config.otp.ttlSeconds),
     log,
@@ -169,18 +200,24 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   });
   const onReceipt = (provider: string) => (r: { messageId: string; status: string; errorCode: string }) =>
     verifications.receipt({ provider, ...r });
-  const twilioWebhook = twilioWebhookOf(config, deliveryStatus, onReceipt("twilio"));
+  const twilioWebhook = twilioWebhookOf(config, {
+    counter: deliveryStatus,
+    seen: redis ? new RedisSeenCallbacks(redis) : new MemorySeenCallbacks(),
+    onReceipt: onReceipt("twilio"),
+  });
   if (twilioWebhook) metrics?.watchDeliveryStatus(deliveryStatus);
   const dlrSecret = settingsOf(config.sms, msg91Provider)?.dlrSecret;
 
   const server = new OnePortServer(
     createHandler({
       login,
+      sessions: new SessionService({ sessions: refreshTokens, accessTokens, log }),
       accessTokens,
       log,
       trustedProxies: new TrustedProxies(config.trustedProxies),
       readiness,
       metrics,
+      metricsRoute: metricsListener ? undefined : metricsEndpoint,
       cors: config.cors,
       devPage: config.production ? undefined : DevPage.locate(),
       twilioWebhook,
@@ -214,16 +251,19 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     redis,
     readiness,
     metrics,
+    metricsListener,
     deliveryStatus,
     async close() {
       readiness.beginShutdown();
-      await server.close();
+      await Promise.all([server.close(), metricsListener?.close()]);
       await login.settled();
       await closeRedis();
     },
     async shutdown(timeoutMs) {
       readiness.beginShutdown();
+      // Scrapes go on while requests drain, so the drain itself shows up in the metrics.
       const drained = await server.shutdown(timeoutMs);
+      await metricsListener?.close();
       await login.settled();
       await closeRedis();
       return drained;
@@ -233,20 +273,19 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
 
 function twilioWebhookOf(
   config: Config,
-  counter: DeliveryStatusCounter,
-  onReceipt: TwilioWebhookSettings["onReceipt"],
+  counting: Pick<TwilioWebhookSettings, "counter" | "seen" | "onReceipt">,
 ): TwilioWebhookSettings | undefined {
   const t = settingsOf(config.sms, twilioProvider);
   return t?.statusCallbackUrl
-    ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl, counter, onReceipt }
+    ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl, ...counting }
     : undefined;
 }
 
-function createSms(config: Config, log: Logger): SmsSender {
+function smsLogOf(log: Logger): SmsLog {
   // The SMS layer logs (message, fields); pino takes (fields, message).
-  return createSmsSender(config.sms, {
+  return {
     info: (msg, extra) => log.info(extra ?? {}, msg),
     warn: (msg, extra) => log.warn(extra ?? {}, msg),
     error: (msg, extra) => log.error(extra ?? {}, msg),
-  });
+  };
 }

@@ -36,6 +36,7 @@ export function uniquePhone(): string {
 }
 
 const digest = (phone: string, code: string) => codeDigest(SECRET, phone, code);
+const PREVIOUS_SECRET = randomBytes(32);
 
 /** How the kernel files a code: a fresh id, which a pending verification's resend does not use. */
 const newCode = (maxAttempts = MAX): NewCode => ({
@@ -148,6 +149,26 @@ export function otpStoreContract(
         verificationId: first.verificationId,
       });
       expect(await store.verify(phone, digest(phone, "222222"), MAX)).toMatchObject({ kind: "missing" });
+    });
+
+    it("two candidate digests (OTP_SECRET_PREVIOUS) match the late code too, and a miss of both is one try", async () => {
+      const { store } = await makeStore();
+      const phone = uniquePhone();
+      const old = (code: string) => codeDigest(PREVIOUS_SECRET, phone, code);
+      // Sent before the rotation (under the previous secret), then resent after it (under the current one).
+      const first = await store.put(phone, old("111111"), LONG_TTL, newCode());
+      await store.put(phone, digest(phone, "222222"), LONG_TTL, newCode());
+      expect(await store.verify(phone, [digest(phone, "999999"), old("999999")], MAX)).toMatchObject({
+        kind: "wrong",
+        attemptsLeft: 2,
+      });
+      expect(await store.verify(phone, [digest(phone, "111111"), old("111111")], MAX)).toMatchObject({
+        kind: "ok",
+        verificationId: first.verificationId,
+      });
+      expect(await store.verify(phone, [digest(phone, "222222"), old("222222")], MAX)).toMatchObject({
+        kind: "missing",
+      });
     });
 
     it("keeps at most two live codes: a third send retires the first", async () => {

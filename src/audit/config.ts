@@ -10,10 +10,10 @@ export interface AuditConfig {
   readonly maxWatchers: number;
 }
 
-/** AUDIT_STREAM_MAXLEN, AUDIT_TOKEN and AUDIT_MAX_WATCHERS. */
+/** AUDIT_STREAM_MAXLEN, AUDIT_TOKEN (or AUDIT_TOKEN_FILE) and AUDIT_MAX_WATCHERS. */
 export function readAuditConfig(r: EnvReader): AuditConfig {
   const maxLen = r.int("AUDIT_STREAM_MAXLEN", 1_000_000, 1, 1_000_000_000);
-  const token = r.optional("AUDIT_TOKEN");
+  const token = r.secret("AUDIT_TOKEN");
   if (token !== undefined && token.length < 32) {
     r.problems.push("AUDIT_TOKEN must be at least 32 characters (e.g. `openssl rand -hex 32`)");
   }

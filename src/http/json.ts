@@ -102,10 +102,10 @@ export function stringField(body: Record<string, unknown>, name: string): string
   return v;
 }
 
-/** An optional string field: "" when absent, refused when present but not a string. */
-export function optionalStringField(body: Record<string, unknown>, name: string): string {
+/** A field that may be left out (absent, null or ""), but is a string when given. */
+export function optionalStringField(body: Record<string, unknown>, name: string): string | undefined {
   const v = body[name];
-  if (v === undefined || v === null) return "";
+  if (v === undefined || v === null || v === "") return undefined;
   if (typeof v !== "string") throw new HttpError(400, "MALFORMED_REQUEST", `${name} must be a string`);
   return v;
 }

@@ -47,12 +47,10 @@ export function restRoutes(login: LoginService): ReadonlyMap<string, Route> {
     [
       "/api/v1/auth/verify-otp",
       async (body, client) => {
-        const s = await login.verifyOtp(
-          stringField(body, "phone"),
-          stringField(body, "otp"),
-          client,
-          optionalStringField(body, "verification_id"),
-        );
+        const s = await login.verifyOtp(stringField(body, "phone"), stringField(body, "otp"), client, {
+          verificationId: optionalStringField(body, "verification_id"),
+          deviceName: optionalStringField(body, "device_name"),
+        });
         const u = s.user;
         return {
           ...pair(s),
@@ -66,7 +64,10 @@ export function restRoutes(login: LoginService): ReadonlyMap<string, Route> {
         };
       },
     ],
-    ["/api/v1/auth/refresh", async (body) => pair(await login.refresh(stringField(body, "refresh_token")))],
+    [
+      "/api/v1/auth/refresh",
+      async (body, client) => pair(await login.refresh(stringField(body, "refresh_token"), client)),
+    ],
     [
       "/api/v1/auth/logout",
       async (body) => {
@@ -80,11 +81,17 @@ export function restRoutes(login: LoginService): ReadonlyMap<string, Route> {
 /** `/api/v1/auth/verifications/{id}` (GET) and `/api/v1/auth/verifications/{id}/cancel` (POST). */
 const VERIFICATION_PATH = /^\/api\/v1\/auth\/verifications\/([^/]+)(\/cancel)?$/;
 
+/** The verification paths as documented (openapi.yaml) and counted by metrics, the id left out. */
+export const VERIFICATION_REST_PATHS = [
+  "/api/v1/auth/verifications/{id}",
+  "/api/v1/auth/verifications/{id}/cancel",
+] as const;
+
 /** The REST path a metric counts a verification request under, the id left out. */
 export function verificationRouteOf(path: string): string | undefined {
   const m = VERIFICATION_PATH.exec(path);
   if (!m) return undefined;
-  return m[2] ? "/api/v1/auth/verifications/{id}/cancel" : "/api/v1/auth/verifications/{id}";
+  return m[2] ? VERIFICATION_REST_PATHS[1] : VERIFICATION_REST_PATHS[0];
 }
 
 /** Serves the verification paths: GET reads one, POST .../cancel cancels it. */

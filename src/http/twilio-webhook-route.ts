@@ -1,3 +1,4 @@
+import type { SeenCallbacks } from "../sms/twilio/seen-callbacks.js";
 import {
   type DeliveryStatusCounter,
   handleTwilioStatusCallback,
@@ -13,7 +14,9 @@ export interface TwilioWebhookSettings {
   readonly publicUrl: string;
   /** The app's own counter, which its metrics read. */
   readonly counter: DeliveryStatusCounter;
-  /** Where a signed final status goes: the message's verification record. */
+  /** Which final statuses were counted already, so a retried or replayed callback is not counted twice. */
+  readonly seen: SeenCallbacks;
+  /** Where a signed final status goes the first time: the message's verification record. */
   readonly onReceipt?:
     | ((receipt: { messageId: string; status: string; errorCode: string }) => Promise<unknown>)
     | undefined;
@@ -34,7 +37,7 @@ export async function serveTwilioStatus(req: Req, res: Res, settings: TwilioWebh
     }
     chunks.push(chunk);
   }
-  const answer = handleTwilioStatusCallback(
+  const answer = await handleTwilioStatusCallback(
     {
       url: req.url,
       method: req.method,
@@ -43,8 +46,6 @@ export async function serveTwilioStatus(req: Req, res: Res, settings: TwilioWebh
     },
     settings,
   );
-  // Recorded before the answer: a 2xx tells Twilio not to retry, so it must mean "kept".
-  if (answer.receipt && settings.onReceipt) await settings.onReceipt(answer.receipt);
   res.writeHead(answer.status, answer.headers);
   res.end(answer.body);
 }

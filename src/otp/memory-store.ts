@@ -121,7 +121,7 @@ export class MemoryOtpStore implements OtpStore, VerificationStore {
 
   async verify(
     phone: string,
-    digest: string,
+    digest: string | readonly string[],
     maxAttempts: number,
     lock: FailureLock = NO_LOCK,
     client?: string,
@@ -145,11 +145,18 @@ export class MemoryOtpStore implements OtpStore, VerificationStore {
     entry.attempts += 1;
     if (v) v.record = { ...v.record, attemptsUsed: Math.min(entry.attempts, maxAttempts) };
     if (entry.attempts > maxAttempts) return { kind: "exhausted", verificationId: vid };
-    const given = Buffer.from(digest);
-    const matches = (stored: Buffer) => given.length === stored.length && timingSafeEqual(given, stored);
+    const candidates = typeof digest === "string" ? [digest] : digest;
+    if (candidates.length > 2)
+      throw new RangeError("at most two digests: the current and the previous secret's");
     const late = entry.late && now < entry.late.expiresAt ? entry.late.digest : undefined;
-    // Both compared whatever the first answered, as the script does.
-    const hit = [matches(entry.digest), late !== undefined && matches(late)].some(Boolean);
+    // Every candidate against both live codes, whatever the first comparisons answered, as the script does.
+    const hit = candidates
+      .flatMap((d) => {
+        const given = Buffer.from(d);
+        const matches = (stored: Buffer) => given.length === stored.length && timingSafeEqual(given, stored);
+        return [matches(entry.digest), late !== undefined && matches(late)];
+      })
+      .includes(true);
     if (hit) {
       this.#codes.delete(phone);
       if (v) v.record = { ...v.record, status: "approved" };

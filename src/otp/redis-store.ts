@@ -95,7 +95,8 @@ return {id, exp}
 // still try: strangers' guesses must not lock the owner out. Its try is an attempt on the code like any other,
 // and a wrong one makes it a client that failed.
 // The verification record (KEYS[5]) follows: checks used, approved, or max_attempts_reached. ARGV[6], when
-// not empty, names the only verification whose codes may match; one the phone never had is -5.
+// not empty, names the only verification whose codes may match; one the phone never had is -5. ARGV[7], when
+// not empty, is the code's digest under OTP_SECRET_PREVIOUS, a second candidate during a secret rotation.
 // Returns {outcome, n, verification id, locked now}: n is attempts left for a wrong code, the lock's
 // remaining ms for -4.
 const VERIFY = `${NOW}
@@ -126,22 +127,26 @@ local function save()
   if rec then redis.call('HSET', KEYS[5], vid, cjson.encode(rec)) end
 end
 if attempts > max then return {-3, 0, vid, 0} end
-local given = ARGV[1]
-local function differs(code)
+local function differs(code, given)
+  if #code ~= #given then return true end
   local diff = 0
-  if #code ~= #given then
-    diff = 1
-  else
-    for i = 1, #code do
-      diff = bit.bor(diff, bit.bxor(string.byte(code, i), string.byte(given, i)))
-    end
+  for i = 1, #code do
+    diff = bit.bor(diff, bit.bxor(string.byte(code, i), string.byte(given, i)))
   end
   return diff ~= 0
 end
 local late = cur[3]
 if late and tonumber(cur[4] or '0') <= now then late = nil end
-local wrong = differs(stored)
-if late then wrong = differs(late) and wrong end
+local function differsFromAll(given)
+  local wrong = differs(stored, given)
+  if late then wrong = differs(late, given) and wrong end
+  return wrong
+end
+-- Every candidate is compared with every live code whatever the others answered (the second candidate is the
+-- digest under OTP_SECRET_PREVIOUS, '' without one), so the time taken tells neither which code matched nor
+-- which secret it was stored under.
+local wrong = differsFromAll(ARGV[1])
+if ARGV[7] and ARGV[7] ~= '' then wrong = differsFromAll(ARGV[7]) and wrong end
 if wrong then
   local lockedNow = 0
   if maxFailures > 0 then
@@ -266,6 +271,7 @@ interface OtpCommands {
     lockSeconds: number,
     known: "1" | "0",
     verificationId: string,
+    previousDigest: string,
   ): Promise<[number, number, string, number]>;
   otpDiscard(key: string, recordsKey: string, digest: string): Promise<number>;
   otpCancel(key: string, recordsKey: string, id: string): Promise<string | null>;
@@ -319,13 +325,16 @@ export class RedisOtpStore implements OtpStore, VerificationStore {
 
   async verify(
     phone: string,
-    digest: string,
+    digest: string | readonly string[],
     maxAttempts: number,
     lock: FailureLock = NO_LOCK,
     client?: string,
     verificationId?: string,
   ): Promise<VerifyOutcome> {
     checkLock(lock);
+    const [current = "", previous = "", ...more] = typeof digest === "string" ? [digest] : digest;
+    if (more.length > 0)
+      throw new RangeError("at most two digests: the current secret's and the previous one's");
     const [result, n, vid, lockedNow] = await redisCall(
       this.#redis.otpVerify(
         key(phone),
@@ -334,12 +343,13 @@ export class RedisOtpStore implements OtpStore, VerificationStore {
         // Same slot as the others even for an unknown client, whose key the script then leaves alone.
         clientFailKey(phone, client ?? ""),
         recordsKey(phone),
-        digest,
+        current,
         maxAttempts,
         lock.maxFailures,
         lock.lockSeconds,
         client === undefined ? "0" : "1",
         verificationId ?? "",
+        previous,
       ),
     );
     const id = vid === "" ? undefined : vid;

@@ -4,10 +4,12 @@ import { type AuthService, type VerificationSchema, VerificationStatus } from ".
 import type { LoginService } from "../login/login-service.js";
 import { OTP_SENT_MESSAGE } from "../login/model.js";
 import type { LoginLog } from "../login/ports.js";
+import type { SessionService } from "../login/session-service.js";
 import { CHANNEL, type VerificationService, type VerificationView } from "../login/verifications.js";
 import { type AuditWatchSettings, auditWatcher } from "./audit-watch.js";
 import { clientKey } from "./client-context.js";
 import { toConnectError } from "./errors.js";
+import { sessionHandlers } from "./session-handlers.js";
 
 /** What the service needs beyond the login flows: the verification lifecycle and the audit stream. */
 export interface AuthServiceExtras {
@@ -19,6 +21,7 @@ export interface AuthServiceExtras {
 export function authServiceImpl(
   login: LoginService,
   log: LoginLog,
+  sessions?: SessionService,
   extras: AuthServiceExtras = {},
 ): ServiceImpl<typeof AuthService> {
   const watchAudit = auditWatcher(extras.audit);
@@ -46,7 +49,12 @@ export function authServiceImpl(
       };
     },
     async verifyOtp(req, ctx) {
-      const s = await call(() => login.verifyOtp(req.phone, req.otp, client(ctx), req.verificationId));
+      const s = await call(() =>
+        login.verifyOtp(req.phone, req.otp, client(ctx), {
+          verificationId: req.verificationId,
+          deviceName: req.deviceName,
+        }),
+      );
       return {
         accessToken: s.accessToken,
         refreshToken: s.refreshToken,
@@ -61,8 +69,8 @@ export function authServiceImpl(
         },
       };
     },
-    async refreshToken(req) {
-      const p = await call(() => login.refresh(req.refreshToken));
+    async refreshToken(req, ctx) {
+      const p = await call(() => login.refresh(req.refreshToken, client(ctx)));
       return {
         accessToken: p.accessToken,
         refreshToken: p.refreshToken,
@@ -74,6 +82,7 @@ export function authServiceImpl(
       await call(() => login.logout(req.refreshToken));
       return {};
     },
+    ...sessionHandlers(sessions, call),
     async getVerification(req) {
       return { verification: toMessage(await call(() => verifications().get(req.verificationId))) };
     },

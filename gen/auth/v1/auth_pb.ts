@@ -6,13 +6,15 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file auth/v1/auth.proto.
  */
 export const file_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiHwoOU2VuZE90cFJlcXVlc3QSDQoFcGhvbmUYASABKAkijAEKD1NlbmRPdHBSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgJEg0KBXBob25lGAIgASgJEhoKEmV4cGlyZXNfaW5fc2Vjb25kcxgDIAEoDRITCgtjb2RlX2xlbmd0aBgEIAEoDRIXCg92ZXJpZmljYXRpb25faWQYBSABKAkSDwoHY2hhbm5lbBgGIAEoCSJHChBWZXJpZnlPdHBSZXF1ZXN0Eg0KBXBob25lGAEgASgJEgsKA290cBgCIAEoCRIXCg92ZXJpZmljYXRpb25faWQYAyABKAkihQEKEVZlcmlmeU90cFJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJEhIKCnRva2VuX3R5cGUYAyABKAkSEgoKZXhwaXJlc19pbhgEIAEoDRIbCgR1c2VyGAUgASgLMg0uYXV0aC52MS5Vc2VyIiwKE1JlZnJlc2hUb2tlblJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSJrChRSZWZyZXNoVG9rZW5SZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgp0b2tlbl90eXBlGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKA0iJgoNTG9nb3V0UmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJIhAKDkxvZ291dFJlc3BvbnNlIlgKBFVzZXISCgoCaWQYASABKAQSDQoFcGhvbmUYAiABKAkSDAoEbmFtZRgDIAEoCRIMCgRyb2xlGAQgASgJEhkKEWlzX3Bob25lX3ZlcmlmaWVkGAUgASgIIjEKFkdldFZlcmlmaWNhdGlvblJlcXVlc3QSFwoPdmVyaWZpY2F0aW9uX2lkGAEgASgJIkYKF0dldFZlcmlmaWNhdGlvblJlc3BvbnNlEisKDHZlcmlmaWNhdGlvbhgBIAEoCzIVLmF1dGgudjEuVmVyaWZpY2F0aW9uIjQKGUNhbmNlbFZlcmlmaWNhdGlvblJlcXVlc3QSFwoPdmVyaWZpY2F0aW9uX2lkGAEgASgJIkkKGkNhbmNlbFZlcmlmaWNhdGlvblJlc3BvbnNlEisKDHZlcmlmaWNhdGlvbhgBIAEoCzIVLmF1dGgudjEuVmVyaWZpY2F0aW9uIvwBCgxWZXJpZmljYXRpb24SCgoCaWQYASABKAkSKwoGc3RhdHVzGAIgASgOMhsuYXV0aC52MS5WZXJpZmljYXRpb25TdGF0dXMSDQoFcGhvbmUYAyABKAkSDwoHY2hhbm5lbBgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDWV4cGlyZXNfYXRfbXMYBiABKAMSGwoTY2hlY2tfYXR0ZW1wdHNfdXNlZBgHIAEoDRIbChNjaGVja19hdHRlbXB0c19sZWZ0GAggASgNEisKDXNlbmRfYXR0ZW1wdHMYCSADKAsyFC5hdXRoLnYxLlNlbmRBdHRlbXB0InQKC1NlbmRBdHRlbXB0EhAKCHByb3ZpZGVyGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSEgoKc2VudF9hdF9tcxgDIAEoAxIXCg9kZWxpdmVyeV9zdGF0dXMYBCABKAkSEgoKZXJyb3JfY29kZRgFIAEoCSIqChdXYXRjaEF1ZGl0RXZlbnRzUmVxdWVzdBIPCgdmcm9tX2lkGAEgASgJIj4KGFdhdGNoQXVkaXRFdmVudHNSZXNwb25zZRIiCgVldmVudBgBIAEoCzITLmF1dGgudjEuQXVkaXRFdmVudCKUAQoKQXVkaXRFdmVudBIKCgJpZBgBIAEoCRIPCgd0aW1lX21zGAIgASgDEg0KBWV2ZW50GAMgASgJEhcKD3ZlcmlmaWNhdGlvbl9pZBgEIAEoCRIPCgd1c2VyX2lkGAUgASgJEg0KBXBob25lGAYgASgJEhEKCWNsaWVudF9pcBgHIAEoCRIOCgZyZWFzb24YCCABKAkqlQIKElZlcmlmaWNhdGlvblN0YXR1cxIjCh9WRVJJRklDQVRJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHwobVkVSSUZJQ0FUSU9OX1NUQVRVU19QRU5ESU5HEAESIAocVkVSSUZJQ0FUSU9OX1NUQVRVU19BUFBST1ZFRBACEiAKHFZFUklGSUNBVElPTl9TVEFUVVNfQ0FOQ0VMRUQQAxIfChtWRVJJRklDQVRJT05fU1RBVFVTX0VYUElSRUQQBBIsCihWRVJJRklDQVRJT05fU1RBVFVTX01BWF9BVFRFTVBUU19SRUFDSEVEEAUSJgoiVkVSSUZJQ0FUSU9OX1NUQVRVU19GQUlMRURfVE9fU0VORBAGMrUECgtBdXRoU2VydmljZRI+CgdTZW5kT3RwEhcuYXV0aC52MS5TZW5kT3RwUmVxdWVzdBoYLmF1dGgudjEuU2VuZE90cFJlc3BvbnNlIgASRAoJVmVyaWZ5T3RwEhkuYXV0aC52MS5WZXJpZnlPdHBSZXF1ZXN0GhouYXV0aC52MS5WZXJpZnlPdHBSZXNwb25zZSIAEk0KDFJlZnJlc2hUb2tlbhIcLmF1dGgudjEuUmVmcmVzaFRva2VuUmVxdWVzdBodLmF1dGgudjEuUmVmcmVzaFRva2VuUmVzcG9uc2UiABI7CgZMb2dvdXQSFi5hdXRoLnYxLkxvZ291dFJlcXVlc3QaFy5hdXRoLnYxLkxvZ291dFJlc3BvbnNlIgASVgoPR2V0VmVyaWZpY2F0aW9uEh8uYXV0aC52MS5HZXRWZXJpZmljYXRpb25SZXF1ZXN0GiAuYXV0aC52MS5HZXRWZXJpZmljYXRpb25SZXNwb25zZSIAEl8KEkNhbmNlbFZlcmlmaWNhdGlvbhIiLmF1dGgudjEuQ2FuY2VsVmVyaWZpY2F0aW9uUmVxdWVzdBojLmF1dGgudjEuQ2FuY2VsVmVyaWZpY2F0aW9uUmVzcG9uc2UiABJbChBXYXRjaEF1ZGl0RXZlbnRzEiAuYXV0aC52MS5XYXRjaEF1ZGl0RXZlbnRzUmVxdWVzdBohLmF1dGgudjEuV2F0Y2hBdWRpdEV2ZW50c1Jlc3BvbnNlIgAwAWIGcHJvdG8z");
+  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiHwoOU2VuZE90cFJlcXVlc3QSDQoFcGhvbmUYASABKAkijAEKD1NlbmRPdHBSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgJEg0KBXBob25lGAIgASgJEhoKEmV4cGlyZXNfaW5fc2Vjb25kcxgDIAEoDRITCgtjb2RlX2xlbmd0aBgEIAEoDRIXCg92ZXJpZmljYXRpb25faWQYBSABKAkSDwoHY2hhbm5lbBgGIAEoCSJxChBWZXJpZnlPdHBSZXF1ZXN0Eg0KBXBob25lGAEgASgJEgsKA290cBgCIAEoCRIYCgtkZXZpY2VfbmFtZRgDIAEoCUgAiAEBEhcKD3ZlcmlmaWNhdGlvbl9pZBgEIAEoCUIOCgxfZGV2aWNlX25hbWUihQEKEVZlcmlmeU90cFJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJEhIKCnRva2VuX3R5cGUYAyABKAkSEgoKZXhwaXJlc19pbhgEIAEoDRIbCgR1c2VyGAUgASgLMg0uYXV0aC52MS5Vc2VyIiwKE1JlZnJlc2hUb2tlblJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSJrChRSZWZyZXNoVG9rZW5SZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgp0b2tlbl90eXBlGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKA0iJgoNTG9nb3V0UmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJIhAKDkxvZ291dFJlc3BvbnNlIlgKBFVzZXISCgoCaWQYASABKAQSDQoFcGhvbmUYAiABKAkSDAoEbmFtZRgDIAEoCRIMCgRyb2xlGAQgASgJEhkKEWlzX3Bob25lX3ZlcmlmaWVkGAUgASgIIjEKFkdldFZlcmlmaWNhdGlvblJlcXVlc3QSFwoPdmVyaWZpY2F0aW9uX2lkGAEgASgJIkYKF0dldFZlcmlmaWNhdGlvblJlc3BvbnNlEisKDHZlcmlmaWNhdGlvbhgBIAEoCzIVLmF1dGgudjEuVmVyaWZpY2F0aW9uIjQKGUNhbmNlbFZlcmlmaWNhdGlvblJlcXVlc3QSFwoPdmVyaWZpY2F0aW9uX2lkGAEgASgJIkkKGkNhbmNlbFZlcmlmaWNhdGlvblJlc3BvbnNlEisKDHZlcmlmaWNhdGlvbhgBIAEoCzIVLmF1dGgudjEuVmVyaWZpY2F0aW9uIvwBCgxWZXJpZmljYXRpb24SCgoCaWQYASABKAkSKwoGc3RhdHVzGAIgASgOMhsuYXV0aC52MS5WZXJpZmljYXRpb25TdGF0dXMSDQoFcGhvbmUYAyABKAkSDwoHY2hhbm5lbBgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDWV4cGlyZXNfYXRfbXMYBiABKAMSGwoTY2hlY2tfYXR0ZW1wdHNfdXNlZBgHIAEoDRIbChNjaGVja19hdHRlbXB0c19sZWZ0GAggASgNEisKDXNlbmRfYXR0ZW1wdHMYCSADKAsyFC5hdXRoLnYxLlNlbmRBdHRlbXB0InQKC1NlbmRBdHRlbXB0EhAKCHByb3ZpZGVyGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSEgoKc2VudF9hdF9tcxgDIAEoAxIXCg9kZWxpdmVyeV9zdGF0dXMYBCABKAkSEgoKZXJyb3JfY29kZRgFIAEoCSIqChdXYXRjaEF1ZGl0RXZlbnRzUmVxdWVzdBIPCgdmcm9tX2lkGAEgASgJIj4KGFdhdGNoQXVkaXRFdmVudHNSZXNwb25zZRIiCgVldmVudBgBIAEoCzITLmF1dGgudjEuQXVkaXRFdmVudCKUAQoKQXVkaXRFdmVudBIKCgJpZBgBIAEoCRIPCgd0aW1lX21zGAIgASgDEg0KBWV2ZW50GAMgASgJEhcKD3ZlcmlmaWNhdGlvbl9pZBgEIAEoCRIPCgd1c2VyX2lkGAUgASgJEg0KBXBob25lGAYgASgJEhEKCWNsaWVudF9pcBgHIAEoCRIOCgZyZWFzb24YCCABKAkiFQoTTGlzdFNlc3Npb25zUmVxdWVzdCI6ChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIiCghzZXNzaW9ucxgBIAMoCzIQLmF1dGgudjEuU2Vzc2lvbiKpAQoHU2Vzc2lvbhIKCgJpZBgBIAEoCRITCgtkZXZpY2VfbmFtZRgCIAEoCRIKCgJpcBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2N1cnJlbnQYBiABKAgiKgoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIXChVSZXZva2VTZXNzaW9uUmVzcG9uc2UiHAoaUmV2b2tlT3RoZXJTZXNzaW9uc1JlcXVlc3QiNAobUmV2b2tlT3RoZXJTZXNzaW9uc1Jlc3BvbnNlEhUKDXJldm9rZWRfY291bnQYASABKA0iGgoYUmV2b2tlQWxsU2Vzc2lvbnNSZXF1ZXN0IjIKGVJldm9rZUFsbFNlc3Npb25zUmVzcG9uc2USFQoNcmV2b2tlZF9jb3VudBgBIAEoDSqVAgoSVmVyaWZpY2F0aW9uU3RhdHVzEiMKH1ZFUklGSUNBVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIfChtWRVJJRklDQVRJT05fU1RBVFVTX1BFTkRJTkcQARIgChxWRVJJRklDQVRJT05fU1RBVFVTX0FQUFJPVkVEEAISIAocVkVSSUZJQ0FUSU9OX1NUQVRVU19DQU5DRUxFRBADEh8KG1ZFUklGSUNBVElPTl9TVEFUVVNfRVhQSVJFRBAEEiwKKFZFUklGSUNBVElPTl9TVEFUVVNfTUFYX0FUVEVNUFRTX1JFQUNIRUQQBRImCiJWRVJJRklDQVRJT05fU1RBVFVTX0ZBSUxFRF9UT19TRU5EEAYymAcKC0F1dGhTZXJ2aWNlEj4KB1NlbmRPdHASFy5hdXRoLnYxLlNlbmRPdHBSZXF1ZXN0GhguYXV0aC52MS5TZW5kT3RwUmVzcG9uc2UiABJECglWZXJpZnlPdHASGS5hdXRoLnYxLlZlcmlmeU90cFJlcXVlc3QaGi5hdXRoLnYxLlZlcmlmeU90cFJlc3BvbnNlIgASTQoMUmVmcmVzaFRva2VuEhwuYXV0aC52MS5SZWZyZXNoVG9rZW5SZXF1ZXN0Gh0uYXV0aC52MS5SZWZyZXNoVG9rZW5SZXNwb25zZSIAEjsKBkxvZ291dBIWLmF1dGgudjEuTG9nb3V0UmVxdWVzdBoXLmF1dGgudjEuTG9nb3V0UmVzcG9uc2UiABJWCg9HZXRWZXJpZmljYXRpb24SHy5hdXRoLnYxLkdldFZlcmlmaWNhdGlvblJlcXVlc3QaIC5hdXRoLnYxLkdldFZlcmlmaWNhdGlvblJlc3BvbnNlIgASXwoSQ2FuY2VsVmVyaWZpY2F0aW9uEiIuYXV0aC52MS5DYW5jZWxWZXJpZmljYXRpb25SZXF1ZXN0GiMuYXV0aC52MS5DYW5jZWxWZXJpZmljYXRpb25SZXNwb25zZSIAElsKEFdhdGNoQXVkaXRFdmVudHMSIC5hdXRoLnYxLldhdGNoQXVkaXRFdmVudHNSZXF1ZXN0GiEuYXV0aC52MS5XYXRjaEF1ZGl0RXZlbnRzUmVzcG9uc2UiADABEk0KDExpc3RTZXNzaW9ucxIcLmF1dGgudjEuTGlzdFNlc3Npb25zUmVxdWVzdBodLmF1dGgudjEuTGlzdFNlc3Npb25zUmVzcG9uc2UiABJQCg1SZXZva2VTZXNzaW9uEh0uYXV0aC52MS5SZXZva2VTZXNzaW9uUmVxdWVzdBoeLmF1dGgudjEuUmV2b2tlU2Vzc2lvblJlc3BvbnNlIgASYgoTUmV2b2tlT3RoZXJTZXNzaW9ucxIjLmF1dGgudjEuUmV2b2tlT3RoZXJTZXNzaW9uc1JlcXVlc3QaJC5hdXRoLnYxLlJldm9rZU90aGVyU2Vzc2lvbnNSZXNwb25zZSIAElwKEVJldm9rZUFsbFNlc3Npb25zEiEuYXV0aC52MS5SZXZva2VBbGxTZXNzaW9uc1JlcXVlc3QaIi5hdXRoLnYxLlJldm9rZUFsbFNlc3Npb25zUmVzcG9uc2UiAGIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * SendOtpRequest asks for a code to be sent.
@@ -115,11 +117,19 @@ export type VerifyOtpRequest = Message<"auth.v1.VerifyOtpRequest"> & {
   otp: string;
 
   /**
+   * A name for the new session in ListSessions ("Asha's phone"); absent, the
+   * request's User-Agent names it. Cut to 128 characters.
+   *
+   * @generated from field: optional string device_name = 3;
+   */
+  deviceName?: string | undefined;
+
+  /**
    * Optional: the verification the code belongs to. When set, only that
    * verification's codes are checked, and an id that is not the phone's is
    * NOT_FOUND. When empty, the phone's pending verification is checked.
    *
-   * @generated from field: string verification_id = 3;
+   * @generated from field: string verification_id = 4;
    */
   verificationId: string;
 };
@@ -663,6 +673,207 @@ export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
   messageDesc(file_auth_v1_auth, 17);
 
 /**
+ * ListSessionsRequest asks for the caller's sessions.
+ *
+ * @generated from message auth.v1.ListSessionsRequest
+ */
+export type ListSessionsRequest = Message<"auth.v1.ListSessionsRequest"> & {
+};
+
+/**
+ * Describes the message auth.v1.ListSessionsRequest.
+ * Use `create(ListSessionsRequestSchema)` to create a new message.
+ */
+export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 18);
+
+/**
+ * ListSessionsResponse lists the caller's live sessions.
+ *
+ * @generated from message auth.v1.ListSessionsResponse
+ */
+export type ListSessionsResponse = Message<"auth.v1.ListSessionsResponse"> & {
+  /**
+   * Most recently used first.
+   *
+   * @generated from field: repeated auth.v1.Session sessions = 1;
+   */
+  sessions: Session[];
+};
+
+/**
+ * Describes the message auth.v1.ListSessionsResponse.
+ * Use `create(ListSessionsResponseSchema)` to create a new message.
+ */
+export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 19);
+
+/**
+ * Session is one login of a user and the refresh tokens rotated from it.
+ *
+ * @generated from message auth.v1.Session
+ */
+export type Session = Message<"auth.v1.Session"> & {
+  /**
+   * The session id, also the "sid" claim of its access tokens.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The client label: VerifyOtp's device_name, else the User-Agent of the
+   * login; empty when neither was given.
+   *
+   * @generated from field: string device_name = 2;
+   */
+  deviceName: string;
+
+  /**
+   * The client IP of the session's last use (login or refresh).
+   *
+   * @generated from field: string ip = 3;
+   */
+  ip: string;
+
+  /**
+   * When the session was created (the login).
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When the session was last used (the login or its latest refresh).
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_at = 5;
+   */
+  lastUsedAt?: Timestamp | undefined;
+
+  /**
+   * Whether this is the session of the access token that asked.
+   *
+   * @generated from field: bool current = 6;
+   */
+  current: boolean;
+};
+
+/**
+ * Describes the message auth.v1.Session.
+ * Use `create(SessionSchema)` to create a new message.
+ */
+export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 20);
+
+/**
+ * RevokeSessionRequest names a session to end.
+ *
+ * @generated from message auth.v1.RevokeSessionRequest
+ */
+export type RevokeSessionRequest = Message<"auth.v1.RevokeSessionRequest"> & {
+  /**
+   * The id from ListSessions.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message auth.v1.RevokeSessionRequest.
+ * Use `create(RevokeSessionRequestSchema)` to create a new message.
+ */
+export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 21);
+
+/**
+ * RevokeSessionResponse confirms the session is ended.
+ *
+ * @generated from message auth.v1.RevokeSessionResponse
+ */
+export type RevokeSessionResponse = Message<"auth.v1.RevokeSessionResponse"> & {
+};
+
+/**
+ * Describes the message auth.v1.RevokeSessionResponse.
+ * Use `create(RevokeSessionResponseSchema)` to create a new message.
+ */
+export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 22);
+
+/**
+ * RevokeOtherSessionsRequest asks to end every session but the caller's.
+ *
+ * @generated from message auth.v1.RevokeOtherSessionsRequest
+ */
+export type RevokeOtherSessionsRequest = Message<"auth.v1.RevokeOtherSessionsRequest"> & {
+};
+
+/**
+ * Describes the message auth.v1.RevokeOtherSessionsRequest.
+ * Use `create(RevokeOtherSessionsRequestSchema)` to create a new message.
+ */
+export const RevokeOtherSessionsRequestSchema: GenMessage<RevokeOtherSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 23);
+
+/**
+ * RevokeOtherSessionsResponse says how many sessions were ended.
+ *
+ * @generated from message auth.v1.RevokeOtherSessionsResponse
+ */
+export type RevokeOtherSessionsResponse = Message<"auth.v1.RevokeOtherSessionsResponse"> & {
+  /**
+   * Sessions ended by this call.
+   *
+   * @generated from field: uint32 revoked_count = 1;
+   */
+  revokedCount: number;
+};
+
+/**
+ * Describes the message auth.v1.RevokeOtherSessionsResponse.
+ * Use `create(RevokeOtherSessionsResponseSchema)` to create a new message.
+ */
+export const RevokeOtherSessionsResponseSchema: GenMessage<RevokeOtherSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 24);
+
+/**
+ * RevokeAllSessionsRequest asks to end every session of the caller.
+ *
+ * @generated from message auth.v1.RevokeAllSessionsRequest
+ */
+export type RevokeAllSessionsRequest = Message<"auth.v1.RevokeAllSessionsRequest"> & {
+};
+
+/**
+ * Describes the message auth.v1.RevokeAllSessionsRequest.
+ * Use `create(RevokeAllSessionsRequestSchema)` to create a new message.
+ */
+export const RevokeAllSessionsRequestSchema: GenMessage<RevokeAllSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 25);
+
+/**
+ * RevokeAllSessionsResponse says how many sessions were ended.
+ *
+ * @generated from message auth.v1.RevokeAllSessionsResponse
+ */
+export type RevokeAllSessionsResponse = Message<"auth.v1.RevokeAllSessionsResponse"> & {
+  /**
+   * Sessions ended by this call, the caller's own included.
+   *
+   * @generated from field: uint32 revoked_count = 1;
+   */
+  revokedCount: number;
+};
+
+/**
+ * Describes the message auth.v1.RevokeAllSessionsResponse.
+ * Use `create(RevokeAllSessionsResponseSchema)` to create a new message.
+ */
+export const RevokeAllSessionsResponseSchema: GenMessage<RevokeAllSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 26);
+
+/**
  * VerificationStatus is where a verification stands.
  *
  * @generated from enum auth.v1.VerificationStatus
@@ -819,6 +1030,49 @@ export const AuthService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchAuditEventsRequestSchema;
     output: typeof WatchAuditEventsResponseSchema;
+  },
+  /**
+   * ListSessions lists the caller's live sessions (one per login), the one
+   * the access token belongs to marked current.
+   *
+   * @generated from rpc auth.v1.AuthService.ListSessions
+   */
+  listSessions: {
+    methodKind: "unary";
+    input: typeof ListSessionsRequestSchema;
+    output: typeof ListSessionsResponseSchema;
+  },
+  /**
+   * RevokeSession ends one of the caller's sessions: its refresh tokens stop
+   * working (REFRESH_TOKEN_INVALID). A session that is not the caller's, or
+   * no longer live, is NotFound (SESSION_NOT_FOUND).
+   *
+   * @generated from rpc auth.v1.AuthService.RevokeSession
+   */
+  revokeSession: {
+    methodKind: "unary";
+    input: typeof RevokeSessionRequestSchema;
+    output: typeof RevokeSessionResponseSchema;
+  },
+  /**
+   * RevokeOtherSessions ends every session of the caller but the current one.
+   *
+   * @generated from rpc auth.v1.AuthService.RevokeOtherSessions
+   */
+  revokeOtherSessions: {
+    methodKind: "unary";
+    input: typeof RevokeOtherSessionsRequestSchema;
+    output: typeof RevokeOtherSessionsResponseSchema;
+  },
+  /**
+   * RevokeAllSessions ends every session of the caller, the current one too.
+   *
+   * @generated from rpc auth.v1.AuthService.RevokeAllSessions
+   */
+  revokeAllSessions: {
+    methodKind: "unary";
+    input: typeof RevokeAllSessionsRequestSchema;
+    output: typeof RevokeAllSessionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_auth_v1_auth, 0);

@@ -17,8 +17,8 @@ export interface Msg91Config {
 
 /** MSG91_*, read when msg91 is the provider or the fallback. */
 export function readMsg91Config(r: EnvReader, ctx: SmsProviderContext): Msg91Config {
-  const needed = (name: string, why = "") => {
-    const value = r.optional(name);
+  const needed = (name: string, why = "", secret = false) => {
+    const value = secret ? r.secret(name) : r.optional(name);
     if (value === undefined) r.problems.push(`${name} is required when ${ctx.usedBy}${why}`);
     return value ?? "";
   };
@@ -29,11 +29,11 @@ export function readMsg91Config(r: EnvReader, ctx: SmsProviderContext): Msg91Con
     );
   }
   const config = {
-    authKey: needed("MSG91_AUTH_KEY"),
+    authKey: needed("MSG91_AUTH_KEY", "", true),
     templateId: needed("MSG91_TEMPLATE_ID", " (the id of a DLT-approved template in the MSG91 panel)"),
     codeVariable,
     apiBaseUrl: readBaseUrl(r, "MSG91_API_BASE_URL", MSG91_DEFAULT_API_BASE_URL),
-    dlrSecret: r.optional("MSG91_DLR_SECRET"),
+    dlrSecret: r.secret("MSG91_DLR_SECRET"),
   };
   if (config.dlrSecret !== undefined && !/^[A-Za-z0-9_-]{32,}$/.test(config.dlrSecret)) {
     r.problems.push("MSG91_DLR_SECRET must be at least 32 URL-safe characters (e.g. `openssl rand -hex 32`)");
