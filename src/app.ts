@@ -1,5 +1,4 @@
 import { hkdfSync, randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
 import type { Config } from "./config.js";
 import { TrustedProxies } from "./http/client-ip.js";
 import { DevPage } from "./http/dev-page.js";
@@ -16,7 +15,7 @@ import { MemoryOtpStore } from "./otp/memory-store.js";
 import { failureLockKeys, RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
 import { RateLimitGuard } from "./ratelimit/guard.js";
-import { connectRedis, untilReady } from "./redis/connect.js";
+import { connectRedis, type RedisClient, untilReady } from "./redis/connect.js";
 import { otpText, settingsOf } from "./sms/config.js";
 import { createSmsSender } from "./sms/factory.js";
 import { twilioProvider } from "./sms/twilio/provider.js";
@@ -31,7 +30,7 @@ export interface App {
   readonly server: OnePortServer;
   readonly login: LoginService;
   readonly accessTokens: AccessTokens;
-  readonly redis: Redis | undefined;
+  readonly redis: RedisClient | undefined;
   readonly readiness: Readiness;
   readonly metrics: Metrics | undefined;
   /** Final delivery statuses Twilio reported to this app's `/webhooks/twilio/status`. */
@@ -52,10 +51,10 @@ export interface AppOverrides {
 
 /** Wires the service from validated config: stores, providers, the login core and the one-port server. */
 export async function buildApp(config: Config, log: Logger, overrides: AppOverrides = {}): Promise<App> {
-  const redis = config.redisUrl ? connectRedis(config.redisUrl) : undefined;
+  const redis = config.redis ? connectRedis(config.redis.target) : undefined;
   if (!redis) {
     log.warn(
-      "DEVELOPMENT MODE: no REDIS_URL, using the embedded in-memory store; codes, users and sessions vanish on restart",
+      "DEVELOPMENT MODE: no REDIS_URL or REDIS_CLUSTER_NODES, using the embedded in-memory store; codes, users and sessions vanish on restart",
     );
   }
   redis?.on("error", (err: Error) => log.warn({ err: err.message }, "redis connection error"));

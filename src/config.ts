@@ -8,7 +8,7 @@ import { type OpsConfig, readOpsConfig } from "./ops/config.js";
 import { type OtpConfig, readOtpConfig } from "./otp/config.js";
 import { readDefaultCountry } from "./phone/config.js";
 import { type LimitSettings, readLimits } from "./ratelimit/config.js";
-import { readRedisUrl } from "./redis/config.js";
+import { type RedisConfig, readRedisConfig } from "./redis/config.js";
 import { readSmsConfig, type SmsConfig } from "./sms/config.js";
 import { readTokenConfig, type TokenConfig } from "./tokens/config.js";
 
@@ -21,8 +21,8 @@ export interface Config extends OpsConfig {
   readonly production: boolean;
   readonly host: string;
   readonly port: number;
-  /** Absent in development: the embedded in-memory store is used instead. */
-  readonly redisUrl: string | undefined;
+  /** One Redis or a cluster, and how durable new users must be; absent in development (embedded store). */
+  readonly redis: RedisConfig | undefined;
   readonly defaultCountry: string;
   readonly otp: OtpConfig;
   readonly jwt: TokenConfig;
@@ -51,7 +51,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     // The listener is main's alone, so its two variables are read here.
     host: r.string("HOST", "0.0.0.0"),
     port: r.int("PORT", 8000, 0, 65535),
-    redisUrl: readRedisUrl(r),
+    redis: readRedisConfig(r),
     defaultCountry: readDefaultCountry(r),
     otp: readOtpConfig(r),
     jwt: readTokenConfig(r),
@@ -62,6 +62,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     cors: readCorsConfig(r),
     server: readServerLimits(r),
   };
+  const shards = config.limits.smsBudgetShards;
+  if (shards !== undefined && shards !== 1 && config.redis?.target.kind !== "cluster") {
+    // One Redis runs the send decision as one script over one counter each: shards would change nothing.
+    r.problems.push(`SMS_BUDGET_SHARDS=${shards} applies to a Redis Cluster only (REDIS_CLUSTER_NODES)`);
+  }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
 }

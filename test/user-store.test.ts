@@ -1,8 +1,9 @@
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { MemoryUserStore } from "../src/users/memory-store.js";
 import { RedisUserStore } from "../src/users/redis-store.js";
 import { describeWithRedis } from "./support/redis.js";
+import { describeWithRedisCluster } from "./support/redis-cluster.js";
 import { until } from "./support/wait.js";
 import { uniquePhone, userStoreContract } from "./user-store.contract.js";
 
@@ -160,5 +161,17 @@ describeWithRedis("RedisUserStore", (redis) => {
         spy.mockRestore();
       }
     });
+  });
+});
+
+describeWithRedisCluster("RedisUserStore", (cluster) => {
+  let client: Cluster;
+  beforeAll(() => {
+    client = cluster.client();
+  });
+
+  userStoreContract("redis cluster", async () => ({ store: new RedisUserStore(client) }), {
+    numRuns: 20,
+    makeEmptyStore: async () => new RedisUserStore(cluster.fresh().client()),
   });
 });

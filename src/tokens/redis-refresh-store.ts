@@ -1,6 +1,6 @@
-import type { Redis } from "ioredis";
 import type { TokenRef } from "../login/model.js";
 import type { RefreshRecord, RefreshStore, RotateOutcome } from "../login/ports.js";
+import type { RedisClient } from "../redis/connect.js";
 import { redisCall } from "../redis/errors.js";
 
 // Keys (all of one user share the `{u<id>}` hash tag, so every script touches one Redis Cluster slot):
@@ -63,7 +63,7 @@ interface RefreshScripts {
 export class RedisRefreshStore implements RefreshStore {
   private readonly scripts: RefreshScripts;
 
-  constructor(redis: Redis) {
+  constructor(redis: RedisClient) {
     redis.defineCommand("refreshTokenCreate", { numberOfKeys: 2, lua: CREATE });
     redis.defineCommand("refreshTokenRotate", { numberOfKeys: 3, lua: ROTATE });
     redis.defineCommand("refreshTokenRevoke", { numberOfKeys: 2, lua: REVOKE });

@@ -1,6 +1,6 @@
-import type { Redis } from "ioredis";
 import { newUser, type User } from "../login/model.js";
 import type { UserStore } from "../login/ports.js";
+import type { RedisClient } from "../redis/connect.js";
 import { redisCall } from "../redis/errors.js";
 
 // `user:{<phone>}` shares its hash tag with `otp:{<phone>}`, so both live in one Redis Cluster slot.
@@ -44,7 +44,7 @@ export const USER_ID_BLOCK = 100;
  * left by one-at-a-time INCRs is simply continued.
  */
 export class RedisUserStore implements UserStore {
-  readonly #redis: Redis & UserCommands;
+  readonly #redis: RedisClient & UserCommands;
   #nextId = 0;
   #endId = 0;
   /** The next block, fetched ahead: [first id, end). */
@@ -52,14 +52,14 @@ export class RedisUserStore implements UserStore {
   #fetching: Promise<void> | undefined;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly idBlock = USER_ID_BLOCK,
   ) {
     if (!Number.isSafeInteger(idBlock) || idBlock < 1) {
       throw new RangeError(`idBlock must be a whole number >= 1, got ${idBlock}`);
     }
     redis.defineCommand("userCreate", { numberOfKeys: 1, lua: CREATE });
-    this.#redis = redis as Redis & UserCommands;
+    this.#redis = redis as RedisClient & UserCommands;
   }
 
   async findByPhone(phone: string): Promise<User | undefined> {
