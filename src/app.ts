@@ -16,6 +16,7 @@ import { failureLockKeys, RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
 import { RateLimitGuard } from "./ratelimit/guard.js";
 import { connectRedis, type RedisClient, untilReady } from "./redis/connect.js";
+import { ReplicaAck } from "./redis/replica-ack.js";
 import { otpText, settingsOf } from "./sms/config.js";
 import { createSmsSender } from "./sms/factory.js";
 import { twilioProvider } from "./sms/twilio/provider.js";
@@ -24,7 +25,7 @@ import { AccessTokens } from "./tokens/access-tokens.js";
 import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
 import { RedisRefreshStore } from "./tokens/redis-refresh-store.js";
 import { MemoryUserStore } from "./users/memory-store.js";
-import { RedisUserStore } from "./users/redis-store.js";
+import { RedisUserStore, USER_ID_BLOCK } from "./users/redis-store.js";
 
 export interface App {
   readonly server: OnePortServer;
@@ -101,6 +102,15 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   const readiness = new Readiness().add(storeCheck(redis));
 
   const codes = redis ? new RedisOtpStore(redis) : new MemoryOtpStore();
+  // New identities wait for replicas (REDIS_MIN_REPLICAS_ACK): a failover must not forget a user.
+  const ackSettings = config.redis && {
+    minReplicas: config.redis.minReplicasAck,
+    timeoutMs: config.redis.replicaAckTimeoutMs,
+  };
+  const replicaAck =
+    redis && ackSettings && ReplicaAck.needed(redis, ackSettings)
+      ? new ReplicaAck(redis, ackSettings)
+      : undefined;
   const login = new LoginService({
     settings: {
       codeLength: config.otp.length,
@@ -117,7 +127,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     },
     phones: new PhoneNormalizer(config.defaultCountry),
     codes,
-    users: redis ? new RedisUserStore(redis) : new MemoryUserStore(),
+    users: redis ? new RedisUserStore(redis, USER_ID_BLOCK, replicaAck) : new MemoryUserStore(),
     refreshTokens: redis ? new RedisRefreshStore(redis) : new MemoryRefreshStore(),
     accessTokens,
     sms,
@@ -148,6 +158,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     log,
   );
   const closeRedis = async () => {
+    await replicaAck?.close();
     if (!redis) return;
     // QUIT waits for replies to commands already sent; a Redis that is gone must not hold the exit.
     const quit = redis.quit().then(
