@@ -108,7 +108,7 @@ describeWithRedisCluster(
       await until(async () => (await send(a, phone)).status === 200, { what: "the send to go through" });
     });
 
-    it("the spread budget never admits more than SMS_MAX_PER_HOUR, across two instances", async () => {
+    it("the spread budget admits exactly SMS_MAX_PER_HOUR, never more, across two instances", async () => {
       const scope = cluster.fresh();
       const budget = 12;
       const [x, y] = await Promise.all([
@@ -119,9 +119,12 @@ describeWithRedisCluster(
         const results = await Promise.all(
           Array.from({ length: 40 }, (_, i) => send(i % 2 ? x : y, uniquePhone())),
         );
+        // A send tries up to 3 shards: a burst may be refused while one shard still has room, later sends
+        // find it (each misses the last shard with room with probability 5/8 · 4/7 · 3/6 at most).
+        for (let i = 0; i < 30; i++) results.push(await send(i % 2 ? x : y, uniquePhone()));
         const sent = results.filter((r) => r.status === 200).length;
         expect(results.every((r) => r.status === 200 || r.body.reason === "SMS_BUDGET_EXHAUSTED")).toBe(true);
-        expect(sent).toBeLessThanOrEqual(budget);
+        expect(sent).toBe(budget);
         // Each shard admitted at most its share: the shards' counts add up to exactly what went out.
         const client = scope.client();
         const shards = await scope.keys("rl:sms-global:*");

@@ -76,6 +76,8 @@ return ms
 const MARKER_TTL_SECONDS = 300;
 /** The most keys one group's script takes: every SMS counter, the lock's two keys and the marker. */
 const MAX_KEYS = 10;
+/** Shards one spread counter is tried on before a send is refused: a few, not all (a spent budget is cheap). */
+const SHARD_TRIES = 3;
 
 type Script = (...keysAndArgs: (string | number)[]) => Promise<unknown>;
 
@@ -119,6 +121,8 @@ interface Group {
   readonly keys: string[];
   readonly points: number[];
   lock: readonly [string, string] | undefined;
+  /** For a spread counter's group: the shards it has been tried on, this one last. */
+  readonly shard?: { readonly check: Check; readonly tried: readonly number[] };
 }
 
 /** The share of a spread limit's points one shard holds: the shares add up to the limit exactly. */
@@ -150,36 +154,48 @@ export function clusterSendDecision(redis: Cluster, lockKeys: LockKeys, shards: 
     if (requestRefusals.length > 0)
       return { refusals: byLongestWait(requestRefusals), giveBack: async () => {} };
 
-    const groups = groupsOf(ask, lockKeys, shards);
     const id = randomBytes(9).toString("base64url");
     const marker = (g: Group) => `rl:op:{${g.tag}}:${id}`;
-    const settled = await Promise.allSettled(
-      groups.map((g) => {
-        const args = g.checks.flatMap((c, i) => [g.points[i] ?? 0, c.limit.spec.durationSeconds]);
-        return run.group(
-          [...g.keys, ...(g.lock ?? []), marker(g)],
-          [g.lock ? "1" : "0", MARKER_TTL_SECONDS, ...args],
-        );
-      }),
-    );
+    const decide = (g: Group) => {
+      const args = g.checks.flatMap((c, i) => [g.points[i] ?? 0, c.limit.spec.durationSeconds]);
+      return run.group(
+        [...g.keys, ...(g.lock ?? []), marker(g)],
+        [g.lock ? "1" : "0", MARKER_TTL_SECONDS, ...args],
+      );
+    };
     const back = (which: readonly Group[]) =>
       Promise.allSettled(which.map((g) => run.giveBack([...g.keys, marker(g)])));
 
-    const refusals: Refusal[] = [];
     const counted: Group[] = [];
+    let refusals: Refusal[] = [];
     let failure: unknown;
-    settled.forEach((s, i) => {
-      const g = groups[i] as Group;
-      if (s.status === "rejected") {
-        // It may still run (a frozen master thaws): its give-back, queued behind it, undoes it then.
-        counted.push(g);
-        failure ??= s.reason;
-        return;
-      }
-      const found = refusalsOf(g.checks, s.value);
-      if (found.length === 0) counted.push(g);
-      else refusals.push(...found);
-    });
+    let wave = groupsOf(ask, lockKeys, shards);
+    for (let attempt = 1; wave.length > 0; attempt++) {
+      const settled = await Promise.allSettled(wave.map(decide));
+      const refusing: Group[] = [];
+      refusals = [];
+      settled.forEach((s, i) => {
+        const g = wave[i] as Group;
+        if (s.status === "rejected") {
+          // It may still run (a frozen master thaws): its give-back, queued behind it, undoes it then.
+          counted.push(g);
+          failure ??= s.reason;
+          return;
+        }
+        const found = refusalsOf(g.checks, s.value);
+        if (found.length === 0) counted.push(g);
+        else {
+          refusals.push(...found);
+          refusing.push(g);
+        }
+      });
+      // A spent shard is not a spent limit: a send refused only by shards tries other shards, a few times.
+      wave =
+        failure === undefined && attempt < SHARD_TRIES && refusing.every((g) => g.shard !== undefined)
+          ? refusing.flatMap((g) => otherShard(g, shards))
+          : [];
+      if (wave.length < refusing.length) wave = [];
+    }
     if (failure !== undefined) {
       // Not awaited: a give-back to a frozen master would hold the answer past the command timeout.
       void back(counted);
@@ -192,7 +208,7 @@ export function clusterSendDecision(redis: Cluster, lockKeys: LockKeys, shards: 
     return {
       refusals,
       giveBack: async () => {
-        const results = await back(groups);
+        const results = await back(counted);
         const failed = results.find((r) => r.status === "rejected");
         if (failed) throw classifyRedisError(failed.reason);
       },
@@ -212,23 +228,43 @@ function groupsOf(ask: SendAsk, lockKeys: LockKeys, shards: number): Group[] {
     return g;
   };
   for (const c of ask.sms) {
-    let tag = c.key;
-    let points = c.limit.spec.points;
     if (c.spread) {
-      // Never more shards than points: every shard must be able to admit at least one send.
-      const n = Math.max(1, Math.min(shards, points));
-      const shard = randomInt(n);
-      tag = `${c.limit.name}:${c.key}:${shard}`;
-      points = shardPoints(points, n, shard);
+      const g = shardGroup(c, [], shards);
+      if (g) groups.set(g.tag, g);
+      continue;
     }
-    const g = groupOf(tag);
+    const g = groupOf(c.key);
     g.checks.push(c);
-    g.keys.push(c.limit.storeKey(`{${tag}}`));
-    g.points.push(points);
+    g.keys.push(c.limit.storeKey(`{${c.key}}`));
+    g.points.push(c.limit.spec.points);
   }
   if (ask.lock) {
     // The OTP store's lock keys carry the phone's hash tag: they join the phone's group.
     groupOf(ask.lock.phone).lock = lockKeys(ask.lock.phone, ask.lock.client);
   }
   return [...groups.values()];
+}
+
+/** A spread counter's group on a shard not tried yet, at random; undefined when every shard was tried. */
+function shardGroup(c: Check, tried: readonly number[], shards: number): Group | undefined {
+  // Never more shards than points: every shard must be able to admit at least one send.
+  const n = Math.max(1, Math.min(shards, c.limit.spec.points));
+  const left = Array.from({ length: n }, (_, i) => i).filter((i) => !tried.includes(i));
+  const shard = left[randomInt(left.length || 1)];
+  if (shard === undefined) return undefined;
+  const tag = `${c.limit.name}:${c.key}:${shard}`;
+  return {
+    tag,
+    checks: [c],
+    keys: [c.limit.storeKey(`{${tag}}`)],
+    points: [shardPoints(c.limit.spec.points, n, shard)],
+    lock: undefined,
+    shard: { check: c, tried: [...tried, shard] },
+  };
+}
+
+function otherShard(g: Group, shards: number): Group[] {
+  if (!g.shard) return [];
+  const next = shardGroup(g.shard.check, g.shard.tried, shards);
+  return next ? [next] : [];
 }
