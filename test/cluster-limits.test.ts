@@ -120,7 +120,7 @@ describeWithRedisCluster(
           Array.from({ length: 40 }, (_, i) => send(i % 2 ? x : y, uniquePhone())),
         );
         // A send tries up to 3 shards: a burst may be refused while one shard still has room, later sends
-        // find it (each misses the last shard with room with probability 5/8 · 4/7 · 3/6 at most).
+        // find it (each misses the last shard with room with probability 7/8 · 6/7 · 5/6 = 5/8 at most).
         for (let i = 0; i < 30; i++) results.push(await send(i % 2 ? x : y, uniquePhone()));
         const sent = results.filter((r) => r.status === 200).length;
         expect(results.every((r) => r.status === 200 || r.body.reason === "SMS_BUDGET_EXHAUSTED")).toBe(true);
