@@ -37,6 +37,14 @@ module.exports = {
       from: { path: "^src/rpc/" },
       to: { path: "^src/http/" },
     },
+    {
+      name: "client-stays-light",
+      comment:
+        "packages/client is what other services install: it imports no server module, so it never loads Redis, pino or the SMS providers (the server shares its token-shape.ts, never the reverse).",
+      severity: "error",
+      from: { path: "^packages/client/" },
+      to: { path: "^src/" },
+    },
   ],
   options: {
     doNotFollow: { path: "node_modules" },

@@ -3,11 +3,14 @@ import type { Config } from "./config.js";
 import { TrustedProxies } from "./http/client-ip.js";
 import { DevPage } from "./http/dev-page.js";
 import { createHandler } from "./http/handler.js";
+import { MetricsListener } from "./http/metrics-listener.js";
 import { type DrainResult, OnePortServer } from "./http/one-port.js";
+import { metricsRoute } from "./http/ops-routes.js";
 import type { TwilioWebhookSettings } from "./http/twilio-webhook-route.js";
 import type { Logger } from "./log.js";
 import { LoginService } from "./login/login-service.js";
 import type { SmsSender } from "./login/ports.js";
+import { SessionService } from "./login/session-service.js";
 import { Metrics } from "./ops/metrics.js";
 import { Readiness } from "./ops/readiness.js";
 import { storeCheck } from "./ops/store-check.js";
@@ -15,11 +18,13 @@ import { MemoryOtpStore } from "./otp/memory-store.js";
 import { failureLockKeys, RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
 import { RateLimitGuard } from "./ratelimit/guard.js";
-import { connectRedis, type RedisClient, untilReady } from "./redis/connect.js";
+import { type RedisClient, untilReady } from "./redis/client.js";
 import { ReplicaAck } from "./redis/replica-ack.js";
+import { BoundedSmsSender } from "./sms/bounded.js";
 import { otpText, settingsOf } from "./sms/config.js";
-import { createSmsSender } from "./sms/factory.js";
+import { createSmsSender, type SmsLog } from "./sms/factory.js";
 import { twilioProvider } from "./sms/twilio/provider.js";
+import { MemorySeenCallbacks, RedisSeenCallbacks } from "./sms/twilio/seen-callbacks.js";
 import { DeliveryStatusCounter } from "./sms/twilio/twilio-status-webhook.js";
 import { AccessTokens } from "./tokens/access-tokens.js";
 import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
@@ -34,6 +39,11 @@ export interface App {
   readonly redis: RedisClient | undefined;
   readonly readiness: Readiness;
   readonly metrics: Metrics | undefined;
+  /**
+   * `/metrics` on a listener of its own when METRICS_PORT is set (the API port then answers it 404); the
+   * caller listens on it (main: METRICS_PORT on METRICS_HOST). Closed by `close` and `shutdown`.
+   */
+  readonly metricsListener: MetricsListener | undefined;
   /** Final delivery statuses Twilio reported to this app's `/webhooks/twilio/status`. */
   readonly deliveryStatus: DeliveryStatusCounter;
   /** Ends everything now (tests). */
@@ -52,7 +62,10 @@ export interface AppOverrides {
 
 /** Wires the service from validated config: stores, providers, the login core and the one-port server. */
 export async function buildApp(config: Config, log: Logger, overrides: AppOverrides = {}): Promise<App> {
-  const redis = config.redis ? connectRedis(config.redis.target) : undefined;
+  // Loaded only when used: ioredis is a third of a second of start-up the embedded mode does not need (no
+  // module the embedded mode loads imports ioredis as a value: see src/redis/client.ts).
+  const connect = config.redis ? await import("./redis/connect.js") : undefined;
+  const redis = config.redis ? connect?.connectRedis(config.redis.target) : undefined;
   if (!redis) {
     log.warn(
       "DEVELOPMENT MODE: no REDIS_URL or REDIS_CLUSTER_NODES, using the embedded in-memory store; codes, users and sessions vanish on restart",
@@ -84,6 +97,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     ttlSeconds: config.jwt.accessTtlSeconds,
+    verificationKeys: config.jwt.previousKeys,
   });
   if (accessTokens.generated) {
     log.warn(
@@ -91,13 +105,30 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     );
   }
 
-  const sms = overrides.sms ?? createSms(config, log);
-  if (sms.name === "development")
-    log.warn("DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console");
+  const smsLog = smsLogOf(log);
+  // Around an override too: the cap is the process's, whoever sends.
+  const sms = new BoundedSmsSender(overrides.sms ?? createSmsSender(config.sms, smsLog), smsLog, {
+    maxInFlight: config.sms.maxInFlight,
+  });
+  // Only the development provider alone: with a real one (even as a fallback) a send costs money, and a
+  // sidecar proxy on localhost would otherwise make every caller exempt.
+  const devSms = sms.name === "development";
+  if (devSms) {
+    log.warn(
+      "DEVELOPMENT MODE: SMS_PROVIDER=development prints codes to the console; callers on this machine (127.0.0.0/8, ::1) skip the per-IP and per-phone limits and the cooldown (the attempt cap and phone lock stay on)",
+    );
+  }
 
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
+  metrics?.watchSmsInFlight(sms);
+  const metricsEndpoint = metrics ? metricsRoute(metrics, config.metricsToken) : undefined;
+  const metricsListener =
+    metricsEndpoint && config.metricsPort !== undefined ? new MetricsListener(metricsEndpoint) : undefined;
   const deliveryStatus = new DeliveryStatusCounter();
-  const twilioWebhook = twilioWebhookOf(config, deliveryStatus);
+  const twilioWebhook = twilioWebhookOf(config, {
+    counter: deliveryStatus,
+    seen: redis ? new RedisSeenCallbacks(redis) : new MemorySeenCallbacks(),
+  });
   if (twilioWebhook) metrics?.watchDeliveryStatus(deliveryStatus);
   const readiness = new Readiness().add(storeCheck(redis));
 
@@ -111,6 +142,8 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     redis && ackSettings && ReplicaAck.needed(redis, ackSettings)
       ? new ReplicaAck(redis, ackSettings)
       : undefined;
+  // One store for tokens and their sessions: a login and a refresh write both in one step.
+  const refreshTokens = redis ? new RedisRefreshStore(redis) : new MemoryRefreshStore();
   const login = new LoginService({
     settings: {
       codeLength: config.otp.length,
@@ -121,6 +154,8 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
         lockSeconds: config.limits.phoneLockSeconds,
       },
       codeSecret,
+      previousCodeSecret:
+        config.otp.previousSecret === undefined ? undefined : Buffer.from(config.otp.previousSecret, "utf8"),
       refreshTtlSeconds: config.jwt.refreshTtlSeconds,
       refreshSecret,
       refreshReuseGraceSeconds: config.jwt.refreshReuseGraceSeconds,
@@ -128,7 +163,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     phones: new PhoneNormalizer(config.defaultCountry),
     codes,
     users: redis ? new RedisUserStore(redis, USER_ID_BLOCK, replicaAck) : new MemoryUserStore(),
-    refreshTokens: redis ? new RedisRefreshStore(redis) : new MemoryRefreshStore(),
+    refreshTokens,
     accessTokens,
     sms,
     guard: new RateLimitGuard({
@@ -136,6 +171,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       redis,
       lock: { keys: failureLockKeys, lockedFor: (phone, client) => codes.lockedFor(phone, client) },
       log,
+      exemptLoopback: devSms,
     }),
     message: otpText(config.sms, config.otp.ttlSeconds),
     log,
@@ -145,11 +181,13 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   const server = new OnePortServer(
     createHandler({
       login,
+      sessions: new SessionService({ sessions: refreshTokens, accessTokens, log }),
       accessTokens,
       log,
       trustedProxies: new TrustedProxies(config.trustedProxies),
       readiness,
       metrics,
+      metricsRoute: metricsListener ? undefined : metricsEndpoint,
       cors: config.cors,
       devPage: config.production ? undefined : DevPage.locate(),
       twilioWebhook,
@@ -175,33 +213,39 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     redis,
     readiness,
     metrics,
+    metricsListener,
     deliveryStatus,
     async close() {
       readiness.beginShutdown();
-      await server.close();
+      await Promise.all([server.close(), metricsListener?.close()]);
       await closeRedis();
     },
     async shutdown(timeoutMs) {
       readiness.beginShutdown();
+      // Scrapes go on while requests drain, so the drain itself shows up in the metrics.
       const drained = await server.shutdown(timeoutMs);
+      await metricsListener?.close();
       await closeRedis();
       return drained;
     },
   };
 }
 
-function twilioWebhookOf(config: Config, counter: DeliveryStatusCounter): TwilioWebhookSettings | undefined {
+function twilioWebhookOf(
+  config: Config,
+  counting: Pick<TwilioWebhookSettings, "counter" | "seen">,
+): TwilioWebhookSettings | undefined {
   const t = settingsOf(config.sms, twilioProvider);
   return t?.statusCallbackUrl
-    ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl, counter }
+    ? { authToken: t.authToken, publicUrl: t.statusCallbackUrl, ...counting }
     : undefined;
 }
 
-function createSms(config: Config, log: Logger): SmsSender {
+function smsLogOf(log: Logger): SmsLog {
   // The SMS layer logs (message, fields); pino takes (fields, message).
-  return createSmsSender(config.sms, {
+  return {
     info: (msg, extra) => log.info(extra ?? {}, msg),
     warn: (msg, extra) => log.warn(extra ?? {}, msg),
     error: (msg, extra) => log.error(extra ?? {}, msg),
-  });
+  };
 }

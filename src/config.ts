@@ -10,6 +10,7 @@ import { readDefaultCountry } from "./phone/config.js";
 import { type LimitSettings, readLimits } from "./ratelimit/config.js";
 import { type RedisConfig, readRedisConfig } from "./redis/config.js";
 import { readSmsConfig, type SmsConfig } from "./sms/config.js";
+import { SMS_PROVIDERS } from "./sms/registry.js";
 import { readTokenConfig, type TokenConfig } from "./tokens/config.js";
 
 /**
@@ -21,6 +22,8 @@ export interface Config extends OpsConfig {
   readonly production: boolean;
   readonly host: string;
   readonly port: number;
+  /** METRICS_HOST, or `host` when unset; used only with METRICS_PORT. */
+  readonly metricsHost: string;
   /** One Redis or a cluster, and how durable new users must be; absent in development (embedded store). */
   readonly redis: RedisConfig | undefined;
   readonly defaultCountry: string;
@@ -46,11 +49,37 @@ export class ConfigError extends Error {
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
   const r = new EnvReader(env);
+  const config = readConfig(r);
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}
+
+/**
+ * Every variable the service reads, whichever SMS providers are in use (`*_FILE` variants included), so deploy
+ * files and `.env.example` can be checked against the readers instead of a hand-kept list.
+ */
+export function knownVariables(): string[] {
+  const names = new Set<string>();
+  for (const p of SMS_PROVIDERS) {
+    const r = new EnvReader({ NODE_ENV: "production", SMS_PROVIDER: p.name });
+    readConfig(r);
+    for (const name of r.names) names.add(name);
+  }
+  return [...names].sort();
+}
+
+function readConfig(r: EnvReader): Config {
+  // The listener is main's alone, so its two variables are read here.
+  const host = r.string("HOST", "0.0.0.0");
+  const port = r.int("PORT", 8000, 0, 65535);
+  const ops = readOpsConfig(r);
+  if (ops.metricsPort !== undefined && ops.metricsPort !== 0 && ops.metricsPort === port) {
+    r.problems.push(`METRICS_PORT must differ from PORT (both ${port})`);
+  }
   const config: Config = {
     production: r.production,
-    // The listener is main's alone, so its two variables are read here.
-    host: r.string("HOST", "0.0.0.0"),
-    port: r.int("PORT", 8000, 0, 65535),
+    host,
+    port,
     redis: readRedisConfig(r),
     defaultCountry: readDefaultCountry(r),
     otp: readOtpConfig(r),
@@ -58,7 +87,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     sms: readSmsConfig(r),
     limits: readLimits(r),
     trustedProxies: readTrustedProxies(r),
-    ...readOpsConfig(r),
+    ...ops,
+    metricsHost: ops.metricsHost ?? host,
     cors: readCorsConfig(r),
     server: readServerLimits(r),
   };
@@ -67,6 +97,5 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     // One Redis runs the send decision as one script over one counter each: shards would change nothing.
     r.problems.push(`SMS_BUDGET_SHARDS=${shards} applies to a Redis Cluster only (REDIS_CLUSTER_NODES)`);
   }
-  if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
 }

@@ -39,6 +39,44 @@ describeWithRedisCluster(
       expect(again.status).toBe(401);
     });
 
+    it("lists and revokes sessions (every session script on the user's slot)", async () => {
+      const phone = uniquePhone();
+      const call = async (
+        method: string,
+        path: string,
+        opts: { body?: unknown; bearer?: string; ua?: string },
+      ) => {
+        const headers: Record<string, string> = { "content-type": "application/json" };
+        if (opts.bearer !== undefined) headers.authorization = `Bearer ${opts.bearer}`;
+        if (opts.ua !== undefined) headers["user-agent"] = opts.ua;
+        const res = await fetch(`${s.baseUrl}/api/v1/auth/${path}`, {
+          method,
+          headers,
+          ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
+        });
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
+      const login = async (ua: string) => {
+        expect((await call("POST", "send-otp", { body: { phone } })).status).toBe(200);
+        const r = await call("POST", "verify-otp", { body: { phone, otp: s.sms.lastCode(phone) }, ua });
+        expect(r.status).toBe(200);
+        return { access: String(r.body.access_token), refresh: String(r.body.refresh_token) };
+      };
+      const a = await login("phone");
+      const b = await login("laptop");
+      const listed = await call("GET", "sessions", { bearer: a.access });
+      const sessions = listed.body.sessions as { id: string; device_name: string; current: boolean }[];
+      expect(sessions.map((x) => [x.device_name, x.current]).sort()).toEqual([
+        ["laptop", false],
+        ["phone", true],
+      ]);
+      const laptop = sessions.find((x) => !x.current)?.id ?? "";
+      expect((await call("DELETE", `sessions/${laptop}`, { bearer: a.access })).status).toBe(200);
+      expect((await call("POST", "refresh", { body: { refresh_token: b.refresh } })).status).toBe(401);
+      expect((await call("POST", "sessions/revoke-all", { bearer: a.access })).body.revoked_count).toBe(1);
+      expect((await call("POST", "refresh", { body: { refresh_token: a.refresh } })).status).toBe(401);
+    });
+
     it("is ready with every master answering, and not ready while one master is frozen", async () => {
       await until(async () => (await readyz()).status === 200, { what: "/readyz to say 200" });
       const [master] = (await cluster.topology()).filter((n) => n.role === "master");

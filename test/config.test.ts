@@ -1,6 +1,10 @@
 import { generateKeyPairSync } from "node:crypto";
-import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/config.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, knownVariables, loadConfig } from "../src/config.js";
+import { EnvReader } from "../src/env-reader.js";
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -33,6 +37,7 @@ describe("config", () => {
     expect(p).toMatch(/SMS_PROVIDER is required/);
     expect(p).toMatch(/OTP_SECRET is required/);
     expect(p).toMatch(/JWT_PRIVATE_KEY is required/);
+    expect(p).toMatch(/APP_NAME is required/);
   });
 
   it("names the SMS provider's missing credentials", () => {
@@ -53,6 +58,7 @@ describe("config", () => {
     const c = loadConfig({
       NODE_ENV: "production",
       REDIS_URL: "redis://127.0.0.1:6379",
+      APP_NAME: "Otp Auth Test",
       SMS_PROVIDER: "twilio",
       TWILIO_ACCOUNT_SID: "AC00000000000000000000000000000000",
       TWILIO_AUTH_TOKEN: "0123456789abcdef0123456789abcdef",
@@ -179,7 +185,114 @@ describe("config", () => {
     );
   });
 
+  it("reads METRICS_PORT, METRICS_HOST (HOST by default) and METRICS_TOKEN, refusing what would be ignored", () => {
+    expect(loadConfig({})).toMatchObject({ metricsPort: undefined, metricsToken: undefined });
+    expect(loadConfig({ HOST: "10.0.0.5", METRICS_PORT: "9464" })).toMatchObject({
+      metricsPort: 9464,
+      metricsHost: "10.0.0.5",
+    });
+    expect(loadConfig({ METRICS_PORT: "9464", METRICS_HOST: "127.0.0.1" }).metricsHost).toBe("127.0.0.1");
+    expect(loadConfig({ METRICS_TOKEN: "x".repeat(16) }).metricsToken).toBe("x".repeat(16));
+    expect(problems({ METRICS_PORT: "8000" }).join("\n")).toMatch(/METRICS_PORT must differ from PORT/);
+    expect(problems({ METRICS_PORT: "70000" }).join("\n")).toMatch(/METRICS_PORT must be between/);
+    expect(problems({ METRICS_HOST: "127.0.0.1" }).join("\n")).toMatch(
+      /METRICS_HOST is set without METRICS_PORT/,
+    );
+    expect(problems({ METRICS_TOKEN: "short" }).join("\n")).toMatch(/METRICS_TOKEN must be at least 16/);
+    expect(
+      problems({ METRICS_ENABLED: "false", METRICS_PORT: "9464", METRICS_TOKEN: "x".repeat(16) }),
+    ).toEqual([
+      "METRICS_PORT is set but METRICS_ENABLED=false",
+      "METRICS_TOKEN is set but METRICS_ENABLED=false",
+    ]);
+  });
+
   it("reports every problem at once", () => {
     expect(problems({ OTP_LENGTH: "2", PORT: "x", OTP_MAX_ATTEMPTS: "0" })).toHaveLength(3);
+  });
+});
+
+describe("secrets from files (*_FILE)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "otp-auth-secrets-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, content: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    return path;
+  };
+
+  it("reads each secret from VAR_FILE, without the trailing newline", () => {
+    const pem = ed25519Pem();
+    const r = new EnvReader({
+      OTP_SECRET_FILE: file("otp", `${"s".repeat(40)}\n`),
+      JWT_PRIVATE_KEY_FILE: file("jwt", pem),
+      TWILIO_AUTH_TOKEN_FILE: file("twilio", "tok\n"),
+      MSG91_AUTH_KEY_FILE: file("msg91", "key\r\n"),
+    });
+    expect(r.secret("OTP_SECRET")).toBe("s".repeat(40));
+    expect(r.secret("TWILIO_AUTH_TOKEN")).toBe("tok");
+    expect(r.secret("MSG91_AUTH_KEY")).toBe("key");
+    expect(r.secret("JWT_PRIVATE_KEY")).toBe(pem.replace(/\n$/, ""));
+    expect(r.problems).toEqual([]);
+  });
+
+  it("loads a production configuration whose secrets are all files", () => {
+    const c = loadConfig({
+      NODE_ENV: "production",
+      APP_NAME: "Example",
+      REDIS_URL: "redis://127.0.0.1:6379",
+      SMS_PROVIDER: "twilio",
+      SMS_FALLBACK_PROVIDER: "msg91",
+      TWILIO_ACCOUNT_SID: "AC00000000000000000000000000000000",
+      TWILIO_AUTH_TOKEN_FILE: file("twilio2", "0123456789abcdef0123456789abcdef\n"),
+      TWILIO_MESSAGING_SERVICE_SID: "MG00000000000000000000000000000000",
+      MSG91_AUTH_KEY_FILE: file("msg91b", "msg91-key\n"),
+      MSG91_TEMPLATE_ID: "tpl",
+      OTP_SECRET_FILE: file("otp2", `${"x".repeat(48)}\n`),
+      JWT_PRIVATE_KEY_FILE: file("jwt2", ed25519Pem()),
+    });
+    expect(c.otp.secret).toBe("x".repeat(48));
+    expect(c.jwt.privateKey?.asymmetricKeyType).toBe("ed25519");
+  });
+
+  it("refuses both forms at once, an unreadable file and an empty one, naming the variable", () => {
+    const r = new EnvReader({
+      OTP_SECRET: "a".repeat(40),
+      OTP_SECRET_FILE: file("both", "b".repeat(40)),
+      TWILIO_AUTH_TOKEN_FILE: join(dir, "missing"),
+      MSG91_AUTH_KEY_FILE: file("empty", "\n"),
+    });
+    expect(r.secret("OTP_SECRET")).toBeUndefined();
+    expect(r.secret("TWILIO_AUTH_TOKEN")).toBeUndefined();
+    expect(r.secret("MSG91_AUTH_KEY")).toBeUndefined();
+    expect(r.problems).toEqual([
+      "OTP_SECRET and OTP_SECRET_FILE are both set: set only one",
+      `TWILIO_AUTH_TOKEN_FILE names a file that cannot be read (${join(dir, "missing")}: ENOENT)`,
+      `MSG91_AUTH_KEY_FILE names an empty file (${join(dir, "empty")})`,
+    ]);
+  });
+
+  it("says the file form exists when a required secret is missing", () => {
+    expect(problems({ NODE_ENV: "production" }).join("\n")).toMatch(
+      /OTP_SECRET is required when NODE_ENV=production .*\(or OTP_SECRET_FILE, a file holding it\)/,
+    );
+  });
+
+  it("lists every variable the readers know, the file forms and every provider's included", () => {
+    const names = knownVariables();
+    for (const n of [
+      "NODE_ENV",
+      "PORT",
+      "APP_NAME",
+      "REDIS_URL",
+      "TWILIO_ACCOUNT_SID",
+      "MSG91_TEMPLATE_ID",
+    ]) {
+      expect(names).toContain(n);
+    }
+    for (const s of ["OTP_SECRET", "JWT_PRIVATE_KEY", "TWILIO_AUTH_TOKEN", "MSG91_AUTH_KEY"]) {
+      expect(names).toContain(s);
+      expect(names).toContain(`${s}_FILE`);
+    }
   });
 });

@@ -238,3 +238,70 @@ describe("metrics", () => {
     }
   });
 });
+
+describe("METRICS_PORT and METRICS_TOKEN", () => {
+  const TOKEN = "a-scraper-secret-0123456789";
+  const scrapeAt = (url: string, headers: Record<string, string> = {}) => fetch(url, { headers });
+
+  it("METRICS_PORT serves /metrics on a listener of its own, and the API port answers it 404", async () => {
+    const s = await startApp({ METRICS_PORT: "0" });
+    try {
+      const url = s.metricsUrl ?? "";
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      expect(new URL(url).port).not.toBe(String(s.port));
+      expect((await get(s, "/metrics")).status).toBe(404);
+      // Still counted: only where it is read from moved.
+      await createClient(AuthService, createGrpcTransport({ baseUrl: s.baseUrl })).sendOtp({
+        phone: uniquePhone(),
+      });
+      const res = await scrapeAt(url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+      expect(await res.text()).toMatch(/^otp_auth_codes_sent_total 1$/m);
+      // The metrics port serves nothing else, and only reads.
+      const other = new URL(url);
+      for (const path of ["/healthz", "/api/v1/auth/send-otp", "/"]) {
+        other.pathname = path;
+        expect((await scrapeAt(other.toString())).status, path).toBe(404);
+      }
+      expect((await fetch(url, { method: "POST" })).status).toBe(405);
+      // The API port keeps its probes.
+      expect((await get(s, "/healthz")).status).toBe(200);
+    } finally {
+      await s.close();
+    }
+    // close() took the metrics listener down with the app.
+    await expect(scrapeAt(s.metricsUrl ?? "")).rejects.toThrow();
+  });
+
+  it("METRICS_TOKEN answers 401 to a scrape without the bearer token, on the API port", async () => {
+    const s = await startApp({ METRICS_TOKEN: TOKEN });
+    try {
+      for (const headers of [
+        {},
+        { authorization: `Bearer ${TOKEN}x` },
+        { authorization: `Basic ${TOKEN}` },
+      ]) {
+        const res = await get(s, "/metrics", headers);
+        expect(res.status).toBe(401);
+        expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
+        expect(await res.text()).not.toMatch(/otp_auth_/);
+      }
+      expect((await get(s, "/metrics", { authorization: `Bearer ${TOKEN}` })).status).toBe(200);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("METRICS_TOKEN guards the metrics port too", async () => {
+    const s = await startApp({ METRICS_PORT: "0", METRICS_TOKEN: TOKEN });
+    try {
+      const url = s.metricsUrl ?? "";
+      expect((await scrapeAt(url)).status).toBe(401);
+      expect((await scrapeAt(url, { authorization: `bearer ${TOKEN}` })).status).toBe(200);
+      expect((await get(s, "/metrics", { authorization: `Bearer ${TOKEN}` })).status).toBe(404);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -3,7 +3,13 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { TokenRef } from "../src/login/model.js";
 import { mintRefreshToken } from "../src/login/refresh-token.js";
 import { MemoryRefreshStore } from "../src/tokens/memory-refresh-store.js";
-import { familyKey, RedisRefreshStore, tokenKey } from "../src/tokens/redis-refresh-store.js";
+import {
+  familyKey,
+  RedisRefreshStore,
+  sessionIndexKey,
+  sessionKey,
+  tokenKey,
+} from "../src/tokens/redis-refresh-store.js";
 import { refreshStoreContract } from "./refresh-store.contract.js";
 import { describeWithRedis } from "./support/redis.js";
 import { describeWithRedisCluster } from "./support/redis-cluster.js";
@@ -84,18 +90,21 @@ describeWithRedis("RedisRefreshStore", (redis) => {
     const second = mintRefreshToken(userId, first.ref.family);
     expect((await store.rotate(first.ref, second.ref.hash, 60, 0)).kind).toBe("ok");
 
-    const ours = [first.ref.family, first.ref.hash, second.ref.hash];
-    const keys = (await redis.keys()).filter((k) => ours.some((part) => k.includes(part)));
+    const keys = await redis.keys(`*{u${userId}}*`);
     expect(keys.sort()).toEqual(
       [
         tokenKey(userId, first.ref.hash),
         tokenKey(userId, second.ref.hash),
         familyKey(userId, first.ref.family),
+        sessionKey(userId, first.ref.family),
+        sessionIndexKey(userId),
       ].sort(),
     );
     for (const key of keys) {
       // Redis Cluster hashes only the first {...} of a key: it must be the user's tag in every key.
       expect(key.match(/\{([^}]*)\}/)?.[1]).toBe(`u${userId}`);
+      // Nothing is kept for ever.
+      expect(await client.ttl(key), key).toBeGreaterThan(0);
     }
     const stored = JSON.stringify([
       keys,

@@ -29,12 +29,18 @@ describe("readSmsConfig", () => {
       fallback: undefined,
       timeoutMs: 5000,
       breaker: { failures: 5, cooldownMs: 30_000 },
+      maxInFlight: 200,
       appName: "IndoStar Naturals",
       template: DEFAULT_OTP_TEMPLATE,
       webOtpDomain: undefined,
       warnings: [],
     });
     expect(cfg.providers.map((p) => p.provider.name)).toEqual(["development"]);
+  });
+
+  it("reads SMS_MAX_IN_FLIGHT, where 0 turns the cap off", () => {
+    expect(read({ SMS_MAX_IN_FLIGHT: "0" }).cfg.maxInFlight).toBe(0);
+    expect(read({ SMS_MAX_IN_FLIGHT: "16" }).cfg.maxInFlight).toBe(16);
   });
 
   it("reads Twilio with the default API base URL", () => {
@@ -101,6 +107,8 @@ describe("readSmsConfig", () => {
     ],
     [{ SMS_TIMEOUT_MS: "5s" }, /^SMS_TIMEOUT_MS must be a whole number/],
     [{ SMS_TIMEOUT_MS: "10" }, /^SMS_TIMEOUT_MS must be between 100 and 60000/],
+    [{ SMS_MAX_IN_FLIGHT: "-1" }, /^SMS_MAX_IN_FLIGHT must be a whole number/],
+    [{ SMS_MAX_IN_FLIGHT: "1000000" }, /^SMS_MAX_IN_FLIGHT must be between 0 and 100000/],
     [{ SMS_BREAKER_FAILURES: "0" }, /^SMS_BREAKER_FAILURES must be between 1 and 1000/],
     [{ SMS_BREAKER_COOLDOWN_MS: "-1" }, /^SMS_BREAKER_COOLDOWN_MS must be a whole number/],
     [{ SMS_TEMPLATE: "Your code expires soon" }, /^SMS_TEMPLATE must contain \{code\}/],

@@ -129,4 +129,47 @@ describeWithRedis("login with real SMS providers against their local fakes", (re
     // The counter is this app's own: no other app in the process adds to it.
     expect(s.app.deliveryStatus.snapshot()).toMatchObject({ byStatus: { delivered: 1 }, rejected: 1 });
   });
+
+  it("answers a replayed signed callback 204 but counts it once, on every instance sharing the Redis", async () => {
+    const form = { MessageSid: `SM${"5".repeat(32)}`, MessageStatus: "undelivered", ErrorCode: "30007" };
+    const signature = twilio.getExpectedTwilioSignature(fakeTwilio.authToken, CALLBACK_URL, form);
+    const replay = (base: string) =>
+      fetch(`${base}/webhooks/twilio/status`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature },
+        body: new URLSearchParams(form).toString(),
+      });
+    const series = async (base: string, status: string) => {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      const line = text
+        .split("\n")
+        .find((l) => l.startsWith(`otp_auth_sms_delivery_status_total{status="${status}"} `));
+      return Number(line?.split(" ")[1]);
+    };
+    const before = await series(s.baseUrl, "undelivered");
+    for (let i = 0; i < 3; i++) expect((await replay(s.baseUrl)).status).toBe(204);
+    expect(await series(s.baseUrl, "undelivered")).toBe(before + 1);
+    expect(await series(s.baseUrl, "duplicate")).toBe(2);
+
+    // Another instance behind the same load balancer knows it was counted: the record is in Redis.
+    const other = await startApp(
+      {
+        REDIS_URL: redis.url,
+        TWILIO_ACCOUNT_SID: fakeTwilio.accountSid,
+        TWILIO_AUTH_TOKEN: fakeTwilio.authToken,
+        TWILIO_PHONE_NUMBER: "+15005550006",
+        TWILIO_STATUS_CALLBACK_URL: CALLBACK_URL,
+        SMS_PROVIDER: "twilio",
+        TWILIO_API_BASE_URL: fakeTwilio.baseUrl,
+      },
+      { configuredSms: true },
+    );
+    try {
+      expect((await replay(other.baseUrl)).status).toBe(204);
+      expect(await series(other.baseUrl, "undelivered")).toBe(0);
+      expect(await series(other.baseUrl, "duplicate")).toBe(1);
+    } finally {
+      await other.close();
+    }
+  });
 });

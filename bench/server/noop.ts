@@ -29,6 +29,18 @@ const noopImpl: ServiceImpl<typeof AuthService> = {
   async logout() {
     return {};
   },
+  async listSessions() {
+    return { sessions: [] };
+  },
+  async revokeSession() {
+    return {};
+  },
+  async revokeOtherSessions() {
+    return { revokedCount: 0 };
+  },
+  async revokeAllSessions() {
+    return { revokedCount: 0 };
+  },
 };
 
 /** The one-port connect-node server with no-op handlers; `/api/v1/*` reads and parses the body, then answers. */

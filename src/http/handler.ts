@@ -3,6 +3,7 @@ import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connect
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
+import type { SessionService } from "../login/session-service.js";
 import { registerOpsServices } from "../ops/grpc-services.js";
 import type { Metrics } from "../ops/metrics.js";
 import { rpcProtocolOf } from "../ops/protocol.js";
@@ -14,22 +15,29 @@ import type { AccessTokens } from "../tokens/access-tokens.js";
 import { clientResolver, type TrustedProxies } from "./client-ip.js";
 import { type CorsOptions, createCors } from "./cors.js";
 import type { DevPage } from "./dev-page.js";
+import { specEncodeGrpcMessage } from "./grpc-message.js";
 import { HttpError, sendError } from "./json.js";
-import { opsRoutes } from "./ops-routes.js";
+import { openApiJson } from "./openapi.js";
+import { type OpsRoute, opsRoutes } from "./ops-routes.js";
 import { restRoutes, serveRest } from "./rest.js";
+import { SESSION_REST_PATHS, serveSessionRoute, sessionRoute } from "./rest-sessions.js";
 import { serveTwilioStatus, type TwilioWebhookSettings } from "./twilio-webhook-route.js";
 
 export const TWILIO_STATUS_PATH = "/webhooks/twilio/status";
 
 export interface HandlerDeps {
   readonly login: LoginService;
+  /** The session RPCs and `/api/v1/auth/sessions…`; absent, neither is served. */
+  readonly sessions?: SessionService | undefined;
   readonly accessTokens: AccessTokens;
   readonly log: Logger;
   /** Whose X-Forwarded-For to believe when finding the client's address. */
   readonly trustedProxies: TrustedProxies;
   readonly readiness: Readiness;
-  /** Absent when METRICS_ENABLED=false: no `/metrics`, nothing counted. */
+  /** Absent when METRICS_ENABLED=false: nothing counted. */
   readonly metrics: Metrics | undefined;
+  /** `/metrics` on this port; absent when METRICS_ENABLED=false or when METRICS_PORT serves it elsewhere. */
+  readonly metricsRoute?: OpsRoute | undefined;
   /** Browser origins allowed to call cross-origin; none when absent. */
   readonly cors?: CorsOptions | undefined;
   /** Twilio's delivery status callback; mounted only when TWILIO_STATUS_CALLBACK_URL is set. */
@@ -55,14 +63,21 @@ const RPC_CONTENT_TYPE = /^application\/(grpc|proto|connect\+)/i;
 
 export function createHandler(deps: HandlerDeps): Handler {
   const rest = restRoutes(deps.login);
-  const restObservers = new Map([...rest.keys()].map((path) => [path, deps.metrics?.rest(path)]));
-  const ops = opsRoutes(deps.readiness, deps.metrics);
+  const restObservers = new Map(
+    [...rest.keys(), ...(deps.sessions ? SESSION_REST_PATHS : [])].map((path) => [
+      path,
+      deps.metrics?.rest(path),
+    ]),
+  );
+  const ops = opsRoutes(deps.readiness, deps.metricsRoute);
   const jwks = JSON.stringify(deps.accessTokens.jwks());
+  // Read at start-up, so a missing or broken openapi.yaml stops a deploy instead of a caller's request.
+  const openapi = openApiJson();
   const clientOf = clientResolver(deps.trustedProxies);
   const unrouted = deps.metrics?.unrouted();
   const adapter = connectNodeAdapter({
     routes: (router) => {
-      routes(deps.login, deps.log)(router);
+      routes(deps.login, deps.log, deps.sessions)(router);
       registerOpsServices(router, deps.readiness);
       // Both wrap connect-node's per-RPC handlers in place: its routing and protocols stay its own.
       refuseUndecodable(router, COMPRESSIONS, READ_MAX_BYTES);
@@ -79,9 +94,19 @@ export function createHandler(deps: HandlerDeps): Handler {
         void serveRest(route, req, res, clientOf(req), deps.log, restObservers.get(path));
         return;
       }
+      const sessionPath = deps.sessions && sessionRoute(deps.sessions, path);
+      if (sessionPath) {
+        void serveSessionRoute(sessionPath, req, res, deps.log, restObservers.get(sessionPath.path));
+        return;
+      }
       if (path === "/.well-known/jwks.json" && (req.method === "GET" || req.method === "HEAD")) {
         res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=300" });
         res.end(req.method === "HEAD" ? "" : jwks);
+        return;
+      }
+      if (path === "/openapi.json" && (req.method === "GET" || req.method === "HEAD")) {
+        res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=300" });
+        res.end(req.method === "HEAD" ? "" : openapi);
         return;
       }
       if (path === TWILIO_STATUS_PATH && deps.twilioWebhook) {
@@ -115,8 +140,14 @@ export function createHandler(deps: HandlerDeps): Handler {
   return (req, res) => {
     // Only browsers send Origin: server-to-server calls (gRPC, curl) skip CORS without parsing the path.
     if (req.headers.origin !== undefined && cors.handle(req, res, pathOf(req.url))) return;
+    if (isGrpc(req.headers["content-type"])) specEncodeGrpcMessage(res);
     adapter(req, res);
   };
+}
+
+/** gRPC proper (`application/grpc`, `application/grpc+proto`, …), not gRPC-Web. */
+function isGrpc(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^application\/grpc(?![-\w])/i.test(contentType);
 }
 
 function pathOf(url: string | undefined): string {

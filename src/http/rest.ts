@@ -4,7 +4,16 @@ import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
 import { type Client, OTP_SENT_MESSAGE, type TokenPair } from "../login/model.js";
 import { internalError, REASONS } from "../login/reasons.js";
-import { HttpError, type Req, type Res, readJsonObject, sendError, sendJson, stringField } from "./json.js";
+import {
+  HttpError,
+  optionalStringField,
+  type Req,
+  type Res,
+  readJsonObject,
+  sendError,
+  sendJson,
+  stringField,
+} from "./json.js";
 
 const MAX_BODY_BYTES = 16 * 1024;
 
@@ -32,7 +41,12 @@ export function restRoutes(login: LoginService): ReadonlyMap<string, Route> {
     [
       "/api/v1/auth/verify-otp",
       async (body, client) => {
-        const s = await login.verifyOtp(stringField(body, "phone"), stringField(body, "otp"), client);
+        const s = await login.verifyOtp(
+          stringField(body, "phone"),
+          stringField(body, "otp"),
+          client,
+          optionalStringField(body, "device_name"),
+        );
         const u = s.user;
         return {
           ...pair(s),
@@ -46,7 +60,10 @@ export function restRoutes(login: LoginService): ReadonlyMap<string, Route> {
         };
       },
     ],
-    ["/api/v1/auth/refresh", async (body) => pair(await login.refresh(stringField(body, "refresh_token")))],
+    [
+      "/api/v1/auth/refresh",
+      async (body, client) => pair(await login.refresh(stringField(body, "refresh_token"), client)),
+    ],
     [
       "/api/v1/auth/logout",
       async (body) => {

@@ -1,3 +1,4 @@
+import type { SeenCallbacks } from "../sms/twilio/seen-callbacks.js";
 import {
   type DeliveryStatusCounter,
   handleTwilioStatusCallback,
@@ -13,6 +14,8 @@ export interface TwilioWebhookSettings {
   readonly publicUrl: string;
   /** The app's own counter, which its metrics read. */
   readonly counter: DeliveryStatusCounter;
+  /** Which final statuses were counted already, so a retried or replayed callback is not counted twice. */
+  readonly seen: SeenCallbacks;
 }
 
 /** `POST /webhooks/twilio/status`: reads the form body as text and lets the SMS layer check and count it. */
@@ -30,7 +33,7 @@ export async function serveTwilioStatus(req: Req, res: Res, settings: TwilioWebh
     }
     chunks.push(chunk);
   }
-  const answer = handleTwilioStatusCallback(
+  const answer = await handleTwilioStatusCallback(
     {
       url: req.url,
       method: req.method,

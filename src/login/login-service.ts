@@ -7,6 +7,7 @@ import {
   type Phone,
   type SentCode,
   type Session,
+  sessionLabel,
   type TokenPair,
   type User,
 } from "./model.js";
@@ -19,6 +20,7 @@ import {
   type OtpStore,
   type PhoneParser,
   type RefreshStore,
+  type SessionStart,
   type SmsSender,
   type TokenIssuer,
   type UserStore,
@@ -47,6 +49,11 @@ export interface LoginSettings {
   readonly failureLock: FailureLock;
   /** The HMAC key codes are stored under. */
   readonly codeSecret: Buffer;
+  /**
+   * The key codes were stored under before the last secret rotation (OTP_SECRET_PREVIOUS): codes sent before
+   * it still verify until they expire; no new code is stored under it.
+   */
+  readonly previousCodeSecret?: Buffer | undefined;
   readonly refreshTtlSeconds: number;
   /** The HMAC key a refresh token's successor is derived under (`successorRefreshToken`). */
   readonly refreshSecret: Buffer;
@@ -130,7 +137,8 @@ export class LoginService {
     return { phone: e164, expiresInSeconds: settings.codeTtlSeconds, codeLength: settings.codeLength };
   }
 
-  async verifyOtp(rawPhone: string, otp: string, client: Client): Promise<Session> {
+  /** `deviceName` labels the new session (else the client's User-Agent does). */
+  async verifyOtp(rawPhone: string, otp: string, client: Client, deviceName?: string): Promise<Session> {
     const { settings, codes, users, guard, log } = this.deps;
     const phone = this.deps.phones.parse(rawPhone);
     const e164 = phone.e164;
@@ -138,11 +146,14 @@ export class LoginService {
     if (!isCodeShaped(code, settings.codeLength)) throw invalidOtpFormat(settings.codeLength);
     await this.#limited(guard.beforeVerify(phone, client));
     const digest = codeDigest(settings.codeSecret, e164, code);
+    const digests = settings.previousCodeSecret
+      ? [digest, codeDigest(settings.previousCodeSecret, e164, code)]
+      : digest;
     // Independent commands go out together (ioredis auto-pipelining): the user lookup rides along with the
     // verification in the same round trip, and is simply unused when the code is wrong.
     const [outcome, existing] = await this.#store(
       Promise.all([
-        codes.verify(e164, digest, settings.maxAttempts, settings.failureLock, guard.clientKey(client)),
+        codes.verify(e164, digests, settings.maxAttempts, settings.failureLock, guard.clientKey(client)),
         users.findByPhone(e164),
       ]),
     );
@@ -169,8 +180,9 @@ export class LoginService {
     const refund = guard
       .afterLogin(phone, client)
       .catch((e: unknown) => log.warn({ err: e }, "could not refund limits"));
+    const start = { ip: client.ip, label: sessionLabel(deviceName, client.userAgent) };
     if (existing) {
-      const [pair] = await Promise.all([this.#issue(existing), refund]);
+      const [pair] = await Promise.all([this.#issue(existing, start), refund]);
       return { ...pair, user: existing };
     }
     // A first login: with the new user's id reserved up front, creating the user and storing its session
@@ -178,7 +190,7 @@ export class LoginService {
     const id = await this.#store(users.reserveId());
     const [user, draft] = await Promise.all([
       this.#store(users.create(e164, id)),
-      this.#issue(newUser(id, e164)),
+      this.#issue(newUser(id, e164), start),
       refund,
     ]);
     if (user.id === id) {
@@ -187,7 +199,7 @@ export class LoginService {
     }
     // A concurrent first login of the same phone created the user first. The draft session names an id that
     // no user has; its token was never handed out, so it just expires. Issue one for the real user.
-    return { ...(await this.#issue(user)), user };
+    return { ...(await this.#issue(user, start)), user };
   }
 
   /** Counts each limit's refusals by its reason, for metrics, and passes everything through unchanged. */
@@ -200,7 +212,8 @@ export class LoginService {
     }
   }
 
-  async refresh(refreshToken: string): Promise<TokenPair> {
+  /** `client`, when the transport knows it, is recorded as the session's last use. */
+  async refresh(refreshToken: string, client?: Client): Promise<TokenPair> {
     const { refreshTokens, settings, log } = this.deps;
     const presented = refreshToken.trim();
     const current = parseRefreshToken(presented);
@@ -214,6 +227,7 @@ export class LoginService {
         next.ref.hash,
         settings.refreshTtlSeconds,
         settings.refreshReuseGraceSeconds,
+        client && { ip: client.ip },
       ),
     );
     if (outcome.kind === "reused") {
@@ -225,11 +239,10 @@ export class LoginService {
     if (outcome.repeated) {
       log.info({ userId: record.userId }, "spent refresh token back within the grace: same successor");
     }
-    const access = await this.deps.accessTokens.sign({
-      id: record.userId,
-      phone: record.phone,
-      role: record.role,
-    });
+    const access = await this.deps.accessTokens.sign(
+      { id: record.userId, phone: record.phone, role: record.role },
+      record.family,
+    );
     return { accessToken: access.token, refreshToken: next.token, expiresIn: access.expiresIn };
   }
 
@@ -246,15 +259,16 @@ export class LoginService {
     await this.#store(this.deps.refreshTokens.revokeFamily(current));
   }
 
-  async #issue(user: User): Promise<TokenPair> {
+  async #issue(user: User, session: SessionStart): Promise<TokenPair> {
     const { refreshTokens, settings } = this.deps;
     const minted = mintRefreshToken(user.id);
     const [access] = await Promise.all([
-      this.deps.accessTokens.sign(user),
+      this.deps.accessTokens.sign(user, minted.ref.family),
       this.#store(
         refreshTokens.create(
           { ...minted.ref, phone: user.phone, role: user.role },
           settings.refreshTtlSeconds,
+          session,
         ),
       ),
     ]);

@@ -1,5 +1,5 @@
 import type { SmsErrorKind } from "./failures.js";
-import type { Client, Phone, TokenRef, User } from "./model.js";
+import type { Client, Phone, SessionInfo, TokenRef, User } from "./model.js";
 
 /**
  * The interfaces the login kernel needs, declared beside the code that uses them. Adapters (otp/, users/,
@@ -58,7 +58,11 @@ export interface OtpStore {
    */
   verify(
     phone: string,
-    digest: string,
+    /**
+     * The code's digest, or two: under the current secret and under the previous one, during a secret
+     * rotation. Either matching is a match; both are always compared.
+     */
+    digest: string | readonly string[],
     maxAttempts: number,
     lock?: FailureLock,
     client?: string,
@@ -118,28 +122,88 @@ export type RotateOutcome =
   | { readonly kind: "reused" };
 
 export interface RefreshStore {
-  /** Starts a new family with its first token. */
-  create(record: RefreshRecord, ttlSeconds: number): Promise<void>;
+  /**
+   * Starts a new family with its first token, and its session record (`SessionStore`) from `session`, in the
+   * same step; created and last-used are the store's now.
+   */
+  create(record: RefreshRecord, ttlSeconds: number, session?: SessionStart): Promise<void>;
   /**
    * Atomically spends `current` and stores `nextHash` in its family, recording on `current` which successor
    * it was spent for and when. A spent token presented again is a reuse, and revokes the family, unless all of
    * these hold: it was spent less than `graceSeconds` ago (0: never), for this same `nextHash`, and that
    * successor has not been rotated itself; then the answer is the successor's record, `repeated`.
    * `graceSeconds` is per call, so a deploy that changes it applies to tokens already spent.
+   * A rotation that spends the token also records the use on the family's session in the same step (last used
+   * now, from `use.ip` when given), and keeps the session as long as the family.
    */
   rotate(
     current: TokenRef,
     nextHash: string,
     ttlSeconds: number,
     graceSeconds: number,
+    use?: SessionUse,
   ): Promise<RotateOutcome>;
-  /** Revokes the family of a known token. Returns false when the token was never issued (or has expired). */
+  /**
+   * Revokes the family of a known token, and ends its session. Returns false when the token was never issued
+   * (or has expired).
+   */
   revokeFamily(current: TokenRef): Promise<boolean>;
 }
 
-/** Signs access tokens. */
+/** Signs access tokens. `sessionId` (the refresh family) becomes the `sid` claim. */
 export interface TokenIssuer {
-  sign(user: Pick<User, "id" | "phone" | "role">): Promise<{ token: string; expiresIn: number }>;
+  sign(
+    user: Pick<User, "id" | "phone" | "role">,
+    sessionId?: string,
+  ): Promise<{ token: string; expiresIn: number }>;
+}
+
+// ---- sessions ------------------------------------------------------------------------------------------
+
+/** What a login tells about the client that started a session. */
+export interface SessionStart {
+  readonly ip: string;
+  readonly label: string;
+}
+
+/** What a refresh tells about the client that used a session. */
+export interface SessionUse {
+  readonly ip: string;
+}
+
+/** How revoking one session ended. */
+export type SessionRevokeOutcome =
+  | "revoked"
+  /** The user has no live session with that id (another user's session is, to this user, none). */
+  | "not_found"
+  /** The asking session itself is no longer live: it may revoke nothing. */
+  | "caller_revoked";
+
+/**
+ * A user's sessions: one per refresh family, created by `RefreshStore.create` and touched by `rotate`, kept as
+ * long as the family and gone when it is revoked. Every method works inside one user's records: a family id of
+ * another user is simply not found. `caller` is the family of the asking access token: a caller whose own
+ * session has ended revokes nothing.
+ */
+export interface SessionStore {
+  /** The user's live sessions, in no particular order. */
+  list(userId: number): Promise<SessionInfo[]>;
+  /** Revokes one session (its refresh family). */
+  revoke(userId: number, caller: string, sessionId: string): Promise<SessionRevokeOutcome>;
+  /** Revokes every live session of the user (but the caller's when `keepCaller`); how many it revoked. */
+  revokeAll(userId: number, caller: string, keepCaller: boolean): Promise<number | "caller_revoked">;
+}
+
+/** Who an access token speaks for: the user, and the session (refresh family) it was issued in. */
+export interface Caller {
+  readonly userId: number;
+  readonly sessionId: string;
+}
+
+/** Checks the service's own access tokens, locally. */
+export interface AccessTokenVerifier {
+  /** The caller a valid token names; undefined for anything else (forged, expired, foreign, no `sid`). */
+  authenticate(token: string): Promise<Caller | undefined>;
 }
 
 // ---- sms -----------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import { ConnectError, type ConnectRouter, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { CodeFailure, LoginEvents, SmsOutcome } from "../login/ports.js";
 import { codeNames, watchAnswer } from "./answer-code.js";
 import { type Protocol, rpcProtocolOf } from "./protocol.js";
@@ -83,17 +83,41 @@ export class Metrics implements LoginEvents {
    * Exposes the final delivery statuses Twilio reports to `/webhooks/twilio/status`, read at scrape time
    * from the webhook's own counter (which is monotonic, so the counter stays one).
    */
-  watchDeliveryStatus(source: { snapshot(): { byStatus: Record<string, number>; rejected: number } }): void {
+  watchDeliveryStatus(source: {
+    snapshot(): { byStatus: Record<string, number>; rejected: number; duplicates: number };
+  }): void {
     new Counter({
       name: "otp_auth_sms_delivery_status_total",
-      help: "Final SMS delivery statuses reported by the provider's signed status callback; status=rejected counts unsigned callbacks",
+      help: "Final SMS delivery statuses reported by the provider's signed status callback, each message's status once; status=rejected counts unsigned callbacks, status=duplicate signed repeats of a counted one",
       labelNames: ["status"] as const,
       registers: [this.registry],
       collect() {
-        const { byStatus, rejected } = source.snapshot();
+        const { byStatus, rejected, duplicates } = source.snapshot();
         this.reset();
         for (const [status, n] of Object.entries(byStatus)) this.inc({ status }, n);
         this.inc({ status: "rejected" }, rejected);
+        this.inc({ status: "duplicate" }, duplicates);
+      },
+    });
+  }
+
+  /** Reads the SMS in-flight cap's numbers at each scrape, so a send pays nothing for them. */
+  watchSmsInFlight(source: { readonly inFlight: number; readonly refused: number }): void {
+    new Gauge({
+      name: "otp_auth_sms_in_flight",
+      help: "SMS sends handed to a provider and not yet answered, in this process",
+      registers: [this.registry],
+      collect() {
+        this.set(source.inFlight);
+      },
+    });
+    new Counter({
+      name: "otp_auth_sms_in_flight_refused_total",
+      help: "SMS sends refused at once because SMS_MAX_IN_FLIGHT sends were already waiting on the provider",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(source.refused);
       },
     });
   }

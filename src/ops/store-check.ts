@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from "ioredis";
-import { isCluster, type RedisClient } from "../redis/connect.js";
+import { isCluster, type RedisClient } from "../redis/client.js";
 import type { ReadinessCheck } from "./readiness.js";
 
 /**

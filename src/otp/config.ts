@@ -10,6 +10,8 @@ export interface CodeSettings {
 export interface OtpConfig extends CodeSettings {
   /** Absent in development: a random secret is generated per process. */
   readonly secret: string | undefined;
+  /** OTP_SECRET_PREVIOUS: codes stored under it still verify until they expire. */
+  readonly previousSecret: string | undefined;
 }
 
 /** OTP_LENGTH, OTP_TTL_SECONDS and OTP_MAX_ATTEMPTS. */
@@ -21,12 +23,21 @@ export function readCodeSettings(r: EnvReader): CodeSettings {
   };
 }
 
-/** The code settings and OTP_SECRET, which production requires. */
+/** The code settings, OTP_SECRET (which production requires) and OTP_SECRET_PREVIOUS. */
 export function readOtpConfig(r: EnvReader): OtpConfig {
-  if (r.production) r.require("OTP_SECRET", `${IN_PRODUCTION} (codes are stored as an HMAC under it)`);
-  const secret = r.optional("OTP_SECRET");
+  const secret = r.secret(
+    "OTP_SECRET",
+    r.production ? `${IN_PRODUCTION} (codes are stored as an HMAC under it)` : undefined,
+  );
   if (secret !== undefined && secret.length < 32) {
     r.problems.push("OTP_SECRET must be at least 32 characters (e.g. `openssl rand -base64 48`)");
   }
-  return { ...readCodeSettings(r), secret };
+  const previousSecret = r.optional("OTP_SECRET_PREVIOUS");
+  if (previousSecret !== undefined && previousSecret.length < 32) {
+    r.problems.push("OTP_SECRET_PREVIOUS must be at least 32 characters, as OTP_SECRET");
+  }
+  if (previousSecret !== undefined && secret === undefined) {
+    r.problems.push("OTP_SECRET_PREVIOUS is set without OTP_SECRET: set the new secret as OTP_SECRET");
+  }
+  return { ...readCodeSettings(r), secret, previousSecret };
 }

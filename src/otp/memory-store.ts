@@ -63,7 +63,7 @@ export class MemoryOtpStore implements OtpStore {
 
   async verify(
     phone: string,
-    digest: string,
+    digest: string | readonly string[],
     maxAttempts: number,
     lock: FailureLock = NO_LOCK,
     client?: string,
@@ -80,8 +80,17 @@ export class MemoryOtpStore implements OtpStore {
     // Counted before comparing, and the entry is kept once exhausted, exactly as the Redis script does.
     entry.attempts += 1;
     if (entry.attempts > maxAttempts) return { kind: "exhausted" };
-    const given = Buffer.from(digest);
-    if (given.length === entry.digest.length && timingSafeEqual(given, entry.digest)) {
+    const candidates = typeof digest === "string" ? [digest] : digest;
+    if (candidates.length > 2)
+      throw new RangeError("at most two digests: the current and the previous secret's");
+    // Every candidate is compared, as in the script.
+    const matched = candidates
+      .map((d) => {
+        const given = Buffer.from(d);
+        return given.length === entry.digest.length && timingSafeEqual(given, entry.digest);
+      })
+      .includes(true);
+    if (matched) {
       this.#codes.delete(phone);
       // Clears the count, never a lock, as in the script.
       if (failures && lockedMs > 0) failures.count = 0;

@@ -1,5 +1,5 @@
 import type { FailureLock, OtpStore, VerifyOutcome } from "../login/ports.js";
-import type { RedisClient } from "../redis/connect.js";
+import type { RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
 import { checkLock } from "./lock.js";
 
@@ -50,16 +50,19 @@ if not stored then return {-2, 0} end
 local max = tonumber(ARGV[2])
 local attempts = redis.call('HINCRBY', KEYS[1], 'a', 1)
 if attempts > max then return {-3, 0} end
-local given = ARGV[1]
-local diff = 0
-if #stored ~= #given then
-  diff = 1
-else
+local function differs(given)
+  if #stored ~= #given then return true end
+  local diff = 0
   for i = 1, #stored do
     diff = bit.bor(diff, bit.bxor(string.byte(stored, i), string.byte(given, i)))
   end
+  return diff ~= 0
 end
-if diff ~= 0 then
+-- Both candidates are always compared (the second is the digest under OTP_SECRET_PREVIOUS, '' without one),
+-- so the time taken does not tell which secret a code was stored under.
+local wrong = differs(ARGV[1])
+if ARGV[6] and ARGV[6] ~= '' then wrong = differs(ARGV[6]) and wrong end
+if wrong then
   if maxFailures > 0 then
     if known then
       redis.call('INCR', KEYS[4])
@@ -106,6 +109,7 @@ interface OtpCommands {
     maxFailures: number,
     lockSeconds: number,
     known: "1" | "0",
+    previousDigest: string,
   ): Promise<[number, number]>;
   otpDiscard(key: string, digest: string): Promise<number>;
 }
@@ -131,12 +135,15 @@ export class RedisOtpStore implements OtpStore {
 
   async verify(
     phone: string,
-    digest: string,
+    digest: string | readonly string[],
     maxAttempts: number,
     lock: FailureLock = NO_LOCK,
     client?: string,
   ): Promise<VerifyOutcome> {
     checkLock(lock);
+    const [current = "", previous = "", ...more] = typeof digest === "string" ? [digest] : digest;
+    if (more.length > 0)
+      throw new RangeError("at most two digests: the current secret's and the previous one's");
     const [result, n] = await redisCall(
       this.#redis.otpVerify(
         key(phone),
@@ -144,11 +151,12 @@ export class RedisOtpStore implements OtpStore {
         lockKey(phone),
         // Same slot as the others even for an unknown client, whose key the script then leaves alone.
         clientFailKey(phone, client ?? ""),
-        digest,
+        current,
         maxAttempts,
         lock.maxFailures,
         lock.lockSeconds,
         client === undefined ? "0" : "1",
+        previous,
       ),
     );
     switch (result) {

@@ -4,7 +4,7 @@ import {
   RateLimiterRedis,
   RateLimiterRes,
 } from "rate-limiter-flexible";
-import type { RedisClient } from "../redis/connect.js";
+import type { RedisClient } from "../redis/client.js";
 import { classifyRedisError } from "../redis/errors.js";
 
 /** One counter: `points` per fixed window of `durationSeconds`, keyed by the caller (an IP, a phone, …). */

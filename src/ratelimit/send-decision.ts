@@ -1,5 +1,5 @@
 import { phoneLocked } from "../login/reasons.js";
-import type { RedisClient } from "../redis/connect.js";
+import type { RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
 import { byLongestWait, type Check, type Refusal, refund } from "./checks.js";
 

@@ -1,8 +1,9 @@
 import { Cluster, Redis, type RedisOptions } from "ioredis";
+import type { RedisClient } from "./client.js";
 import type { RedisTarget } from "./config.js";
 
-/** The service's store client: one Redis or a Redis Cluster; every store and limiter takes either. */
-export type RedisClient = Redis | Cluster;
+// The one module that loads ioredis; src/app.ts imports it only when a Redis is configured.
+export { isCluster, type RedisClient, untilReady } from "./client.js";
 
 const COMMAND_TIMEOUT_MS = 800;
 const CONNECT_TIMEOUT_MS = 1_000;
@@ -69,27 +70,4 @@ function connectCluster(urls: readonly string[]): Cluster {
       redisOptions: nodeOptions,
     },
   );
-}
-
-/**
- * Resolves once the client is ready, or after `timeoutMs` either way: with the offline queue off, the first
- * requests must not race the connection, but a Redis that is down at start-up must not stop the service from
- * starting (it answers Unavailable and `/readyz` says why until Redis comes).
- */
-export async function untilReady(redis: RedisClient, timeoutMs: number): Promise<boolean> {
-  if (redis.status === "ready") return true;
-  return new Promise((resolve) => {
-    const done = (ready: boolean) => {
-      clearTimeout(timer);
-      redis.off("ready", onReady);
-      resolve(ready);
-    };
-    const onReady = () => done(true);
-    const timer = setTimeout(() => done(false), timeoutMs);
-    redis.once("ready", onReady);
-  });
-}
-
-export function isCluster(redis: RedisClient): redis is Cluster {
-  return redis instanceof Cluster;
 }

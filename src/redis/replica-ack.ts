@@ -1,6 +1,6 @@
 import type { ChainableCommander } from "ioredis";
 import { StoreUnavailableError } from "../login/failures.js";
-import { isCluster, type RedisClient, untilReady } from "./connect.js";
+import { isCluster, type RedisClient, untilReady } from "./client.js";
 import { classifyRedisError } from "./errors.js";
 
 const REPLICAS_TTL_MS = 5_000;

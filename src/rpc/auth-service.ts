@@ -3,11 +3,17 @@ import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { LoginService } from "../login/login-service.js";
 import { OTP_SENT_MESSAGE } from "../login/model.js";
 import type { LoginLog } from "../login/ports.js";
+import type { SessionService } from "../login/session-service.js";
 import { clientKey } from "./client-context.js";
 import { toConnectError } from "./errors.js";
+import { sessionHandlers } from "./session-handlers.js";
 
 /** A thin adapter: Connect messages in, the login core, Connect messages or errors out. */
-export function authServiceImpl(login: LoginService, log: LoginLog): ServiceImpl<typeof AuthService> {
+export function authServiceImpl(
+  login: LoginService,
+  log: LoginLog,
+  sessions?: SessionService,
+): ServiceImpl<typeof AuthService> {
   async function call<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
@@ -26,7 +32,7 @@ export function authServiceImpl(login: LoginService, log: LoginLog): ServiceImpl
       };
     },
     async verifyOtp(req, ctx) {
-      const s = await call(() => login.verifyOtp(req.phone, req.otp, client(ctx)));
+      const s = await call(() => login.verifyOtp(req.phone, req.otp, client(ctx), req.deviceName));
       return {
         accessToken: s.accessToken,
         refreshToken: s.refreshToken,
@@ -41,8 +47,8 @@ export function authServiceImpl(login: LoginService, log: LoginLog): ServiceImpl
         },
       };
     },
-    async refreshToken(req) {
-      const p = await call(() => login.refresh(req.refreshToken));
+    async refreshToken(req, ctx) {
+      const p = await call(() => login.refresh(req.refreshToken, client(ctx)));
       return {
         accessToken: p.accessToken,
         refreshToken: p.refreshToken,
@@ -54,6 +60,7 @@ export function authServiceImpl(login: LoginService, log: LoginLog): ServiceImpl
       await call(() => login.logout(req.refreshToken));
       return {};
     },
+    ...sessionHandlers(sessions, call),
   };
 }
 

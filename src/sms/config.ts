@@ -19,6 +19,8 @@ export interface SmsConfig {
   /** How long one provider gets for one message (retries included) before it counts as down. */
   readonly timeoutMs: number;
   readonly breaker: { readonly failures: number; readonly cooldownMs: number };
+  /** Sends in flight at once per process before more are refused (SMS_MAX_IN_FLIGHT); 0 means no cap. */
+  readonly maxInFlight: number;
   /** APP_NAME, named in the text. */
   readonly appName: string;
   /** Render with `renderOtpMessage(template, { code, minutes, app: appName, webOtpDomain })`. */
@@ -75,7 +77,10 @@ export function readSmsConfig(r: EnvReader): SmsConfig {
     failures: r.int("SMS_BREAKER_FAILURES", 5, 1, 1000),
     cooldownMs: r.int("SMS_BREAKER_COOLDOWN_MS", 30_000, 0, 3_600_000),
   };
+  const maxInFlight = r.int("SMS_MAX_IN_FLIGHT", 200, 0, 100_000);
 
+  // Every user reads it in every SMS: a production deploy names its own app rather than inherit the seed's.
+  if (r.production) r.require("APP_NAME", `${IN_PRODUCTION} (it is named in every SMS)`);
   const appName = r.string("APP_NAME", "IndoStar Naturals");
   const webOtpDomain = r.optional("WEBOTP_DOMAIN")?.toLowerCase();
   if (webOtpDomain !== undefined && !HOSTNAME.test(webOtpDomain)) {
@@ -118,7 +123,18 @@ export function readSmsConfig(r: EnvReader): SmsConfig {
     return section ? [section] : [];
   });
 
-  return { provider, fallback, providers, timeoutMs, breaker, appName, template, webOtpDomain, warnings };
+  return {
+    provider,
+    fallback,
+    providers,
+    timeoutMs,
+    breaker,
+    maxInFlight,
+    appName,
+    template,
+    webOtpDomain,
+    warnings,
+  };
 }
 
 /** The settings `provider` read, when it is in use. */

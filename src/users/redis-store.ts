@@ -1,7 +1,7 @@
 import type { ChainableCommander } from "ioredis";
 import { newUser, type User } from "../login/model.js";
 import type { UserStore } from "../login/ports.js";
-import type { RedisClient } from "../redis/connect.js";
+import type { RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
 import type { ReplicaAck } from "../redis/replica-ack.js";
 

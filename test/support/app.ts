@@ -9,6 +9,8 @@ export interface RunningApp {
   readonly sms: CaptureSms;
   readonly baseUrl: string;
   readonly port: number;
+  /** `http://127.0.0.1:<port>/metrics` of the metrics listener, when METRICS_PORT gave the app one. */
+  readonly metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -36,10 +38,13 @@ export async function startApp(
   // `configuredSms`: the providers SMS_PROVIDER names (pointed at local fakes), not the capturing one.
   const app = await buildApp(config, log, opts.configuredSms ? {} : { sms });
   const addr: AddressInfo = await app.server.listen(0, "127.0.0.1");
+  // As main does, but on any free port: several apps run side by side.
+  const metricsAddr = await app.metricsListener?.listen(0, "127.0.0.1");
   return {
     app,
     sms,
     port: addr.port,
+    metricsUrl: metricsAddr && `http://127.0.0.1:${metricsAddr.port}/metrics`,
     baseUrl: `http://127.0.0.1:${addr.port}`,
     close: () => app.close(),
   };

@@ -15,6 +15,8 @@ export type TwilioBehaviour =
   | { readonly kind: "down"; readonly status?: number }
   /** Requests are read and never answered. */
   | { readonly kind: "hang" }
+  /** Requests are answered as in "normal", each after `ms` (a slow provider, to catch sends in flight). */
+  | { readonly kind: "slow"; readonly ms: number }
   /** Every request gets this Twilio error, in the legacy body or the RFC 9457 one newer APIs use. */
   | {
       readonly kind: "error";
@@ -102,6 +104,10 @@ export async function startFakeTwilio(
     for (const wake of waiters) wake();
 
     if (behaviour.kind === "hang") return;
+    if (behaviour.kind === "slow") {
+      const { ms } = behaviour;
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    }
     if (behaviour.kind === "down") {
       const status = behaviour.status ?? 500;
       return send(res, status, twilioError(status, 20500, "Internal Server Error"));

@@ -6,13 +6,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file auth/v1/auth.proto.
  */
 export const file_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiHwoOU2VuZE90cFJlcXVlc3QSDQoFcGhvbmUYASABKAkiYgoPU2VuZE90cFJlc3BvbnNlEg8KB21lc3NhZ2UYASABKAkSDQoFcGhvbmUYAiABKAkSGgoSZXhwaXJlc19pbl9zZWNvbmRzGAMgASgNEhMKC2NvZGVfbGVuZ3RoGAQgASgNIi4KEFZlcmlmeU90cFJlcXVlc3QSDQoFcGhvbmUYASABKAkSCwoDb3RwGAIgASgJIoUBChFWZXJpZnlPdHBSZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgp0b2tlbl90eXBlGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKA0SGwoEdXNlchgFIAEoCzINLmF1dGgudjEuVXNlciIsChNSZWZyZXNoVG9rZW5SZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiawoUUmVmcmVzaFRva2VuUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKdG9rZW5fdHlwZRgDIAEoCRISCgpleHBpcmVzX2luGAQgASgNIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIQCg5Mb2dvdXRSZXNwb25zZSJYCgRVc2VyEgoKAmlkGAEgASgEEg0KBXBob25lGAIgASgJEgwKBG5hbWUYAyABKAkSDAoEcm9sZRgEIAEoCRIZChFpc19waG9uZV92ZXJpZmllZBgFIAEoCDKfAgoLQXV0aFNlcnZpY2USPgoHU2VuZE90cBIXLmF1dGgudjEuU2VuZE90cFJlcXVlc3QaGC5hdXRoLnYxLlNlbmRPdHBSZXNwb25zZSIAEkQKCVZlcmlmeU90cBIZLmF1dGgudjEuVmVyaWZ5T3RwUmVxdWVzdBoaLmF1dGgudjEuVmVyaWZ5T3RwUmVzcG9uc2UiABJNCgxSZWZyZXNoVG9rZW4SHC5hdXRoLnYxLlJlZnJlc2hUb2tlblJlcXVlc3QaHS5hdXRoLnYxLlJlZnJlc2hUb2tlblJlc3BvbnNlIgASOwoGTG9nb3V0EhYuYXV0aC52MS5Mb2dvdXRSZXF1ZXN0GhcuYXV0aC52MS5Mb2dvdXRSZXNwb25zZSIAYgZwcm90bzM");
+  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiHwoOU2VuZE90cFJlcXVlc3QSDQoFcGhvbmUYASABKAkiYgoPU2VuZE90cFJlc3BvbnNlEg8KB21lc3NhZ2UYASABKAkSDQoFcGhvbmUYAiABKAkSGgoSZXhwaXJlc19pbl9zZWNvbmRzGAMgASgNEhMKC2NvZGVfbGVuZ3RoGAQgASgNIlgKEFZlcmlmeU90cFJlcXVlc3QSDQoFcGhvbmUYASABKAkSCwoDb3RwGAIgASgJEhgKC2RldmljZV9uYW1lGAMgASgJSACIAQFCDgoMX2RldmljZV9uYW1lIoUBChFWZXJpZnlPdHBSZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgp0b2tlbl90eXBlGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKA0SGwoEdXNlchgFIAEoCzINLmF1dGgudjEuVXNlciIsChNSZWZyZXNoVG9rZW5SZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiawoUUmVmcmVzaFRva2VuUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKdG9rZW5fdHlwZRgDIAEoCRISCgpleHBpcmVzX2luGAQgASgNIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIQCg5Mb2dvdXRSZXNwb25zZSJYCgRVc2VyEgoKAmlkGAEgASgEEg0KBXBob25lGAIgASgJEgwKBG5hbWUYAyABKAkSDAoEcm9sZRgEIAEoCRIZChFpc19waG9uZV92ZXJpZmllZBgFIAEoCCIVChNMaXN0U2Vzc2lvbnNSZXF1ZXN0IjoKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEiIKCHNlc3Npb25zGAEgAygLMhAuYXV0aC52MS5TZXNzaW9uIqkBCgdTZXNzaW9uEgoKAmlkGAEgASgJEhMKC2RldmljZV9uYW1lGAIgASgJEgoKAmlwGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHY3VycmVudBgGIAEoCCIqChRSZXZva2VTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIhcKFVJldm9rZVNlc3Npb25SZXNwb25zZSIcChpSZXZva2VPdGhlclNlc3Npb25zUmVxdWVzdCI0ChtSZXZva2VPdGhlclNlc3Npb25zUmVzcG9uc2USFQoNcmV2b2tlZF9jb3VudBgBIAEoDSIaChhSZXZva2VBbGxTZXNzaW9uc1JlcXVlc3QiMgoZUmV2b2tlQWxsU2Vzc2lvbnNSZXNwb25zZRIVCg1yZXZva2VkX2NvdW50GAEgASgNMoIFCgtBdXRoU2VydmljZRI+CgdTZW5kT3RwEhcuYXV0aC52MS5TZW5kT3RwUmVxdWVzdBoYLmF1dGgudjEuU2VuZE90cFJlc3BvbnNlIgASRAoJVmVyaWZ5T3RwEhkuYXV0aC52MS5WZXJpZnlPdHBSZXF1ZXN0GhouYXV0aC52MS5WZXJpZnlPdHBSZXNwb25zZSIAEk0KDFJlZnJlc2hUb2tlbhIcLmF1dGgudjEuUmVmcmVzaFRva2VuUmVxdWVzdBodLmF1dGgudjEuUmVmcmVzaFRva2VuUmVzcG9uc2UiABI7CgZMb2dvdXQSFi5hdXRoLnYxLkxvZ291dFJlcXVlc3QaFy5hdXRoLnYxLkxvZ291dFJlc3BvbnNlIgASTQoMTGlzdFNlc3Npb25zEhwuYXV0aC52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gh0uYXV0aC52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZSIAElAKDVJldm9rZVNlc3Npb24SHS5hdXRoLnYxLlJldm9rZVNlc3Npb25SZXF1ZXN0Gh4uYXV0aC52MS5SZXZva2VTZXNzaW9uUmVzcG9uc2UiABJiChNSZXZva2VPdGhlclNlc3Npb25zEiMuYXV0aC52MS5SZXZva2VPdGhlclNlc3Npb25zUmVxdWVzdBokLmF1dGgudjEuUmV2b2tlT3RoZXJTZXNzaW9uc1Jlc3BvbnNlIgASXAoRUmV2b2tlQWxsU2Vzc2lvbnMSIS5hdXRoLnYxLlJldm9rZUFsbFNlc3Npb25zUmVxdWVzdBoiLmF1dGgudjEuUmV2b2tlQWxsU2Vzc2lvbnNSZXNwb25zZSIAYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * SendOtpRequest asks for a code to be sent.
@@ -97,6 +99,14 @@ export type VerifyOtpRequest = Message<"auth.v1.VerifyOtpRequest"> & {
    * @generated from field: string otp = 2;
    */
   otp: string;
+
+  /**
+   * A name for the new session in ListSessions ("Asha's phone"); absent, the
+   * request's User-Agent names it. Cut to 128 characters.
+   *
+   * @generated from field: optional string device_name = 3;
+   */
+  deviceName?: string | undefined;
 };
 
 /**
@@ -305,6 +315,207 @@ export const UserSchema: GenMessage<User> = /*@__PURE__*/
   messageDesc(file_auth_v1_auth, 8);
 
 /**
+ * ListSessionsRequest asks for the caller's sessions.
+ *
+ * @generated from message auth.v1.ListSessionsRequest
+ */
+export type ListSessionsRequest = Message<"auth.v1.ListSessionsRequest"> & {
+};
+
+/**
+ * Describes the message auth.v1.ListSessionsRequest.
+ * Use `create(ListSessionsRequestSchema)` to create a new message.
+ */
+export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 9);
+
+/**
+ * ListSessionsResponse lists the caller's live sessions.
+ *
+ * @generated from message auth.v1.ListSessionsResponse
+ */
+export type ListSessionsResponse = Message<"auth.v1.ListSessionsResponse"> & {
+  /**
+   * Most recently used first.
+   *
+   * @generated from field: repeated auth.v1.Session sessions = 1;
+   */
+  sessions: Session[];
+};
+
+/**
+ * Describes the message auth.v1.ListSessionsResponse.
+ * Use `create(ListSessionsResponseSchema)` to create a new message.
+ */
+export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 10);
+
+/**
+ * Session is one login of a user and the refresh tokens rotated from it.
+ *
+ * @generated from message auth.v1.Session
+ */
+export type Session = Message<"auth.v1.Session"> & {
+  /**
+   * The session id, also the "sid" claim of its access tokens.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The client label: VerifyOtp's device_name, else the User-Agent of the
+   * login; empty when neither was given.
+   *
+   * @generated from field: string device_name = 2;
+   */
+  deviceName: string;
+
+  /**
+   * The client IP of the session's last use (login or refresh).
+   *
+   * @generated from field: string ip = 3;
+   */
+  ip: string;
+
+  /**
+   * When the session was created (the login).
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When the session was last used (the login or its latest refresh).
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_at = 5;
+   */
+  lastUsedAt?: Timestamp | undefined;
+
+  /**
+   * Whether this is the session of the access token that asked.
+   *
+   * @generated from field: bool current = 6;
+   */
+  current: boolean;
+};
+
+/**
+ * Describes the message auth.v1.Session.
+ * Use `create(SessionSchema)` to create a new message.
+ */
+export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 11);
+
+/**
+ * RevokeSessionRequest names a session to end.
+ *
+ * @generated from message auth.v1.RevokeSessionRequest
+ */
+export type RevokeSessionRequest = Message<"auth.v1.RevokeSessionRequest"> & {
+  /**
+   * The id from ListSessions.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message auth.v1.RevokeSessionRequest.
+ * Use `create(RevokeSessionRequestSchema)` to create a new message.
+ */
+export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 12);
+
+/**
+ * RevokeSessionResponse confirms the session is ended.
+ *
+ * @generated from message auth.v1.RevokeSessionResponse
+ */
+export type RevokeSessionResponse = Message<"auth.v1.RevokeSessionResponse"> & {
+};
+
+/**
+ * Describes the message auth.v1.RevokeSessionResponse.
+ * Use `create(RevokeSessionResponseSchema)` to create a new message.
+ */
+export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 13);
+
+/**
+ * RevokeOtherSessionsRequest asks to end every session but the caller's.
+ *
+ * @generated from message auth.v1.RevokeOtherSessionsRequest
+ */
+export type RevokeOtherSessionsRequest = Message<"auth.v1.RevokeOtherSessionsRequest"> & {
+};
+
+/**
+ * Describes the message auth.v1.RevokeOtherSessionsRequest.
+ * Use `create(RevokeOtherSessionsRequestSchema)` to create a new message.
+ */
+export const RevokeOtherSessionsRequestSchema: GenMessage<RevokeOtherSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 14);
+
+/**
+ * RevokeOtherSessionsResponse says how many sessions were ended.
+ *
+ * @generated from message auth.v1.RevokeOtherSessionsResponse
+ */
+export type RevokeOtherSessionsResponse = Message<"auth.v1.RevokeOtherSessionsResponse"> & {
+  /**
+   * Sessions ended by this call.
+   *
+   * @generated from field: uint32 revoked_count = 1;
+   */
+  revokedCount: number;
+};
+
+/**
+ * Describes the message auth.v1.RevokeOtherSessionsResponse.
+ * Use `create(RevokeOtherSessionsResponseSchema)` to create a new message.
+ */
+export const RevokeOtherSessionsResponseSchema: GenMessage<RevokeOtherSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 15);
+
+/**
+ * RevokeAllSessionsRequest asks to end every session of the caller.
+ *
+ * @generated from message auth.v1.RevokeAllSessionsRequest
+ */
+export type RevokeAllSessionsRequest = Message<"auth.v1.RevokeAllSessionsRequest"> & {
+};
+
+/**
+ * Describes the message auth.v1.RevokeAllSessionsRequest.
+ * Use `create(RevokeAllSessionsRequestSchema)` to create a new message.
+ */
+export const RevokeAllSessionsRequestSchema: GenMessage<RevokeAllSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 16);
+
+/**
+ * RevokeAllSessionsResponse says how many sessions were ended.
+ *
+ * @generated from message auth.v1.RevokeAllSessionsResponse
+ */
+export type RevokeAllSessionsResponse = Message<"auth.v1.RevokeAllSessionsResponse"> & {
+  /**
+   * Sessions ended by this call, the caller's own included.
+   *
+   * @generated from field: uint32 revoked_count = 1;
+   */
+  revokedCount: number;
+};
+
+/**
+ * Describes the message auth.v1.RevokeAllSessionsResponse.
+ * Use `create(RevokeAllSessionsResponseSchema)` to create a new message.
+ */
+export const RevokeAllSessionsResponseSchema: GenMessage<RevokeAllSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 17);
+
+/**
  * AuthService logs a user in with a one-time code sent by SMS and issues
  * JWT access tokens with rotating refresh tokens.
  *
@@ -358,6 +569,49 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof LogoutRequestSchema;
     output: typeof LogoutResponseSchema;
+  },
+  /**
+   * ListSessions lists the caller's live sessions (one per login), the one
+   * the access token belongs to marked current.
+   *
+   * @generated from rpc auth.v1.AuthService.ListSessions
+   */
+  listSessions: {
+    methodKind: "unary";
+    input: typeof ListSessionsRequestSchema;
+    output: typeof ListSessionsResponseSchema;
+  },
+  /**
+   * RevokeSession ends one of the caller's sessions: its refresh tokens stop
+   * working (REFRESH_TOKEN_INVALID). A session that is not the caller's, or
+   * no longer live, is NotFound (SESSION_NOT_FOUND).
+   *
+   * @generated from rpc auth.v1.AuthService.RevokeSession
+   */
+  revokeSession: {
+    methodKind: "unary";
+    input: typeof RevokeSessionRequestSchema;
+    output: typeof RevokeSessionResponseSchema;
+  },
+  /**
+   * RevokeOtherSessions ends every session of the caller but the current one.
+   *
+   * @generated from rpc auth.v1.AuthService.RevokeOtherSessions
+   */
+  revokeOtherSessions: {
+    methodKind: "unary";
+    input: typeof RevokeOtherSessionsRequestSchema;
+    output: typeof RevokeOtherSessionsResponseSchema;
+  },
+  /**
+   * RevokeAllSessions ends every session of the caller, the current one too.
+   *
+   * @generated from rpc auth.v1.AuthService.RevokeAllSessions
+   */
+  revokeAllSessions: {
+    methodKind: "unary";
+    input: typeof RevokeAllSessionsRequestSchema;
+    output: typeof RevokeAllSessionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_auth_v1_auth, 0);

@@ -12,8 +12,8 @@ export interface Msg91Config {
 
 /** MSG91_*, read when msg91 is the provider or the fallback. */
 export function readMsg91Config(r: EnvReader, ctx: SmsProviderContext): Msg91Config {
-  const needed = (name: string, why = "") => {
-    const value = r.optional(name);
+  const needed = (name: string, why = "", secret = false) => {
+    const value = secret ? r.secret(name) : r.optional(name);
     if (value === undefined) r.problems.push(`${name} is required when ${ctx.usedBy}${why}`);
     return value ?? "";
   };
@@ -24,7 +24,7 @@ export function readMsg91Config(r: EnvReader, ctx: SmsProviderContext): Msg91Con
     );
   }
   const config = {
-    authKey: needed("MSG91_AUTH_KEY"),
+    authKey: needed("MSG91_AUTH_KEY", "", true),
     templateId: needed("MSG91_TEMPLATE_ID", " (the id of a DLT-approved template in the MSG91 panel)"),
     codeVariable,
     apiBaseUrl: readBaseUrl(r, "MSG91_API_BASE_URL", MSG91_DEFAULT_API_BASE_URL),

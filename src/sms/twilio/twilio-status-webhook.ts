@@ -1,4 +1,5 @@
-import twilio from "twilio";
+import { twilioSdk } from "./sdk.js";
+import type { SeenCallbacks } from "./seen-callbacks.js";
 
 /** The parts of an incoming request the handler needs; node's IncomingMessage plus the body read as text. */
 export interface WebhookRequest {
@@ -20,6 +21,8 @@ export interface TwilioWebhookOptions {
   readonly publicUrl: string;
   /** Where accepted statuses and rejected requests are counted: the app's own, read by its metrics. */
   readonly counter: DeliveryStatusCounter;
+  /** Which final statuses were already counted: Redis (cluster-wide) when the app has it, else this instance's. */
+  readonly seen: SeenCallbacks;
 }
 
 export interface WebhookResponse {
@@ -38,6 +41,8 @@ export class DeliveryStatusCounter {
   readonly byErrorCode: Record<string, number> = {};
   /** Requests refused for a missing or wrong signature. */
   rejected = 0;
+  /** Signed final statuses acknowledged but not counted: already counted for that message (retries, replays). */
+  duplicates = 0;
 
   record(status: FinalStatus, errorCode: string | undefined): void {
     this.byStatus[status] += 1;
@@ -48,18 +53,32 @@ export class DeliveryStatusCounter {
     byStatus: Record<FinalStatus, number>;
     byErrorCode: Record<string, number>;
     rejected: number;
+    duplicates: number;
   } {
-    return { byStatus: { ...this.byStatus }, byErrorCode: { ...this.byErrorCode }, rejected: this.rejected };
+    return {
+      byStatus: { ...this.byStatus },
+      byErrorCode: { ...this.byErrorCode },
+      rejected: this.rejected,
+      duplicates: this.duplicates,
+    };
   }
 }
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
+// Twilio's are two letters and 32 hex digits; anything longer would only grow the remembered keys.
+const MESSAGE_SID = /^[A-Za-z0-9]{1,64}$/;
+
 /**
  * `POST /webhooks/twilio/status`: Twilio's message status callback. Anyone can post to a public URL, so
- * nothing is counted unless `X-Twilio-Signature` proves Twilio sent it with our auth token.
+ * nothing is counted unless `X-Twilio-Signature` proves Twilio sent it with our auth token. The signature
+ * covers no timestamp or nonce, so a signed request stays valid forever: each (MessageSid, final status) is
+ * counted once, and a repeat is acknowledged (so Twilio stops retrying) without being counted.
  */
-export function handleTwilioStatusCallback(req: WebhookRequest, opts: TwilioWebhookOptions): WebhookResponse {
+export async function handleTwilioStatusCallback(
+  req: WebhookRequest,
+  opts: TwilioWebhookOptions,
+): Promise<WebhookResponse> {
   const { counter } = opts;
   if (req.method !== undefined && req.method.toUpperCase() !== "POST") {
     return {
@@ -73,13 +92,25 @@ export function handleTwilioStatusCallback(req: WebhookRequest, opts: TwilioWebh
   const params = Object.fromEntries(new URLSearchParams(req.rawBody));
   if (
     !signature ||
-    !twilio.validateRequest(opts.authToken, signature, signedUrl(opts.publicUrl, req.url), params)
+    !twilioSdk().validateRequest(opts.authToken, signature, signedUrl(opts.publicUrl, req.url), params)
   ) {
     counter.rejected += 1;
     return { status: 403, headers: JSON_HEADERS, body: '{"error":"invalid signature"}' };
   }
   const status = params.MessageStatus ?? params.SmsStatus;
-  if (isFinal(status)) counter.record(status, params.ErrorCode);
+  const sid = params.MessageSid ?? params.SmsSid;
+  // Without a sid a repeat cannot be told apart, so such a callback (Twilio always sends one) is not counted.
+  if (isFinal(status) && sid !== undefined && MESSAGE_SID.test(sid)) {
+    let first: boolean;
+    try {
+      first = await opts.seen.firstTime(sid, status);
+    } catch {
+      // Unknown whether it was counted: not counting now, and a 5xx invites Twilio to try again later.
+      return { status: 503, headers: JSON_HEADERS, body: '{"error":"try again later"}' };
+    }
+    if (first) counter.record(status, params.ErrorCode);
+    else counter.duplicates += 1;
+  }
   // Twilio only needs a 2xx; a body would be ignored.
   return { status: 204, headers: {}, body: "" };
 }

@@ -1,4 +1,5 @@
-import { createRemoteJWKSet, errors, jwtVerify } from "jose";
+import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify } from "jose";
+import { isCanonicalEdDsaJws } from "./token-shape.js";
 
 /** The caller an access token speaks for. */
 export interface AuthUser {
@@ -27,7 +28,10 @@ export interface TokenVerifierOptions {
   readonly cooldownMs?: number;
   /** How long one JWKS fetch may take; default 5 s. */
   readonly timeoutMs?: number;
-  /** Leeway for `exp`/`iat` between our clock and the service's; default 5 s. */
+  /**
+   * Leeway for `exp`/`nbf` between our clock and the service's; default 5 s, at most
+   * `MAX_CLOCK_TOLERANCE_SECONDS` (a larger one would keep expired tokens alive).
+   */
   readonly clockToleranceSeconds?: number;
 }
 
@@ -51,8 +55,8 @@ export interface TokenVerifier {
   verify(token: string): Promise<VerifiedToken>;
 }
 
-// Far above any token the service issues; refuses to parse megabytes of attacker input.
-const MAX_TOKEN_LENGTH = 4096;
+/** The most clock skew `createTokenVerifier` tolerates: a minute, against 15-minute tokens. */
+export const MAX_CLOCK_TOLERANCE_SECONDS = 60;
 
 /**
  * Verifies access tokens locally, against the service's published keys, so internal services need no call to
@@ -60,28 +64,49 @@ const MAX_TOKEN_LENGTH = 4096;
  * triggers one refetch, at most once per cooldown.
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  const jwks = createRemoteJWKSet(new URL(options.jwksUrl), {
+  const remote = createRemoteJWKSet(new URL(options.jwksUrl), {
     cacheMaxAge: options.cacheMaxAgeMs ?? 10 * 60_000,
     cooldownDuration: options.cooldownMs ?? 30_000,
     timeoutDuration: options.timeoutMs ?? 5_000,
   });
+  // The service names its key in every token; without a kid jose would try whichever key fits, and a token
+  // the service would refuse must not pass here.
+  const jwks: JWTVerifyGetKey = (header, token) => {
+    if (typeof header.kid !== "string") throw new errors.JWKSNoMatchingKey();
+    return remote(header, token);
+  };
   const issuer = options.issuer ?? "otp-auth";
   const audience = options.audience ?? "otp-auth";
   const clockTolerance = options.clockToleranceSeconds ?? 5;
+  if (
+    !Number.isFinite(clockTolerance) ||
+    clockTolerance < 0 ||
+    clockTolerance > MAX_CLOCK_TOLERANCE_SECONDS
+  ) {
+    throw new RangeError(
+      `clockToleranceSeconds must be between 0 and ${MAX_CLOCK_TOLERANCE_SECONDS}, got ${clockTolerance}`,
+    );
+  }
 
   return {
     async verify(token) {
-      if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
+      // jose decodes base64url leniently: without this, 16 spellings of the signature verify as one token.
+      if (!isCanonicalEdDsaJws(token)) {
         throw new TokenVerificationError("invalid", "malformed access token");
       }
       let payload: Awaited<ReturnType<typeof jwtVerify>>["payload"];
       try {
+        // The algorithm is pinned before a key is looked up: "none" and HS256 (keyed with our public key) are
+        // refused whatever the header says, and only a kid the key set publishes finds a key.
         ({ payload } = await jwtVerify(token, jwks, {
+          // Pinned: the key set decides nothing about the algorithm, so no `none` or HMAC-with-the-public-key.
           algorithms: ["EdDSA"],
+          typ: "JWT",
           issuer,
           audience,
+          // jose checks `exp` and, when present, `nbf` against this leeway.
           clockTolerance,
-          requiredClaims: ["sub", "exp"],
+          requiredClaims: ["iss", "aud", "sub", "exp"],
         }));
       } catch (err) {
         throw classify(err);
