@@ -1,5 +1,5 @@
-import type { Redis } from "ioredis";
 import type { FailureLock, OtpStore, VerifyOutcome } from "../login/ports.js";
+import type { RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
 import { checkLock } from "./lock.js";
 
@@ -116,13 +116,13 @@ interface OtpCommands {
 
 /** The production `OtpStore`: every operation is one script, so one round trip, and runs on Redis Cluster. */
 export class RedisOtpStore implements OtpStore {
-  readonly #redis: Redis & OtpCommands;
+  readonly #redis: RedisClient & OtpCommands;
 
-  constructor(redis: Redis) {
+  constructor(redis: RedisClient) {
     redis.defineCommand("otpPut", { numberOfKeys: 1, lua: PUT });
     redis.defineCommand("otpVerify", { numberOfKeys: 4, lua: VERIFY });
     redis.defineCommand("otpDiscard", { numberOfKeys: 1, lua: DISCARD });
-    this.#redis = redis as Redis & OtpCommands;
+    this.#redis = redis as RedisClient & OtpCommands;
   }
 
   async put(phone: string, digest: string, ttlSeconds: number): Promise<void> {
