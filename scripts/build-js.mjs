@@ -1,4 +1,4 @@
-// Compiles src/ and gen/ to dist/ (same layout as `tsc -p tsconfig.build.json`) with esbuild: JavaScript and
+// Compiles src/, gen/ and packages/client/src/ (the server shares its token-shape check) to dist/ (same layout as `tsc -p tsconfig.build.json`) with esbuild: JavaScript and
 // source maps only, no type-check and no declarations, in a fraction of a second. `npm start` runs this;
 // `npm run typecheck` and CI check types, and `npm run build` (tsc) also emits the declarations the
 // package ships. Plain JavaScript, because it runs before anything is compiled.
@@ -13,7 +13,7 @@ const stampFile = join(root, "dist/.build-js-stamp");
 /** Every source file with its modification time: a change, an addition or a removal changes the stamp. */
 function sourceStamp() {
   const lines = [];
-  for (const dir of ["src", "gen"]) {
+  for (const dir of ["src", "gen", "packages/client/src"]) {
     for (const entry of readdirSync(join(root, dir), { recursive: true, withFileTypes: true })) {
       if (!entry.isFile() || !entry.name.endsWith(".ts")) continue;
       const file = join(entry.parentPath ?? entry.path, entry.name);
@@ -50,7 +50,7 @@ try {
 
 const result = await esbuild.build({
   absWorkingDir: root,
-  entryPoints: ["src/**/*.ts", "gen/**/*.ts"],
+  entryPoints: ["src/**/*.ts", "gen/**/*.ts", "packages/client/src/**/*.ts"],
   outdir: "dist",
   outbase: ".",
   format: "esm",
@@ -63,5 +63,5 @@ const result = await esbuild.build({
 if (result.errors.length > 0) process.exit(1);
 writeFileSync(stampFile, stamp);
 if (process.env.BUILD_JS_QUIET !== "1") {
-  process.stderr.write(`build-js: src/ and gen/ -> dist/ in ${Math.round(performance.now() - started)} ms\n`);
+  process.stderr.write(`build-js: src/, gen/ and packages/client/src/ -> dist/ in ${Math.round(performance.now() - started)} ms\n`);
 }

@@ -1,5 +1,4 @@
 import { hkdfSync, randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
 import { MemoryAuditLog } from "./audit/memory-audit-log.js";
 import { RedisAuditLog } from "./audit/redis-audit-log.js";
 import type { Config } from "./config.js";
@@ -22,6 +21,8 @@ import { MemoryOtpStore } from "./otp/memory-store.js";
 import { failureLockKeys, RedisOtpStore } from "./otp/redis-store.js";
 import { PhoneNormalizer } from "./phone/normalize.js";
 import { RateLimitGuard } from "./ratelimit/guard.js";
+import { type RedisClient, untilReady } from "./redis/client.js";
+import { ReplicaAck } from "./redis/replica-ack.js";
 import { BoundedSmsSender } from "./sms/bounded.js";
 import { otpText, settingsOf } from "./sms/config.js";
 import { createSmsSender, type SmsLog } from "./sms/factory.js";
@@ -33,7 +34,7 @@ import { AccessTokens } from "./tokens/access-tokens.js";
 import { MemoryRefreshStore } from "./tokens/memory-refresh-store.js";
 import { RedisRefreshStore } from "./tokens/redis-refresh-store.js";
 import { MemoryUserStore } from "./users/memory-store.js";
-import { RedisUserStore } from "./users/redis-store.js";
+import { RedisUserStore, USER_ID_BLOCK } from "./users/redis-store.js";
 
 export interface App {
   readonly server: OnePortServer;
@@ -43,7 +44,7 @@ export interface App {
   /** The embedded audit ring, when there is no Redis (tests read it). */
   readonly auditRing: MemoryAuditLog | undefined;
   readonly accessTokens: AccessTokens;
-  readonly redis: Redis | undefined;
+  readonly redis: RedisClient | undefined;
   readonly readiness: Readiness;
   readonly metrics: Metrics | undefined;
   /**
@@ -69,16 +70,17 @@ export interface AppOverrides {
 
 /** Wires the service from validated config: stores, providers, the login core and the one-port server. */
 export async function buildApp(config: Config, log: Logger, overrides: AppOverrides = {}): Promise<App> {
-  // Loaded only when used: ioredis is a third of a second of start-up the embedded mode does not need.
-  const connect = config.redisUrl ? await import("./redis/connect.js") : undefined;
-  const redis = config.redisUrl ? connect?.connectRedis(config.redisUrl) : undefined;
+  // Loaded only when used: ioredis is a third of a second of start-up the embedded mode does not need (no
+  // module the embedded mode loads imports ioredis as a value: see src/redis/client.ts).
+  const connect = config.redis ? await import("./redis/connect.js") : undefined;
+  const redis = config.redis ? connect?.connectRedis(config.redis.target) : undefined;
   if (!redis) {
     log.warn(
-      "DEVELOPMENT MODE: no REDIS_URL, using the embedded in-memory store; codes, users and sessions vanish on restart",
+      "DEVELOPMENT MODE: no REDIS_URL or REDIS_CLUSTER_NODES, using the embedded in-memory store; codes, users and sessions vanish on restart",
     );
   }
   redis?.on("error", (err: Error) => log.warn({ err: err.message }, "redis connection error"));
-  if (redis && connect && !(await connect.untilReady(redis, 2_000))) {
+  if (redis && !(await untilReady(redis, 2_000))) {
     log.error("Redis is not reachable yet: answering Unavailable until it is (see /readyz)");
   }
 
@@ -134,6 +136,15 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   const readiness = new Readiness().add(storeCheck(redis));
 
   const codes = redis ? new RedisOtpStore(redis) : new MemoryOtpStore();
+  // New identities wait for replicas (REDIS_MIN_REPLICAS_ACK): a failover must not forget a user.
+  const ackSettings = config.redis && {
+    minReplicas: config.redis.minReplicasAck,
+    timeoutMs: config.redis.replicaAckTimeoutMs,
+  };
+  const replicaAck =
+    redis && ackSettings && ReplicaAck.needed(redis, ackSettings)
+      ? new ReplicaAck(redis, ackSettings)
+      : undefined;
   // One store for tokens and their sessions: a login and a refresh write both in one step.
   const refreshTokens = redis ? new RedisRefreshStore(redis) : new MemoryRefreshStore();
   const auditRing = redis ? undefined : new MemoryAuditLog(config.audit.memoryEvents);
@@ -168,7 +179,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     codes,
     verifications: codes,
     audit,
-    users: redis ? new RedisUserStore(redis) : new MemoryUserStore(),
+    users: redis ? new RedisUserStore(redis, USER_ID_BLOCK, replicaAck) : new MemoryUserStore(),
     refreshTokens,
     accessTokens,
     sms,
@@ -233,6 +244,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     log,
   );
   const closeRedis = async () => {
+    await replicaAck?.close();
     if (!redis) return;
     // QUIT waits for replies to commands already sent; a Redis that is gone must not hold the exit.
     const quit = redis.quit().then(

@@ -9,7 +9,7 @@ import { type OpsConfig, readOpsConfig } from "./ops/config.js";
 import { type OtpConfig, readOtpConfig } from "./otp/config.js";
 import { readDefaultCountry } from "./phone/config.js";
 import { type LimitSettings, readLimits } from "./ratelimit/config.js";
-import { readRedisUrl } from "./redis/config.js";
+import { type RedisConfig, readRedisConfig } from "./redis/config.js";
 import { readSmsConfig, type SmsConfig } from "./sms/config.js";
 import { SMS_PROVIDERS } from "./sms/registry.js";
 import { readTokenConfig, type TokenConfig } from "./tokens/config.js";
@@ -25,8 +25,8 @@ export interface Config extends OpsConfig {
   readonly port: number;
   /** METRICS_HOST, or `host` when unset; used only with METRICS_PORT. */
   readonly metricsHost: string;
-  /** Absent in development: the embedded in-memory store is used instead. */
-  readonly redisUrl: string | undefined;
+  /** One Redis or a cluster, and how durable new users must be; absent in development (embedded store). */
+  readonly redis: RedisConfig | undefined;
   readonly defaultCountry: string;
   readonly otp: OtpConfig;
   readonly jwt: TokenConfig;
@@ -79,11 +79,11 @@ function readConfig(r: EnvReader): Config {
   if (ops.metricsPort !== undefined && ops.metricsPort !== 0 && ops.metricsPort === port) {
     r.problems.push(`METRICS_PORT must differ from PORT (both ${port})`);
   }
-  return {
+  const config: Config = {
     production: r.production,
     host,
     port,
-    redisUrl: readRedisUrl(r),
+    redis: readRedisConfig(r),
     defaultCountry: readDefaultCountry(r),
     otp: readOtpConfig(r),
     jwt: readTokenConfig(r),
@@ -96,4 +96,10 @@ function readConfig(r: EnvReader): Config {
     server: readServerLimits(r),
     audit: readAuditConfig(r),
   };
+  const shards = config.limits.smsBudgetShards;
+  if (shards !== undefined && shards !== 1 && config.redis?.target.kind !== "cluster") {
+    // One Redis runs the send decision as one script over one counter each: shards would change nothing.
+    r.problems.push(`SMS_BUDGET_SHARDS=${shards} applies to a Redis Cluster only (REDIS_CLUSTER_NODES)`);
+  }
+  return config;
 }

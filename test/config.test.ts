@@ -24,7 +24,7 @@ describe("config", () => {
     const c = loadConfig({});
     expect(c.production).toBe(false);
     expect(c.port).toBe(8000);
-    expect(c.redisUrl).toBeUndefined();
+    expect(c.redis).toBeUndefined();
     expect(c.sms.provider).toBe("development");
     expect(c.defaultCountry).toBe("IN");
     expect(c.otp).toMatchObject({ length: 6, ttlSeconds: 600, maxAttempts: 5 });
@@ -93,6 +93,53 @@ describe("config", () => {
     expect(problems(env).join("\n")).toMatch(message);
   });
 
+  it("reads a Redis Cluster from its seed nodes, and exactly one of REDIS_URL / REDIS_CLUSTER_NODES", () => {
+    const nodes = "redis://10.0.0.1:7000, rediss://app:s3cret@10.0.0.2:7001/0";
+    expect(loadConfig({ REDIS_CLUSTER_NODES: nodes }).redis).toEqual({
+      target: { kind: "cluster", nodes: ["redis://10.0.0.1:7000", "rediss://app:s3cret@10.0.0.2:7001/0"] },
+      minReplicasAck: undefined,
+      replicaAckTimeoutMs: 500,
+    });
+    expect(problems({ REDIS_URL: "redis://a:6379", REDIS_CLUSTER_NODES: nodes }).join("\n")).toMatch(
+      /REDIS_URL and REDIS_CLUSTER_NODES are both set/,
+    );
+    expect(problems({ REDIS_CLUSTER_NODES: "redis://10.0.0.1:7000/2" }).join("\n")).toMatch(
+      /REDIS_CLUSTER_NODES: .* names database 2, but a Redis Cluster has only database 0/,
+    );
+    expect(problems({ REDIS_CLUSTER_NODES: "10.0.0.1:7000" }).join("\n")).toMatch(
+      /REDIS_CLUSTER_NODES must list redis:\/\/ or rediss:\/\/ URLs/,
+    );
+    expect(problems({ NODE_ENV: "production" }).join("\n")).toMatch(
+      /REDIS_URL is required .*, or REDIS_CLUSTER_NODES/,
+    );
+    expect(problems({ NODE_ENV: "production", REDIS_CLUSTER_NODES: nodes }).join("\n")).not.toMatch(/REDIS/);
+  });
+
+  it("reads SMS_BUDGET_SHARDS for a cluster only", () => {
+    const nodes = "redis://10.0.0.1:7000";
+    expect(loadConfig({ REDIS_CLUSTER_NODES: nodes, SMS_BUDGET_SHARDS: "16" }).limits.smsBudgetShards).toBe(
+      16,
+    );
+    expect(problems({ REDIS_URL: "redis://a:6379", SMS_BUDGET_SHARDS: "4" }).join("\n")).toMatch(
+      /SMS_BUDGET_SHARDS=4 applies to a Redis Cluster only/,
+    );
+    expect(problems({ REDIS_CLUSTER_NODES: nodes, SMS_BUDGET_SHARDS: "0" }).join("\n")).toMatch(
+      /SMS_BUDGET_SHARDS must be between 1/,
+    );
+  });
+
+  it("reads how durable a new user must be: REDIS_MIN_REPLICAS_ACK and REDIS_REPLICA_ACK_TIMEOUT_MS", () => {
+    const c = loadConfig({
+      REDIS_URL: "redis://a:6379",
+      REDIS_MIN_REPLICAS_ACK: "2",
+      REDIS_REPLICA_ACK_TIMEOUT_MS: "250",
+    });
+    expect(c.redis).toMatchObject({ minReplicasAck: 2, replicaAckTimeoutMs: 250 });
+    expect(problems({ REDIS_URL: "redis://a:6379", REDIS_MIN_REPLICAS_ACK: "many" }).join("\n")).toMatch(
+      /REDIS_MIN_REPLICAS_ACK must be a whole number/,
+    );
+  });
+
   it("refuses a signing key that is not Ed25519", () => {
     const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({
       format: "pem",
@@ -116,6 +163,7 @@ describe("config", () => {
       smsAllowedCountries: [],
       smsBlockedNumberTypes: ["PERSONAL_NUMBER", "PAGER", "UAN", "VOICEMAIL"],
       smsBlockedPrefixes: ["8816", "8818", "870", "883"],
+      smsBudgetShards: undefined,
     });
     expect(c.trustedProxies).toEqual([]);
   });

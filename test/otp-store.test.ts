@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { newVerificationId } from "../src/login/verifications.js";
 import { MemoryOtpStore } from "../src/otp/memory-store.js";
 import { RedisOtpStore } from "../src/otp/redis-store.js";
 import { otpStoreContract, uniquePhone } from "./otp-store.contract.js";
 import { describeWithRedis } from "./support/redis.js";
+import { describeWithRedisCluster } from "./support/redis-cluster.js";
 import { until } from "./support/wait.js";
 
 const code = () => ({
@@ -132,4 +133,28 @@ describeWithRedis("RedisOtpStore", (redis) => {
       spy.mockRestore();
     }
   });
+});
+
+describeWithRedisCluster("RedisOtpStore", (cluster) => {
+  let client: Cluster;
+  beforeAll(() => {
+    client = cluster.client();
+  });
+
+  otpStoreContract(
+    "redis cluster",
+    async () => ({
+      store: new RedisOtpStore(client),
+      // Both keys carry the phone's hash tag: one slot, so one EXISTS may name them together.
+      expire: async (phone, ttlSeconds) => {
+        await until(async () => (await client.exists(`otp:{${phone}}`, `otplock:{${phone}}`)) === 0, {
+          what: `otp:{${phone}} and its lock to expire`,
+          timeoutMs: ttlSeconds * 1000 + 5_000,
+          intervalMs: 50,
+        });
+      },
+      keys: () => cluster.keys(),
+    }),
+    { numRuns: 20 },
+  );
 });

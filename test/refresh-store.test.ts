@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { TokenRef } from "../src/login/model.js";
 import { mintRefreshToken } from "../src/login/refresh-token.js";
@@ -12,6 +12,7 @@ import {
 } from "../src/tokens/redis-refresh-store.js";
 import { refreshStoreContract } from "./refresh-store.contract.js";
 import { describeWithRedis } from "./support/redis.js";
+import { describeWithRedisCluster } from "./support/redis-cluster.js";
 import { until } from "./support/wait.js";
 
 const PHONE = "+919876543210";
@@ -167,6 +168,35 @@ async function redisNowMs(client: Redis): Promise<number> {
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
-async function waitUntilGone(client: Redis, keys: string[]): Promise<void> {
+async function waitUntilGone(client: Redis | Cluster, keys: string[]): Promise<void> {
   await until(async () => (await client.exists(...keys)) === 0, { what: `${keys.join(", ")} to expire` });
 }
+
+describeWithRedisCluster("RedisRefreshStore", (cluster) => {
+  let client: Cluster;
+  let store: RedisRefreshStore;
+  beforeAll(() => {
+    client = cluster.client();
+    store = new RedisRefreshStore(client);
+  });
+
+  refreshStoreContract(() => ({
+    store,
+    racers: (n) => Array.from({ length: n }, () => new RedisRefreshStore(cluster.client())),
+    shortTtlSeconds: 1,
+    waitUntilExpired: (ref) =>
+      waitUntilGone(client, [tokenKey(ref.userId, ref.hash), familyKey(ref.userId, ref.family)]),
+    waitPastGrace: async (spent, graceSeconds) => {
+      const spentAt = Number(await client.hget(tokenKey(spent.userId, spent.hash), "spentAt"));
+      if (!Number.isSafeInteger(spentAt)) throw new Error("the token was never spent");
+      // The user's master timed the grace: read that master's clock, through a key of its slot.
+      const master = await cluster.masterOf(tokenKey(spent.userId, spent.hash));
+      await until(
+        async () => (await redisNowMs(cluster.node(master.port))) >= spentAt + graceSeconds * 1000,
+        {
+          what: "the grace to pass on the Redis clock",
+        },
+      );
+    },
+  }));
+});

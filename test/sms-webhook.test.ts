@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import twilio from "twilio";
 import { describe, expect, it } from "vitest";
 import {
@@ -13,6 +13,7 @@ import {
   type WebhookRequest,
 } from "../src/sms/twilio/twilio-status-webhook.js";
 import { describeWithRedis } from "./support/redis.js";
+import { describeWithRedisCluster } from "./support/redis-cluster.js";
 
 const AUTH_TOKEN = "12345678901234567890123456789012";
 const PUBLIC_URL = "https://auth.example.com/webhooks/twilio/status";
@@ -235,6 +236,24 @@ describeWithRedis("replayed status callbacks, remembered in Redis", (redis) => {
     expect(await new RedisSeenCallbacks(redis.client()).firstTime("SMfeed", "delivered")).toBe(false);
     expect(await redis.keys("twstatus:{SMfeed}:*")).toEqual(["twstatus:{SMfeed}:delivered"]);
     const ttl = await redis.client().ttl("twstatus:{SMfeed}:delivered");
+    expect(ttl).toBeGreaterThan(SEEN_TTL_SECONDS - 60);
+    expect(ttl).toBeLessThanOrEqual(SEEN_TTL_SECONDS);
+  });
+});
+
+describeWithRedisCluster("replayed status callbacks, remembered in Redis", (cluster) => {
+  let client: Cluster | undefined;
+  const seenOf = () => {
+    client ??= cluster.client();
+    return new RedisSeenCallbacks(client);
+  };
+  replayTests(seenOf);
+
+  it("is seen once across instances, one key in the message's slot, expiring after a day", async () => {
+    expect(await seenOf().firstTime("SMc1a5", "delivered")).toBe(true);
+    expect(await new RedisSeenCallbacks(cluster.client()).firstTime("SMc1a5", "delivered")).toBe(false);
+    expect(await cluster.keys("twstatus:{SMc1a5}:*")).toEqual(["twstatus:{SMc1a5}:delivered"]);
+    const ttl = await cluster.client().ttl("twstatus:{SMc1a5}:delivered");
     expect(ttl).toBeGreaterThan(SEEN_TTL_SECONDS - 60);
     expect(ttl).toBeLessThanOrEqual(SEEN_TTL_SECONDS);
   });

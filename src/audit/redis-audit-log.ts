@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Redis } from "ioredis";
 import type { AuditEntry, AuditLog, LoginLog } from "../login/ports.js";
+import { isCluster, type RedisClient } from "../redis/client.js";
 import { type AuditRecord, fieldsOf, recordOf } from "./record.js";
 
 const STREAM = "audit:stream";
@@ -22,7 +22,7 @@ export class RedisAuditLog implements AuditLog {
   readonly #detached = AsyncLocalStorage.snapshot();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly maxLen: number,
     private readonly log: LoginLog,
     private readonly now: () => number = Date.now,
@@ -44,11 +44,15 @@ export class RedisAuditLog implements AuditLog {
    * Each watcher blocks in XREAD on a connection of its own, so it never holds up the service's commands.
    */
   async *watch(fromId: string, signal: AbortSignal): AsyncIterable<AuditRecord> {
-    const conn = this.redis.duplicate({
-      enableAutoPipelining: false,
-      commandTimeout: BLOCK_MS + 3_000,
-      lazyConnect: true,
-    });
+    // A client of its own (a Cluster of its own on a cluster, whose options nest the per-node ones).
+    const commandTimeout = BLOCK_MS + 3_000;
+    const conn = isCluster(this.redis)
+      ? this.redis.duplicate([], {
+          enableAutoPipelining: false,
+          lazyConnect: true,
+          redisOptions: { ...this.redis.options.redisOptions, commandTimeout },
+        })
+      : this.redis.duplicate({ enableAutoPipelining: false, commandTimeout, lazyConnect: true });
     const stop = () => conn.disconnect();
     signal.addEventListener("abort", stop, { once: true });
     try {

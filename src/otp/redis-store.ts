@@ -1,4 +1,3 @@
-import type { Redis } from "ioredis";
 import type {
   DeliveryReceipt,
   FailureLock,
@@ -10,6 +9,7 @@ import type {
   VerificationStore,
   VerifyOutcome,
 } from "../login/ports.js";
+import type { RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
 import { checkLock } from "./lock.js";
 import { parseRecord } from "./verification-record.js";
@@ -291,16 +291,16 @@ interface OtpCommands {
  * round trip, and runs on Redis Cluster.
  */
 export class RedisOtpStore implements OtpStore, VerificationStore {
-  readonly #redis: Redis & OtpCommands;
+  readonly #redis: RedisClient & OtpCommands;
 
-  constructor(redis: Redis) {
+  constructor(redis: RedisClient) {
     redis.defineCommand("otpPut", { numberOfKeys: 2, lua: PUT });
     redis.defineCommand("otpVerify", { numberOfKeys: 5, lua: VERIFY });
     redis.defineCommand("otpDiscard", { numberOfKeys: 2, lua: DISCARD });
     redis.defineCommand("otpCancel", { numberOfKeys: 2, lua: CANCEL });
     redis.defineCommand("otpRecordSend", { numberOfKeys: 1, lua: RECORD_SEND });
     redis.defineCommand("otpRecordReceipt", { numberOfKeys: 1, lua: RECORD_RECEIPT });
-    this.#redis = redis as Redis & OtpCommands;
+    this.#redis = redis as RedisClient & OtpCommands;
   }
 
   async put(phone: string, digest: string, ttlSeconds: number, code: NewCode): Promise<PutResult> {

@@ -1,13 +1,17 @@
-import type { Redis } from "ioredis";
 import type { Logger } from "../log.js";
 import type { Client, Phone } from "../login/model.js";
 import type { AbuseGuard, SendPermit } from "../login/ports.js";
+import { isCluster, type RedisClient } from "../redis/client.js";
+import { clusterSendDecision } from "./cluster-send-decision.js";
 import type { LimitSettings } from "./config.js";
 import { ipKey } from "./ip-key.js";
 import { limitFactory } from "./limit.js";
 import { type LockedFor, type LockKeys, memorySendDecision, redisSendDecision } from "./send-decision.js";
 import { SendPolicy } from "./send-policy.js";
 import { VerifyPolicy } from "./verify-policy.js";
+
+/** SMS_BUDGET_SHARDS on a cluster when unset: enough to spread the hot counters over every master of a few. */
+export const CLUSTER_BUDGET_SHARDS = 8;
 
 /**
  * The abuse limits the login core consults, on Redis (shared by every instance) or, in the embedded mode,
@@ -20,7 +24,7 @@ export class RateLimitGuard implements AbuseGuard {
 
   constructor(opts: {
     limits: LimitSettings;
-    redis: Redis | undefined;
+    redis: RedisClient | undefined;
     /**
      * The phone's failure lock, as the OTP store keeps it: its keys, read inside the send decision on Redis;
      * `lockedFor` in the embedded mode. Both take the client key, since the lock stops only clients that failed.
@@ -35,9 +39,12 @@ export class RateLimitGuard implements AbuseGuard {
     exemptLoopback?: boolean;
   }) {
     const make = limitFactory(opts.redis);
-    const decide = opts.redis
-      ? redisSendDecision(opts.redis, opts.lock.keys)
-      : memorySendDecision(opts.lock.lockedFor);
+    const redis = opts.redis;
+    const decide = !redis
+      ? memorySendDecision(opts.lock.lockedFor)
+      : isCluster(redis)
+        ? clusterSendDecision(redis, opts.lock.keys, opts.limits.smsBudgetShards ?? CLUSTER_BUDGET_SHARDS)
+        : redisSendDecision(redis, opts.lock.keys);
     this.#send = new SendPolicy(opts.limits, make, decide, opts.log);
     this.#verify = new VerifyPolicy(opts.limits, make);
     this.#exempt = opts.exemptLoopback ? (client) => client.loopback === true : () => false;

@@ -12,7 +12,7 @@ import {
   smsCountryLimit,
   smsPrefixLimit,
 } from "../login/reasons.js";
-import { type Check, refund, refusalError } from "./checks.js";
+import { type Check, refusalError } from "./checks.js";
 import type { LimitSettings } from "./config.js";
 import { destinationOf } from "./destination.js";
 import { ipKey } from "./ip-key.js";
@@ -87,8 +87,9 @@ export class SendPolicy {
       limit: Limit | undefined,
       key: string,
       refuse: (retryAfterMs: number) => LoginError,
+      spread = false,
     ) => {
-      if (limit) to.push({ limit, key, refuse });
+      if (limit) to.push({ limit, key, refuse, ...(spread ? { spread } : {}) });
     };
     const clientKey = ipKey(client.ip);
     if (!exempt) {
@@ -97,10 +98,11 @@ export class SendPolicy {
       add(sms, this.#phone, phone.e164, rateLimitPhone);
     }
     add(sms, this.#prefix, destination.prefix, smsPrefixLimit);
-    add(sms, this.#country, destination.callingCode, smsCountryLimit);
-    add(sms, this.#global, "all", smsBudgetExhausted);
+    // Every send to a country, and every send at all, counts on these two: on a cluster they are spread.
+    add(sms, this.#country, destination.callingCode, smsCountryLimit, true);
+    add(sms, this.#global, "all", smsBudgetExhausted, true);
 
-    const refusals = await this.decide({
+    const { refusals, giveBack } = await this.decide({
       requests,
       sms,
       lock: this.#lockOn ? { phone: phone.e164, client: clientKey } : undefined,
@@ -109,7 +111,7 @@ export class SendPolicy {
     if (budget) this.#reportBudget(budget.retryAfterMs);
     const refusal = refusals[0];
     if (refusal) throw refusalError(refusal);
-    return { cancel: () => refund(sms) };
+    return { cancel: giveBack };
   }
 
   /** A send to a test number: the client's own limit only, decided the same way. */
@@ -117,7 +119,9 @@ export class SendPolicy {
     const requests: Check[] = this.#ip
       ? [{ limit: this.#ip, key: ipKey(client.ip), refuse: (ms) => rateLimitIp(ms, "send") }]
       : [];
-    const [refusal] = await this.decide({ requests, sms: [], lock: undefined });
+    const {
+      refusals: [refusal],
+    } = await this.decide({ requests, sms: [], lock: undefined });
     if (refusal) throw refusalError(refusal);
   }
 
@@ -129,16 +133,25 @@ export class SendPolicy {
   async checkReroute(phone: Phone): Promise<SendPermit> {
     const destination = destinationOf(phone);
     const sms: Check[] = [];
-    const add = (limit: Limit | undefined, key: string, refuse: (retryAfterMs: number) => LoginError) => {
-      if (limit) sms.push({ limit, key, refuse });
+    const add = (
+      limit: Limit | undefined,
+      key: string,
+      refuse: (retryAfterMs: number) => LoginError,
+      spread = false,
+    ) => {
+      if (limit) sms.push({ limit, key, refuse, ...(spread ? { spread } : {}) });
     };
     add(this.#phone, phone.e164, rateLimitPhone);
     add(this.#prefix, destination.prefix, smsPrefixLimit);
-    add(this.#country, destination.callingCode, smsCountryLimit);
-    add(this.#global, "all", smsBudgetExhausted);
-    const [refusal] = await this.decide({ requests: [], sms, lock: undefined });
+    // Spread on a cluster, as for every send (see check).
+    add(this.#country, destination.callingCode, smsCountryLimit, true);
+    add(this.#global, "all", smsBudgetExhausted, true);
+    const { refusals, giveBack } = await this.decide({ requests: [], sms, lock: undefined });
+    const budget = refusals.find((r) => r.limit !== undefined && r.limit === this.#global);
+    if (budget) this.#reportBudget(budget.retryAfterMs);
+    const refusal = refusals[0];
     if (refusal) throw refusalError(refusal);
-    return { cancel: () => refund(sms) };
+    return { cancel: giveBack };
   }
 
   /** Number types and ranges that are never a person's mobile: a code sent there only costs money. */

@@ -56,7 +56,7 @@ export interface AccessTokensOptions {
 }
 
 // Instances' clocks differ a little; a bound this small keeps "expired" meaning expired.
-const CLOCK_TOLERANCE_SECONDS = 5;
+export const CLOCK_TOLERANCE_SECONDS = 5;
 const DECIMAL_ID = /^(0|[1-9][0-9]{0,15})$/;
 const FAMILY_ID = /^[A-Za-z0-9_-]{22}$/;
 

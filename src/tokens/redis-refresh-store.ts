@@ -1,4 +1,3 @@
-import type { Redis } from "ioredis";
 import type { SessionInfo, TokenRef } from "../login/model.js";
 import type {
   RefreshRecord,
@@ -9,6 +8,7 @@ import type {
   SessionStore,
   SessionUse,
 } from "../login/ports.js";
+import type { RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
 
 // Keys (all of one user share the `{u<id>}` hash tag, so every script touches one Redis Cluster slot):
@@ -141,7 +141,7 @@ interface RefreshScripts {
 export class RedisRefreshStore implements RefreshStore, SessionStore {
   private readonly scripts: RefreshScripts;
 
-  constructor(private readonly redis: Redis) {
+  constructor(private readonly redis: RedisClient) {
     redis.defineCommand("refreshTokenCreate", { numberOfKeys: 4, lua: CREATE });
     redis.defineCommand("refreshTokenRotate", { numberOfKeys: 5, lua: ROTATE });
     redis.defineCommand("refreshTokenRevoke", { numberOfKeys: 4, lua: REVOKE });

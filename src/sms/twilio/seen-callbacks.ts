@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../redis/client.js";
 
 /**
  * Remembers which (MessageSid, MessageStatus) pairs were counted, so a callback Twilio retries (or anyone
@@ -20,7 +20,7 @@ export const SEEN_TTL_SECONDS = 24 * 60 * 60;
  */
 export class RedisSeenCallbacks implements SeenCallbacks {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly ttlSeconds = SEEN_TTL_SECONDS,
   ) {}
 
