@@ -183,7 +183,8 @@ describeWithRedisCluster("RedisUserStore", (cluster) => {
     { numRuns: 10, makeEmptyStore: async () => durableStore(cluster.fresh().client(), undefined) },
   );
 
-  function durableStore(c: Cluster, minReplicas: number | undefined, timeoutMs = 500) {
+  // Generous: on a loaded 2-core machine a replica can take well over the production default to acknowledge.
+  function durableStore(c: Cluster, minReplicas: number | undefined, timeoutMs = 5_000) {
     const ack = new ReplicaAck(c, { minReplicas, timeoutMs });
     acks.push(ack);
     return new RedisUserStore(c, USER_ID_BLOCK, ack);

@@ -185,7 +185,23 @@ export async function startTestRedisCluster(opts: ClusterOptions = {}): Promise<
   };
 
   try {
-    await Promise.all(ports.map(startNode));
+    // A port found free can be taken by another suite's server before ours binds it: pick another and retry.
+    await Promise.all(
+      ports.map(async (first, i) => {
+        for (let attempt = 0, port = first; ; attempt++) {
+          try {
+            await startNode(port);
+            ports[i] = port;
+            return;
+          } catch (err) {
+            if (attempt >= 4 || !String(err).includes("Address already in use")) throw err;
+            procs.delete(port);
+            do port = await freePort();
+            while (port >= 55_000 || ports.includes(port));
+          }
+        }
+      }),
+    );
     await run(
       "redis-cli",
       [
