@@ -1,13 +1,14 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { LoginService } from "../login/login-service.js";
-import { OTP_SENT_MESSAGE } from "../login/model.js";
 import type { LoginLog } from "../login/ports.js";
+import { authCalls } from "./auth-calls.js";
 import { clientKey } from "./client-context.js";
 import { toConnectError } from "./errors.js";
 
 /** A thin adapter: Connect messages in, the login core, Connect messages or errors out. */
 export function authServiceImpl(login: LoginService, log: LoginLog): ServiceImpl<typeof AuthService> {
+  const calls = authCalls(login);
   async function call<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
@@ -16,44 +17,10 @@ export function authServiceImpl(login: LoginService, log: LoginLog): ServiceImpl
     }
   }
   return {
-    async sendOtp(req, ctx) {
-      const sent = await call(() => login.sendOtp(req.phone, client(ctx)));
-      return {
-        message: OTP_SENT_MESSAGE,
-        phone: sent.phone,
-        expiresInSeconds: sent.expiresInSeconds,
-        codeLength: sent.codeLength,
-      };
-    },
-    async verifyOtp(req, ctx) {
-      const s = await call(() => login.verifyOtp(req.phone, req.otp, client(ctx)));
-      return {
-        accessToken: s.accessToken,
-        refreshToken: s.refreshToken,
-        tokenType: "bearer",
-        expiresIn: s.expiresIn,
-        user: {
-          id: BigInt(s.user.id),
-          phone: s.user.phone,
-          name: s.user.name,
-          role: s.user.role,
-          isPhoneVerified: s.user.isPhoneVerified,
-        },
-      };
-    },
-    async refreshToken(req) {
-      const p = await call(() => login.refresh(req.refreshToken));
-      return {
-        accessToken: p.accessToken,
-        refreshToken: p.refreshToken,
-        tokenType: "bearer",
-        expiresIn: p.expiresIn,
-      };
-    },
-    async logout(req) {
-      await call(() => login.logout(req.refreshToken));
-      return {};
-    },
+    sendOtp: (req, ctx) => call(() => calls.sendOtp(req, client(ctx))),
+    verifyOtp: (req, ctx) => call(() => calls.verifyOtp(req, client(ctx))),
+    refreshToken: (req, ctx) => call(() => calls.refreshToken(req, client(ctx))),
+    logout: (req, ctx) => call(() => calls.logout(req, client(ctx))),
   };
 }
 
