@@ -165,6 +165,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       cors: config.cors,
       devPage: config.production ? undefined : DevPage.locate(),
       twilioWebhook,
+      grpcFastPath: config.grpcFastPath,
     }),
     config.server,
     log,

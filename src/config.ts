@@ -2,6 +2,7 @@ import { EnvReader } from "./env-reader.js";
 import { readTrustedProxies } from "./http/client-ip-config.js";
 import type { CorsOptions } from "./http/cors.js";
 import { readCorsConfig } from "./http/cors-config.js";
+import { readGrpcFastPath } from "./http/grpc-fast-path-config.js";
 import { readServerLimits } from "./http/limits-config.js";
 import type { ServerLimits } from "./http/one-port.js";
 import { type OpsConfig, readOpsConfig } from "./ops/config.js";
@@ -37,6 +38,8 @@ export interface Config extends OpsConfig {
   readonly server: ServerLimits;
   /** Browser origins allowed to call cross-origin (CORS); see src/http/cors.ts. */
   readonly cors: CorsOptions;
+  /** Unary gRPC calls of AuthService skip connect-node's pipeline; see src/http/grpc-fast-path.ts. */
+  readonly grpcFastPath: boolean;
 }
 
 export class ConfigError extends Error {
@@ -70,6 +73,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     metricsHost: ops.metricsHost ?? host,
     cors: readCorsConfig(r),
     server: readServerLimits(r),
+    grpcFastPath: readGrpcFastPath(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

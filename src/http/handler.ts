@@ -7,6 +7,7 @@ import { registerOpsServices } from "../ops/grpc-services.js";
 import type { Metrics } from "../ops/metrics.js";
 import { rpcProtocolOf } from "../ops/protocol.js";
 import type { Readiness } from "../ops/readiness.js";
+import { authCalls } from "../rpc/auth-calls.js";
 import { clientKey } from "../rpc/client-context.js";
 import { refuseUndecodable, refusingCorrupt } from "../rpc/malformed-requests.js";
 import { routes } from "../rpc/routes.js";
@@ -14,6 +15,7 @@ import type { AccessTokens } from "../tokens/access-tokens.js";
 import { clientResolver, type TrustedProxies } from "./client-ip.js";
 import { type CorsOptions, createCors } from "./cors.js";
 import type { DevPage } from "./dev-page.js";
+import { fastRoutes, grpcFastPath } from "./grpc-fast-path.js";
 import { HttpError, sendError } from "./json.js";
 import { type OpsRoute, opsRoutes } from "./ops-routes.js";
 import { restRoutes, serveRest } from "./rest.js";
@@ -38,6 +40,8 @@ export interface HandlerDeps {
   readonly twilioWebhook?: TwilioWebhookSettings | undefined;
   /** The development login page at `/`; absent in production. */
   readonly devPage?: DevPage | undefined;
+  /** Serve AuthService's unary gRPC calls without connect-node's pipeline (GRPC_FAST_PATH); off when absent. */
+  readonly grpcFastPath?: boolean | undefined;
 }
 
 /**
@@ -114,9 +118,19 @@ export function createHandler(deps: HandlerDeps): Handler {
     `/${AuthService.typeName}/`,
     "/api/v1/",
   ]);
+  const fast = deps.grpcFastPath
+    ? grpcFastPath({
+        routes: fastRoutes(authCalls(deps.login)),
+        clientOf,
+        log: deps.log,
+        metrics: deps.metrics,
+        readMaxBytes: READ_MAX_BYTES,
+      })
+    : undefined;
   return (req, res) => {
     // Only browsers send Origin: server-to-server calls (gRPC, curl) skip CORS without parsing the path.
     if (req.headers.origin !== undefined && cors.handle(req, res, pathOf(req.url))) return;
+    if (fast && "stream" in req && "stream" in res && fast(req, res)) return;
     adapter(req, res);
   };
 }
