@@ -1,4 +1,9 @@
-import type { Http2ServerRequest, Http2ServerResponse, OutgoingHttpHeaders } from "node:http2";
+import {
+  constants,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type OutgoingHttpHeaders,
+} from "node:http2";
 import {
   create,
   type DescMessage,
@@ -44,6 +49,7 @@ const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
   u: 0.001,
   n: 0.000_001,
 };
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const COMPRESSED_FLAG = 0b0000_0001;
 const HEADER_BYTES = 5;
 const OK_TRAILERS = { "grpc-status": "0" } as const;
@@ -143,7 +149,8 @@ class FastCall {
     private readonly observer: { done(code: string, startMs: number): void } | undefined,
     timeoutMs: number | undefined,
   ) {
-    if (timeoutMs !== undefined) {
+    // Past what a timer can hold (about 24 days; grpc-timeout allows 11 000 years) is no deadline at all.
+    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
       this.#timer = setTimeout(
         () => this.#refuse(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
         timeoutMs,
@@ -262,7 +269,7 @@ class FastCall {
     status["grpc-message"] = grpcPercentEncode(err.rawMessage);
     stream.respond(this.#headers(status), { endStream: true });
     // The client may still be sending (an oversized message): it has its answer, the rest is not read.
-    if (!stream.destroyed && !this.req.readableEnded) stream.close(0x8);
+    if (!stream.destroyed && !this.req.readableEnded) stream.close(constants.NGHTTP2_CANCEL);
     this.#observe(codeNames[err.code] ?? "unknown");
   }
 
