@@ -15,6 +15,7 @@ const GRPC_SUITES = [
   "test/ops.test.ts",
   "test/malformed-requests.test.ts",
   "test/grpc-calls.test.ts",
+  "test/logs.test.ts",
 ];
 
 export default defineConfig({

@@ -1,3 +1,4 @@
+import { AsyncResource } from "node:async_hooks";
 import {
   constants,
   type Http2ServerRequest,
@@ -158,10 +159,16 @@ class FastCall {
     }
     // A reset stream (the client canceled, or the stream timeout fired) ends the call: nothing is run for it,
     // and an answer still coming from the login core is dropped.
-    res.stream.once("aborted", () => this.#canceled());
-    res.stream.once("close", () => this.#canceled());
+    // Stream events fire in the session's async context, not the request's: bound, so the login core's log
+    // lines (and ours) carry the request id.
+    const canceled = AsyncResource.bind(() => this.#canceled());
+    res.stream.once("aborted", canceled);
+    res.stream.once("close", canceled);
     req.on("data", (chunk: Buffer) => this.#data(chunk));
-    req.once("end", () => this.#end());
+    req.once(
+      "end",
+      AsyncResource.bind(() => this.#end()),
+    );
   }
 
   #data(chunk: Buffer): void {
