@@ -40,10 +40,10 @@ module.exports = {
     {
       name: "client-stays-light",
       comment:
-        "src/client is what other services import: it may share token-shape.ts (which imports nothing) but no server module, so it never loads Redis, pino or the SMS providers.",
+        "packages/client is what other services install: it imports no server module, so it never loads Redis, pino or the SMS providers (the server shares its token-shape.ts, never the reverse).",
       severity: "error",
-      from: { path: "^src/client/" },
-      to: { path: "^src/", pathNot: "^src/(client/|tokens/token-shape\\.ts$)" },
+      from: { path: "^packages/client/" },
+      to: { path: "^src/" },
     },
   ],
   options: {

@@ -16,6 +16,10 @@ const GRPC_SUITES = [
   "test/malformed-requests.test.ts",
   "test/grpc-calls.test.ts",
   "test/logs.test.ts",
+  "test/grpc-message.test.ts",
+  "test/sessions.test.ts",
+  "test/verifications.test.ts",
+  "test/dev-mode.test.ts",
 ];
 
 export default defineConfig({

@@ -4,10 +4,10 @@
 //   node --import tsx examples/connect-grpc-caller.ts [http://localhost:8000] [+919876543210]
 //
 // It asks for a code and reads it from stdin as a person would type it. In another service, import the same
-// names from "otp-auth".
+// names from "@otp-auth/client".
 import { createInterface } from "node:readline/promises";
 import { ConnectError } from "@connectrpc/connect";
-import { createAuthClient, createTokenVerifier } from "../src/index.js";
+import { createAuthClient, createTokenVerifier } from "../packages/client/src/index.js";
 
 const baseUrl = process.argv[2] ?? process.env.OTP_AUTH_URL ?? "http://localhost:8000";
 const phone = process.argv[3] ?? "+919876543210";

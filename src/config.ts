@@ -1,3 +1,4 @@
+import { type AuditConfig, readAuditConfig } from "./audit/config.js";
 import { EnvReader } from "./env-reader.js";
 import { readTrustedProxies } from "./http/client-ip-config.js";
 import type { CorsOptions } from "./http/cors.js";
@@ -9,8 +10,9 @@ import { type OpsConfig, readOpsConfig } from "./ops/config.js";
 import { type OtpConfig, readOtpConfig } from "./otp/config.js";
 import { readDefaultCountry } from "./phone/config.js";
 import { type LimitSettings, readLimits } from "./ratelimit/config.js";
-import { readRedisUrl } from "./redis/config.js";
+import { type RedisConfig, readRedisConfig } from "./redis/config.js";
 import { readSmsConfig, type SmsConfig } from "./sms/config.js";
+import { SMS_PROVIDERS } from "./sms/registry.js";
 import { readTokenConfig, type TokenConfig } from "./tokens/config.js";
 
 /**
@@ -24,8 +26,8 @@ export interface Config extends OpsConfig {
   readonly port: number;
   /** METRICS_HOST, or `host` when unset; used only with METRICS_PORT. */
   readonly metricsHost: string;
-  /** Absent in development: the embedded in-memory store is used instead. */
-  readonly redisUrl: string | undefined;
+  /** One Redis or a cluster, and how durable new users must be; absent in development (embedded store). */
+  readonly redis: RedisConfig | undefined;
   readonly defaultCountry: string;
   readonly otp: OtpConfig;
   readonly jwt: TokenConfig;
@@ -40,6 +42,8 @@ export interface Config extends OpsConfig {
   readonly cors: CorsOptions;
   /** Unary gRPC calls of AuthService skip connect-node's pipeline; see src/http/grpc-fast-path.ts. */
   readonly grpcFastPath: boolean;
+  /** The audit stream and who may watch it; see src/audit/config.ts. */
+  readonly audit: AuditConfig;
 }
 
 export class ConfigError extends Error {
@@ -51,6 +55,26 @@ export class ConfigError extends Error {
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
   const r = new EnvReader(env);
+  const config = readConfig(r);
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}
+
+/**
+ * Every variable the service reads, whichever SMS providers are in use (`*_FILE` variants included), so deploy
+ * files and `.env.example` can be checked against the readers instead of a hand-kept list.
+ */
+export function knownVariables(): string[] {
+  const names = new Set<string>();
+  for (const p of SMS_PROVIDERS) {
+    const r = new EnvReader({ NODE_ENV: "production", SMS_PROVIDER: p.name });
+    readConfig(r);
+    for (const name of r.names) names.add(name);
+  }
+  return [...names].sort();
+}
+
+function readConfig(r: EnvReader): Config {
   // The listener is main's alone, so its two variables are read here.
   const host = r.string("HOST", "0.0.0.0");
   const port = r.int("PORT", 8000, 0, 65535);
@@ -62,7 +86,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     production: r.production,
     host,
     port,
-    redisUrl: readRedisUrl(r),
+    redis: readRedisConfig(r),
     defaultCountry: readDefaultCountry(r),
     otp: readOtpConfig(r),
     jwt: readTokenConfig(r),
@@ -74,7 +98,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     cors: readCorsConfig(r),
     server: readServerLimits(r),
     grpcFastPath: readGrpcFastPath(r),
+    audit: readAuditConfig(r),
   };
-  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  const shards = config.limits.smsBudgetShards;
+  if (shards !== undefined && shards !== 1 && config.redis?.target.kind !== "cluster") {
+    // One Redis runs the send decision as one script over one counter each: shards would change nothing.
+    r.problems.push(`SMS_BUDGET_SHARDS=${shards} applies to a Redis Cluster only (REDIS_CLUSTER_NODES)`);
+  }
   return config;
 }

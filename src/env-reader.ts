@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 /** The condition every production-only requirement names, worded once. */
 export const IN_PRODUCTION = "when NODE_ENV=production";
 
@@ -7,6 +9,8 @@ export const IN_PRODUCTION = "when NODE_ENV=production";
  */
 export class EnvReader {
   readonly problems: string[] = [];
+  /** Every variable asked for so far, so deploy files can be checked against what the readers know. */
+  readonly names = new Set<string>(["NODE_ENV"]);
   /** `NODE_ENV=production` turns on the start-up checks each module reader makes. */
   readonly production: boolean;
 
@@ -20,6 +24,7 @@ export class EnvReader {
 
   /** Unset and empty both mean "not given": an empty line in a .env file is not a value. */
   optional(name: string): string | undefined {
+    this.names.add(name);
     const v = this.env[name]?.trim();
     return v === undefined || v === "" ? undefined : v;
   }
@@ -56,6 +61,40 @@ export class EnvReader {
     if (["false", "0", "no", "off"].includes(raw)) return false;
     this.problems.push(`${name} must be true or false, got "${raw}"`);
     return fallback;
+  }
+
+  /**
+   * A secret, from `name` or from the file `${name}_FILE` names (Docker and Kubernetes secrets are mounted as
+   * files, which keeps them out of `docker inspect` and the process environment). Both set is refused rather
+   * than one silently winning. The file is read once, here at start-up; one trailing newline (what `echo`
+   * and editors add) is not part of the secret. `required` says why it must be present, if it must.
+   */
+  secret(name: string, required?: string): string | undefined {
+    const fileVar = `${name}_FILE`;
+    const direct = this.optional(name);
+    const path = this.optional(fileVar);
+    let value = direct;
+    if (direct !== undefined && path !== undefined) {
+      this.problems.push(`${name} and ${fileVar} are both set: set only one`);
+      return undefined;
+    }
+    if (path !== undefined) {
+      try {
+        value = readFileSync(path, "utf8").replace(/\r?\n$/, "");
+      } catch (err) {
+        const why = err instanceof Error && "code" in err ? String(err.code) : String(err);
+        this.problems.push(`${fileVar} names a file that cannot be read (${path}: ${why})`);
+        return undefined;
+      }
+      if (value.trim() === "") {
+        this.problems.push(`${fileVar} names an empty file (${path})`);
+        return undefined;
+      }
+    }
+    if (value === undefined && required !== undefined) {
+      this.problems.push(`${name} is required ${required} (or ${fileVar}, a file holding it)`);
+    }
+    return value;
   }
 
   require(name: string, why: string): void {

@@ -1,5 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { parsePhoneNumberFromString } from "libphonenumber-js/max";
 import { type DestinationStream, type Logger as PinoLogger, pino } from "pino";
+import { maskedPhone } from "./login/model.js";
 
 /** The log surface the service uses; pino's, so fields stay structured. */
 export type Logger = Pick<PinoLogger, "info" | "warn" | "error" | "debug" | "child">;
@@ -46,9 +48,38 @@ export function createLogger(opts: {
   );
 }
 
-/** Masks all but the country code and the last four digits: "+91******3210". */
+/** pino-pretty's factory, as far as we use it. */
+type PrettyFactory = (opts: Record<string, unknown>) => DestinationStream;
+
+/**
+ * Where a person at a terminal reads the log: pino-pretty (colours, one readable line per entry) when stdout is
+ * a TTY outside production and the package is installed; otherwise undefined, meaning JSON lines on stdout as
+ * log shippers expect. pino-pretty is optional: without it a terminal gets JSON too.
+ */
+export async function terminalDestination(opts: {
+  production: boolean;
+  isTTY: boolean | undefined;
+  /** The module to load (tests point it elsewhere). */
+  module?: string;
+}): Promise<DestinationStream | undefined> {
+  if (opts.production || !opts.isTTY) return undefined;
+  try {
+    // A variable specifier: the type-checker must not require an optional package to be installed.
+    const specifier = opts.module ?? "pino-pretty";
+    const mod = (await import(specifier)) as { default?: PrettyFactory };
+    return mod.default?.({ colorize: true, translateTime: "HH:MM:ss.l", ignore: "pid,hostname,service" });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An E.164 string masked by the kernel's one rule (`maskedPhone`): "+91******3210", "+44******0123",
+ * "+353*****4567", the calling code found by libphonenumber. A string it cannot read is masked whole.
+ */
 export function maskPhone(e164: string): string {
-  if (e164.length <= 7) return "*".repeat(e164.length);
-  const cc = e164.startsWith("+91") ? 3 : 2;
-  return e164.slice(0, cc) + "*".repeat(e164.length - cc - 4) + e164.slice(-4);
+  const parsed = parsePhoneNumberFromString(e164);
+  return parsed
+    ? maskedPhone({ callingCode: parsed.countryCallingCode, nationalNumber: parsed.nationalNumber })
+    : "*".repeat(e164.length);
 }

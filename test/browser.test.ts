@@ -106,6 +106,59 @@ describe.skipIf(skip)("the development login page in headless Chromium", () => {
     }
   });
 
+  it("asks for a new code, and goes back to correct the number", async () => {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(20_000);
+    // Everything the page loads is there: its script, its icon (no 404 in anyone's log).
+    const missing: string[] = [];
+    page.on("response", (r) => {
+      if (r.request().method() === "GET" && r.status() >= 400) missing.push(`${r.status()} ${r.url()}`);
+    });
+    try {
+      await page.goto(`${s.baseUrl}/`);
+      await page.waitForSelector("body[data-state=phone]");
+      const typo = uniquePhone();
+      const phone = uniquePhone();
+
+      await page.fill("#phone", typo);
+      await page.click("#send");
+      await page.waitForSelector("body[data-state=code]");
+      expect(await page.textContent("#sent-to")).toBe(typo);
+
+      // Change number: back to the first step with what was typed, to correct it.
+      await page.click("#change-number");
+      await page.waitForSelector("body[data-state=phone]");
+      expect(await visibleSteps(page)).toEqual(["#phone-step"]);
+      expect(await page.inputValue("#phone")).toBe(typo);
+      await page.fill("#phone", phone);
+      await page.click("#send");
+      await page.waitForSelector("body[data-state=code]");
+      expect(await page.textContent("#sent-to")).toBe(phone);
+
+      // Resend: a second code to the same number; the first one no longer works, the new one does.
+      const first = s.sms.lastCode(phone);
+      await page.click("#resend");
+      await page.waitForSelector("#notice:not(:empty)");
+      expect(await page.textContent("#notice")).toBe(`A new code was sent to ${phone}.`);
+      expect(s.sms.sent.filter((m) => m.to === phone)).toHaveLength(2);
+      const second = s.sms.lastCode(phone);
+      if (first !== second) {
+        await page.fill("#code", first);
+        await page.click("#verify");
+        await page.waitForSelector("#error:not(:empty)");
+        expect(await page.getAttribute("body", "data-state")).toBe("code");
+      }
+      await page.fill("#code", second);
+      await page.click("#verify");
+      await page.waitForSelector("body[data-state=signed-in]");
+      expect(await page.textContent("#user-phone")).toBe(phone);
+      expect(s.sms.sent.filter((m) => m.to === typo)).toHaveLength(1);
+      expect(missing).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+
   it("logs in from a second origin listed in CORS_ORIGINS", async () => {
     const page = await open(`${allowedSite.origin}/?api=${encodeURIComponent(s.baseUrl)}`);
     try {

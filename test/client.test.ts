@@ -12,7 +12,7 @@ import {
   createTokenVerifier,
   MAX_CLOCK_TOLERANCE_SECONDS,
   TokenVerificationError,
-} from "../src/index.js";
+} from "../packages/client/src/index.js";
 import { AccessTokens } from "../src/tokens/access-tokens.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";

@@ -101,6 +101,7 @@ describe("CORS defaults", () => {
     const prod = {
       NODE_ENV: "production",
       REDIS_URL: "redis://127.0.0.1:6379",
+      APP_NAME: "Otp Auth Test",
       SMS_PROVIDER: "twilio",
       TWILIO_ACCOUNT_SID: "AC00000000000000000000000000000000",
       TWILIO_AUTH_TOKEN: "0123456789abcdef0123456789abcdef",

@@ -24,6 +24,15 @@ describe("the development login page", () => {
     expect(/^import /m.test(code), "bare import in bundle").toBe(false);
     expect(code.includes("Connect-Protocol-Version"), "Connect-Web in bundle").toBe(true);
   });
+
+  it("serves an icon at /favicon.ico (browsers ask for it) and /favicon.svg (the page links it)", async () => {
+    for (const path of ["/favicon.ico", "/favicon.svg"]) {
+      const res = await fetch(`${s.baseUrl}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get("content-type"), path).toBe("image/svg+xml");
+      expect(await res.text(), path).toMatch(/^<svg /);
+    }
+  });
 });
 
 describeWithRedis("in production", (redis) => {
@@ -32,6 +41,7 @@ describeWithRedis("in production", (redis) => {
     s = await startApp({
       NODE_ENV: "production",
       REDIS_URL: redis.url,
+      APP_NAME: "Otp Auth Test",
       SMS_PROVIDER: "twilio", // replaced by the test's capture provider
       TWILIO_ACCOUNT_SID: "AC00000000000000000000000000000000",
       TWILIO_AUTH_TOKEN: "0123456789abcdef0123456789abcdef",

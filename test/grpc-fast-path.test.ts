@@ -9,7 +9,7 @@ import { AuthService, SendOtpRequestSchema } from "../gen/auth/v1/auth_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../gen/grpc/health/v1/health_pb.js";
 import { type App, buildApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
-import { grpcPercentEncode } from "../src/http/grpc-fast-path.js";
+import { encodeGrpcMessage } from "../src/http/grpc-message.js";
 import { GENEROUS_LIMITS, type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { GateSms } from "./support/gate-sms.js";
@@ -206,11 +206,11 @@ describe("deadlines and resets on the fast path", () => {
   });
 });
 
-describe("grpcPercentEncode", () => {
+describe("encodeGrpcMessage, as the fast path sends it", () => {
   it("keeps printable ASCII, escapes '%', controls and non-ASCII bytes", () => {
-    expect(grpcPercentEncode("try again in 3 seconds; use +91")).toBe("try again in 3 seconds; use +91");
-    expect(grpcPercentEncode("100% done\n")).toBe("100%25 done%0A");
-    expect(grpcPercentEncode("café")).toBe("caf%C3%A9");
-    expect(decodeURIComponent(grpcPercentEncode("a%b ☃\t"))).toBe("a%b ☃\t");
+    expect(encodeGrpcMessage("try again in 3 seconds; use +91")).toBe("try again in 3 seconds; use +91");
+    expect(encodeGrpcMessage("100% done\n")).toBe("100%25 done%0A");
+    expect(encodeGrpcMessage("café")).toBe("caf%C3%A9");
+    expect(decodeURIComponent(encodeGrpcMessage("a%b ☃\t"))).toBe("a%b ☃\t");
   });
 });

@@ -38,6 +38,8 @@ function recordingLog(): LoginLog & { lines: Line[] } {
 
 const openGuard: AbuseGuard = {
   beforeSend: async () => ({ cancel: async () => {} }),
+  beforeTestNumberSend: async () => {},
+  beforeReroute: async () => ({ cancel: async () => {} }),
   beforeVerify: async () => {},
   afterLogin: async () => {},
   clientKey: (c) => c.ip,

@@ -28,6 +28,7 @@ describeWithRedis(
       const config = loadConfig({
         NODE_ENV: "production",
         REDIS_URL: redis.url,
+        APP_NAME: "Otp Auth Test",
         SMS_PROVIDER: "twilio",
         TWILIO_ACCOUNT_SID: "AC00000000000000000000000000000000",
         TWILIO_AUTH_TOKEN: "secret-auth-token-never-logged",

@@ -1,35 +1,18 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { type AddressInfo, createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { until } from "./support/wait.js";
+import { type MainProcess, startMain as start } from "./support/main-process.js";
 
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) c.kill("SIGKILL");
+const children: MainProcess[] = [];
+afterEach(async () => {
+  await Promise.all(children.splice(0).map((c) => c.stop()));
 });
 
 /** Starts src/main.ts as `npm start` would and collects its output. */
 function startMain(env: Record<string, string>) {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { PATH: process.env.PATH, HOST: "127.0.0.1", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
-  const waitFor = async (re: RegExp, ms = 20_000) => {
-    await until(
-      () => {
-        if (re.test(out)) return true;
-        if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${out}`);
-        return false;
-      },
-      { what: () => `${re} in: ${out}`, timeoutMs: ms, intervalMs: 50 },
-    );
-    return out;
-  };
-  return { child, waitFor, output: () => out };
+  const m = start(env);
+  children.push(m);
+  return m;
 }
 
 describe("main", () => {
@@ -38,6 +21,10 @@ describe("main", () => {
     const out = await m.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
     expect(out).toMatch(/DEVELOPMENT MODE: no REDIS_URL/);
     expect(out).toMatch(/DEVELOPMENT MODE: SMS_PROVIDER=development/);
+    // One line says who skips which limits, and what stays on.
+    expect(out).toMatch(
+      /callers on this machine \(127\.0\.0\.0\/8, ::1\) skip the per-IP and per-phone limits/,
+    );
     const port = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1];
     const base = `http://127.0.0.1:${port}`;
     const post = (path: string, body: unknown) =>
@@ -77,6 +64,27 @@ describe("main", () => {
     const [code] = await once(m.child, "exit");
     expect(code).toBe(0);
     await expect(fetch(metricsUrl)).rejects.toThrow();
+  });
+
+  it("names PORT in one line, with no stack trace, when the port is taken", async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const m = startMain({ PORT: String(port) });
+      const [code] = await once(m.child, "exit");
+      expect(code).not.toBe(0);
+      const complaint = m
+        .output()
+        .split("\n")
+        .filter((l) => l.startsWith("otp-auth: "));
+      expect(complaint).toEqual([
+        `otp-auth: cannot start, port ${port} on 127.0.0.1 is already in use (PORT=${port}): stop what is listening there, or set PORT to a free port`,
+      ]);
+      expect(m.output()).not.toMatch(/\n\s+at /);
+    } finally {
+      taken.close();
+    }
   });
 
   it("refuses to start in production without Redis and a real SMS provider, naming the variables", async () => {

@@ -1,11 +1,20 @@
 import { randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { beforeAll, describe, expect, it, vi } from "vitest";
+import { newVerificationId } from "../src/login/verifications.js";
 import { MemoryOtpStore } from "../src/otp/memory-store.js";
 import { RedisOtpStore } from "../src/otp/redis-store.js";
 import { otpStoreContract, uniquePhone } from "./otp-store.contract.js";
 import { describeWithRedis } from "./support/redis.js";
+import { describeWithRedisCluster } from "./support/redis-cluster.js";
 import { until } from "./support/wait.js";
+
+const code = () => ({
+  verificationId: newVerificationId(),
+  maxAttempts: 3,
+  retentionSeconds: 60,
+  maskedPhone: "+91******0000",
+});
 
 function memoryStore() {
   let now = Date.UTC(2030, 0, 1);
@@ -31,10 +40,10 @@ describe("MemoryOtpStore", () => {
   it("keeps a code until the last millisecond of its TTL", async () => {
     const { store, advance } = memoryStore();
     const [a, b] = [uniquePhone(), uniquePhone()];
-    await store.put(a, digest, 60);
-    await store.put(b, digest, 60);
+    await store.put(a, digest, 60, code());
+    await store.put(b, digest, 60, code());
     advance(60_000 - 1);
-    expect(await store.verify(a, digest, 3)).toEqual({ kind: "ok" });
+    expect(await store.verify(a, digest, 3)).toMatchObject({ kind: "ok" });
     advance(1);
     expect(await store.verify(b, digest, 3)).toEqual({ kind: "missing" });
   });
@@ -42,7 +51,7 @@ describe("MemoryOtpStore", () => {
   it("drops an expired code when it is touched", async () => {
     const { store, advance } = memoryStore();
     const phone = uniquePhone();
-    await store.put(phone, digest, 1);
+    await store.put(phone, digest, 1, code());
     advance(1000);
     expect(store.size).toBe(1);
     await store.discard(phone, "another digest");
@@ -55,7 +64,7 @@ describe("MemoryOtpStore", () => {
     let largest = 0;
     for (let round = 0; round < 20; round++) {
       for (let i = 0; i < perRound; i++) {
-        await store.put(uniquePhone(), digest, 1);
+        await store.put(uniquePhone(), digest, 1, code());
         largest = Math.max(largest, store.size);
       }
       advance(1000);
@@ -93,8 +102,8 @@ describeWithRedis("RedisOtpStore", (redis) => {
     const store = new RedisOtpStore(client);
     const phone = uniquePhone();
     const digest = randomBytes(32).toString("base64url");
-    await store.put(phone, digest, 300);
-    expect(await client.hgetall(keyOf(phone))).toEqual({ h: digest, a: "0" });
+    await store.put(phone, digest, 300, code());
+    expect(await client.hgetall(keyOf(phone))).toMatchObject({ h: digest, a: "0" });
     const pttl = await client.pttl(keyOf(phone));
     expect(pttl).toBeGreaterThan(290_000);
     expect(pttl).toBeLessThanOrEqual(300_000);
@@ -115,7 +124,7 @@ describeWithRedis("RedisOtpStore", (redis) => {
     };
     try {
       for (const name of ["eval", "evalsha"]) {
-        expect(await sent(() => store.put(phone, digest, 60))).toEqual([name]);
+        expect(await sent(() => store.put(phone, digest, 60, code()))).toEqual([name]);
         expect(await sent(() => store.verify(phone, "wrong", 3))).toEqual([name]);
         expect(await sent(() => store.discard(phone, "wrong"))).toEqual([name]);
       }
@@ -124,4 +133,28 @@ describeWithRedis("RedisOtpStore", (redis) => {
       spy.mockRestore();
     }
   });
+});
+
+describeWithRedisCluster("RedisOtpStore", (cluster) => {
+  let client: Cluster;
+  beforeAll(() => {
+    client = cluster.client();
+  });
+
+  otpStoreContract(
+    "redis cluster",
+    async () => ({
+      store: new RedisOtpStore(client),
+      // Both keys carry the phone's hash tag: one slot, so one EXISTS may name them together.
+      expire: async (phone, ttlSeconds) => {
+        await until(async () => (await client.exists(`otp:{${phone}}`, `otplock:{${phone}}`)) === 0, {
+          what: `otp:{${phone}} and its lock to expire`,
+          timeoutMs: ttlSeconds * 1000 + 5_000,
+          intervalMs: 50,
+        });
+      },
+      keys: () => cluster.keys(),
+    }),
+    { numRuns: 20 },
+  );
 });

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningApp, startApp } from "./support/app.js";
+import { type MainProcess, startMain } from "./support/main-process.js";
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, "..");
@@ -61,12 +61,16 @@ const README_PHONE = "+919876543210";
 
 describe("README: every curl and buf curl command runs and answers what the README shows", () => {
   const examples = readmeExamples(readFileSync(resolve(root, "README.md"), "utf8"));
-  let s: RunningApp;
+  let s: MainProcess;
+  let baseUrl: string;
   beforeAll(async () => {
-    // A fresh development-style server: in-memory store, so the README's first user really is id 1.
-    s = await startApp();
-  });
-  afterAll(() => s?.close());
+    // The service as `npm start` runs it with nothing configured: in-memory store (so the README's first user
+    // really is id 1), the development SMS provider, and every default limit. A reader following the README
+    // on their own machine meets no limit the README does not show; neither may this test.
+    s = startMain();
+    baseUrl = `http://127.0.0.1:${await s.port()}`;
+  }, 30_000);
+  afterAll(() => s?.stop());
 
   it("finds the README's commands", () => {
     expect(examples.length).toBeGreaterThanOrEqual(8);
@@ -75,12 +79,22 @@ describe("README: every curl and buf curl command runs and answers what the READ
 
   it("runs them in order, with the real code and refresh tokens put in", async () => {
     let refreshToken: string | undefined;
+    let verificationId: string | undefined;
+    let accessToken: string | undefined;
     for (const { command, expected } of examples) {
-      let cmd = command.replaceAll("http://localhost:8000", s.baseUrl);
-      if (cmd.includes('"otp":"123456"')) cmd = cmd.replace("123456", s.sms.lastCode(README_PHONE));
+      let cmd = command.replaceAll("http://localhost:8000", baseUrl);
+      if (cmd.includes('"otp":"123456"')) cmd = cmd.replace("123456", await s.lastCode(README_PHONE));
       if (cmd.includes("1.…")) {
         expect(refreshToken, `no refresh token seen before: ${command}`).toBeDefined();
         cmd = cmd.replaceAll("1.…", refreshToken ?? "");
+      }
+      if (cmd.includes("VE…")) {
+        expect(verificationId, `no verification id seen before: ${command}`).toBeDefined();
+        cmd = cmd.replaceAll("VE…", verificationId ?? "");
+      }
+      if (cmd.includes("Bearer eyJ…")) {
+        expect(accessToken, `no access token seen before: ${command}`).toBeDefined();
+        cmd = cmd.replaceAll("Bearer eyJ…", `Bearer ${accessToken ?? ""}`);
       }
       const { stdout } = await run("bash", ["-c", cmd], {
         cwd: root,
@@ -97,6 +111,8 @@ describe("README: every curl and buf curl command runs and answers what the READ
         const body = JSON.parse(stdout) as Record<string, unknown>;
         expectShape(body, JSON.parse(expected.join("\n")), command);
         if (typeof body.refresh_token === "string") refreshToken = body.refresh_token;
+        if (typeof body.verification_id === "string") verificationId = body.verification_id;
+        if (typeof body.access_token === "string") accessToken = body.access_token;
       } else {
         // Header-style output: each promised line appears (header names are case-insensitive).
         const got = stdout

@@ -16,6 +16,14 @@ describe("Redis errors are classified, not guessed", () => {
       new Error("LOADING Redis is loading the dataset in memory"),
       new Error("CLUSTERDOWN The cluster is down"),
       new Error("READONLY You can't write against a read only replica."),
+      // A cluster between states: failover, resharding, every node away, a redirection storm.
+      new Error("CLUSTERDOWN The cluster is down"),
+      new Error("TRYAGAIN Multiple keys request during rehashing of slot"),
+      new Error("MOVED 3999 127.0.0.1:6381"),
+      new Error("Too many Cluster redirections. Last error: MOVED 3999 127.0.0.1:6381"),
+      new Error("Failed to refresh slots cache."),
+      new Error("Cluster isn't ready and enableOfflineQueue options is false"),
+      Object.assign(new Error("Failed to refresh slots cache."), { name: "ClusterAllFailedError" }),
     ];
     for (const err of outage)
       expect(classifyRedisError(err), err.message).toBeInstanceOf(StoreUnavailableError);
@@ -24,6 +32,9 @@ describe("Redis errors are classified, not guessed", () => {
       new Error("ERR Error running script: attempt to compare nil with number"),
       new Error("unexpected rotate reply: 42"),
       new TypeError("Cannot read properties of undefined"),
+      // A script given keys of several slots is our bug, not the cluster's state.
+      new Error("CROSSSLOT Keys in request don't hash to the same slot"),
+      new Error("All keys in the pipeline should belong to the same slots allocation group"),
     ];
     for (const err of bugs) expect(classifyRedisError(err), err.message).toBe(err);
   });

@@ -1,11 +1,18 @@
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { TokenRef } from "../src/login/model.js";
 import { mintRefreshToken } from "../src/login/refresh-token.js";
 import { MemoryRefreshStore } from "../src/tokens/memory-refresh-store.js";
-import { familyKey, RedisRefreshStore, tokenKey } from "../src/tokens/redis-refresh-store.js";
+import {
+  familyKey,
+  RedisRefreshStore,
+  sessionIndexKey,
+  sessionKey,
+  tokenKey,
+} from "../src/tokens/redis-refresh-store.js";
 import { refreshStoreContract } from "./refresh-store.contract.js";
 import { describeWithRedis } from "./support/redis.js";
+import { describeWithRedisCluster } from "./support/redis-cluster.js";
 import { until } from "./support/wait.js";
 
 const PHONE = "+919876543210";
@@ -83,18 +90,21 @@ describeWithRedis("RedisRefreshStore", (redis) => {
     const second = mintRefreshToken(userId, first.ref.family);
     expect((await store.rotate(first.ref, second.ref.hash, 60, 0)).kind).toBe("ok");
 
-    const ours = [first.ref.family, first.ref.hash, second.ref.hash];
-    const keys = (await redis.keys()).filter((k) => ours.some((part) => k.includes(part)));
+    const keys = await redis.keys(`*{u${userId}}*`);
     expect(keys.sort()).toEqual(
       [
         tokenKey(userId, first.ref.hash),
         tokenKey(userId, second.ref.hash),
         familyKey(userId, first.ref.family),
+        sessionKey(userId, first.ref.family),
+        sessionIndexKey(userId),
       ].sort(),
     );
     for (const key of keys) {
       // Redis Cluster hashes only the first {...} of a key: it must be the user's tag in every key.
       expect(key.match(/\{([^}]*)\}/)?.[1]).toBe(`u${userId}`);
+      // Nothing is kept for ever.
+      expect(await client.ttl(key), key).toBeGreaterThan(0);
     }
     const stored = JSON.stringify([
       keys,
@@ -158,6 +168,35 @@ async function redisNowMs(client: Redis): Promise<number> {
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
-async function waitUntilGone(client: Redis, keys: string[]): Promise<void> {
+async function waitUntilGone(client: Redis | Cluster, keys: string[]): Promise<void> {
   await until(async () => (await client.exists(...keys)) === 0, { what: `${keys.join(", ")} to expire` });
 }
+
+describeWithRedisCluster("RedisRefreshStore", (cluster) => {
+  let client: Cluster;
+  let store: RedisRefreshStore;
+  beforeAll(() => {
+    client = cluster.client();
+    store = new RedisRefreshStore(client);
+  });
+
+  refreshStoreContract(() => ({
+    store,
+    racers: (n) => Array.from({ length: n }, () => new RedisRefreshStore(cluster.client())),
+    shortTtlSeconds: 1,
+    waitUntilExpired: (ref) =>
+      waitUntilGone(client, [tokenKey(ref.userId, ref.hash), familyKey(ref.userId, ref.family)]),
+    waitPastGrace: async (spent, graceSeconds) => {
+      const spentAt = Number(await client.hget(tokenKey(spent.userId, spent.hash), "spentAt"));
+      if (!Number.isSafeInteger(spentAt)) throw new Error("the token was never spent");
+      // The user's master timed the grace: read that master's clock, through a key of its slot.
+      const master = await cluster.masterOf(tokenKey(spent.userId, spent.hash));
+      await until(
+        async () => (await redisNowMs(cluster.node(master.port))) >= spentAt + graceSeconds * 1000,
+        {
+          what: "the grace to pass on the Redis clock",
+        },
+      );
+    },
+  }));
+});

@@ -50,7 +50,13 @@ describeWithRedis("the service on a real port (Redis-backed)", (redis) => {
       const phone = uniquePhone();
       const sent = await post("/api/v1/auth/send-otp", { phone });
       expect(sent.status).toBe(200);
-      expect(await sent.json()).toEqual({ message: "OTP sent successfully", phone, expires_in_seconds: 600 });
+      // The seed's shape, plus the verification id (issue 11): an added key breaks no seed client.
+      expect(await sent.json()).toEqual({
+        message: "OTP sent successfully",
+        phone,
+        expires_in_seconds: 600,
+        verification_id: expect.stringMatching(/^VE[0-9a-f]{32}$/),
+      });
 
       const verified = await post("/api/v1/auth/verify-otp", { phone, otp: s.sms.lastCode(phone) });
       expect(verified.status).toBe(200);

@@ -87,20 +87,26 @@ describeWithRedis("login with real SMS providers against their local fakes", (re
 
   it("when no provider can send: 503, and no code is left that nobody received", async () => {
     const phone = uniquePhone();
+    const lonely = uniquePhone();
     expect((await post("/api/v1/auth/send-otp", { phone })).status).toBe(200);
     const earlier = twilioCode(phone);
     fakeTwilio.behave({ kind: "down" });
     fakeMsg91.behave({ kind: "down" });
     try {
-      const res = await post("/api/v1/auth/send-otp", { phone });
-      expect(res.status).toBe(503);
-      expect(((await res.json()) as { message: string }).message).toMatch(/could not send the code/);
+      for (const p of [phone, lonely]) {
+        const res = await post("/api/v1/auth/send-otp", { phone: p });
+        expect(res.status).toBe(503);
+        expect(((await res.json()) as { message: string }).message).toMatch(/could not send the code/);
+      }
     } finally {
       fakeTwilio.behave({ kind: "normal" });
       fakeMsg91.behave({ kind: "normal" });
     }
-    // The unsent code replaced the earlier one and was then deleted: nothing verifies.
-    expect((await post("/api/v1/auth/verify-otp", { phone, otp: earlier })).status).toBe(401);
+    // The unsent codes were deleted: a phone with no earlier code has nothing live.
+    const none = await post("/api/v1/auth/verify-otp", { phone: lonely, otp: "123456" });
+    expect(((await none.json()) as { reason: string }).reason).toBe("OTP_EXPIRED");
+    // The earlier code did reach the phone, and stays valid (a late code).
+    expect((await post("/api/v1/auth/verify-otp", { phone, otp: earlier })).status).toBe(200);
   });
 
   it("an invalid number is refused as the user's fault, with no failover", async () => {

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import twilio from "twilio";
 import { describe, expect, it } from "vitest";
 import {
@@ -13,6 +13,7 @@ import {
   type WebhookRequest,
 } from "../src/sms/twilio/twilio-status-webhook.js";
 import { describeWithRedis } from "./support/redis.js";
+import { describeWithRedisCluster } from "./support/redis-cluster.js";
 
 const AUTH_TOKEN = "12345678901234567890123456789012";
 const PUBLIC_URL = "https://auth.example.com/webhooks/twilio/status";
@@ -168,6 +169,26 @@ function replayTests(seenOf: () => SeenCallbacks) {
     await handle(signed(params("delivered")), counter, seen);
     expect(counter.snapshot()).toMatchObject({ byStatus: { delivered: 2, read: 1 }, duplicates: 1 });
   });
+
+  it("hands each final status to onReceipt once; one it could not keep is forgotten, so the retry is kept", async () => {
+    const counter = new DeliveryStatusCounter();
+    const seen = seenOf();
+    const kept: string[] = [];
+    let failing = true;
+    const onReceipt = async (r: { messageId: string; status: string; errorCode: string }) => {
+      if (failing) throw new Error("store unavailable");
+      kept.push(`${r.messageId}:${r.status}:${r.errorCode}`);
+    };
+    const body = params("undelivered", { ErrorCode: "30007" });
+    const req = signed(body);
+    const opts = { authToken: AUTH_TOKEN, publicUrl: PUBLIC_URL, counter, seen, onReceipt };
+    await expect(handleTwilioStatusCallback(req, opts)).rejects.toThrow("store unavailable");
+    expect(counter.snapshot()).toMatchObject({ byStatus: { undelivered: 0 }, duplicates: 0 });
+    failing = false;
+    for (let i = 0; i < 2; i++) expect((await handleTwilioStatusCallback(req, opts)).status).toBe(204);
+    expect(kept).toEqual([`${body.MessageSid}:undelivered:30007`]);
+    expect(counter.snapshot()).toMatchObject({ byStatus: { undelivered: 1 }, duplicates: 1 });
+  });
 }
 
 describe("replayed status callbacks, remembered per instance", () => {
@@ -215,6 +236,24 @@ describeWithRedis("replayed status callbacks, remembered in Redis", (redis) => {
     expect(await new RedisSeenCallbacks(redis.client()).firstTime("SMfeed", "delivered")).toBe(false);
     expect(await redis.keys("twstatus:{SMfeed}:*")).toEqual(["twstatus:{SMfeed}:delivered"]);
     const ttl = await redis.client().ttl("twstatus:{SMfeed}:delivered");
+    expect(ttl).toBeGreaterThan(SEEN_TTL_SECONDS - 60);
+    expect(ttl).toBeLessThanOrEqual(SEEN_TTL_SECONDS);
+  });
+});
+
+describeWithRedisCluster("replayed status callbacks, remembered in Redis", (cluster) => {
+  let client: Cluster | undefined;
+  const seenOf = () => {
+    client ??= cluster.client();
+    return new RedisSeenCallbacks(client);
+  };
+  replayTests(seenOf);
+
+  it("is seen once across instances, one key in the message's slot, expiring after a day", async () => {
+    expect(await seenOf().firstTime("SMc1a5", "delivered")).toBe(true);
+    expect(await new RedisSeenCallbacks(cluster.client()).firstTime("SMc1a5", "delivered")).toBe(false);
+    expect(await cluster.keys("twstatus:{SMc1a5}:*")).toEqual(["twstatus:{SMc1a5}:delivered"]);
+    const ttl = await cluster.client().ttl("twstatus:{SMc1a5}:delivered");
     expect(ttl).toBeGreaterThan(SEEN_TTL_SECONDS - 60);
     expect(ttl).toBeLessThanOrEqual(SEEN_TTL_SECONDS);
   });

@@ -1,8 +1,11 @@
-import type { Redis } from "ioredis";
-import { beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import type { Cluster, Redis } from "ioredis";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { StoreUnavailableError } from "../src/login/failures.js";
+import { ReplicaAck } from "../src/redis/replica-ack.js";
 import { MemoryUserStore } from "../src/users/memory-store.js";
-import { RedisUserStore } from "../src/users/redis-store.js";
+import { RedisUserStore, USER_ID_BLOCK } from "../src/users/redis-store.js";
 import { describeWithRedis } from "./support/redis.js";
+import { describeWithRedisCluster } from "./support/redis-cluster.js";
 import { until } from "./support/wait.js";
 import { uniquePhone, userStoreContract } from "./user-store.contract.js";
 
@@ -160,5 +163,63 @@ describeWithRedis("RedisUserStore", (redis) => {
         spy.mockRestore();
       }
     });
+  });
+});
+
+describeWithRedisCluster("RedisUserStore", (cluster) => {
+  let client: Cluster;
+  beforeAll(() => {
+    client = cluster.client();
+  });
+
+  userStoreContract("redis cluster", async () => ({ store: new RedisUserStore(client) }), {
+    numRuns: 20,
+    makeEmptyStore: async () => new RedisUserStore(cluster.fresh().client()),
+  });
+
+  userStoreContract(
+    "redis cluster, waiting for a replica",
+    async () => ({ store: durableStore(client, undefined) }),
+    { numRuns: 10, makeEmptyStore: async () => durableStore(cluster.fresh().client(), undefined) },
+  );
+
+  function durableStore(c: Cluster, minReplicas: number | undefined, timeoutMs = 500) {
+    const ack = new ReplicaAck(c, { minReplicas, timeoutMs });
+    acks.push(ack);
+    return new RedisUserStore(c, USER_ID_BLOCK, ack);
+  }
+  const acks: ReplicaAck[] = [];
+  afterAll(() => Promise.all(acks.map((a) => a.close())));
+
+  /** The record as the master's replica holds it. */
+  async function onReplica(key: string): Promise<Record<string, string>> {
+    const master = await cluster.masterOf(key);
+    const replica = (await cluster.topology()).find((n) => n.masterId === master.id);
+    if (!replica) throw new Error(`no replica of ${master.port}`);
+    const node = cluster.node(replica.port);
+    await node.call("READONLY");
+    return node.hgetall(key);
+  }
+
+  it("answers a new user only once its record is on a replica (WAIT, 1 by default on a cluster)", async () => {
+    const ack = new ReplicaAck(client, { minReplicas: undefined, timeoutMs: 500 });
+    acks.push(ack);
+    expect(await ack.required()).toBe(1);
+    const store = new RedisUserStore(client, USER_ID_BLOCK, ack);
+    const phone = uniquePhone();
+    const user = await store.create(phone);
+    // No wait here: WAIT already had the replica acknowledge the write.
+    expect(await onReplica(`user:{${phone}}`)).toMatchObject({ id: String(user.id), phone });
+  });
+
+  it("not acknowledged in time: Unavailable, and the next login finds the same user, one id", async () => {
+    const phone = uniquePhone();
+    // Two replicas asked of a shard that has one: never acknowledged.
+    await expect(durableStore(client, 2, 100).create(phone)).rejects.toBeInstanceOf(StoreUnavailableError);
+    const store = durableStore(client, 1);
+    const found = await store.findByPhone(phone);
+    const again = await store.create(phone);
+    if (found) expect(again.id).toBe(found.id);
+    expect(await store.create(phone)).toEqual(again);
   });
 });

@@ -40,6 +40,7 @@ async function act(form: HTMLElement, fn: () => Promise<void>): Promise<void> {
   const buttons = form.querySelectorAll("button");
   for (const b of buttons) b.disabled = true;
   el("error").textContent = "";
+  el("notice").textContent = "";
   try {
     await fn();
   } catch (err) {
@@ -66,6 +67,25 @@ steps.phone.addEventListener("submit", (ev) => {
     show("code");
     el("code").focus();
   });
+});
+
+// A code that did not arrive, or expired: ask for another one to the same number. The old one stops working.
+el("resend").addEventListener("click", () => {
+  void act(steps.code, async () => {
+    await auth.sendOtp({ phone });
+    el<HTMLInputElement>("code").value = "";
+    el("notice").textContent = `A new code was sent to ${phone}.`;
+    el("code").focus();
+  });
+});
+
+// A typo in the number: back to the first step with what was typed, ready to correct.
+el("change-number").addEventListener("click", () => {
+  el<HTMLInputElement>("code").value = "";
+  el("error").textContent = "";
+  el("notice").textContent = "";
+  show("phone");
+  el("phone").focus();
 });
 
 steps.code.addEventListener("submit", (ev) => {

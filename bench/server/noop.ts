@@ -10,7 +10,7 @@ import { OnePortServer } from "../../src/http/one-port.js";
  * The ceilings: the same stacks as the service with handlers that do no work, so a ratio to them is what our
  * own code costs on top of the framework, on this machine, in this run.
  */
-const noopImpl: ServiceImpl<typeof AuthService> = {
+const noopImpl: Partial<ServiceImpl<typeof AuthService>> = {
   async sendOtp(req) {
     return { message: "OTP sent successfully", phone: req.phone, expiresInSeconds: 600, codeLength: 6 };
   },
@@ -28,6 +28,18 @@ const noopImpl: ServiceImpl<typeof AuthService> = {
   },
   async logout() {
     return {};
+  },
+  async listSessions() {
+    return { sessions: [] };
+  },
+  async revokeSession() {
+    return {};
+  },
+  async revokeOtherSessions() {
+    return { revokedCount: 0 };
+  },
+  async revokeAllSessions() {
+    return { revokedCount: 0 };
   },
 };
 

@@ -60,9 +60,26 @@ export function resolveClientIp(
 
 /** Resolves each request's client against the configured trusted proxies. */
 export function clientResolver(trusted: TrustedProxies): (req: Req) => Client {
-  return (req) => ({
-    ip: resolveClientIp(req.socket?.remoteAddress ?? "unknown", req.headers["x-forwarded-for"], trusted),
-  });
+  return (req) => {
+    const peer = req.socket?.remoteAddress ?? "unknown";
+    const forwardedFor = req.headers["x-forwarded-for"];
+    const ip = resolveClientIp(peer, forwardedFor, trusted);
+    // A request that came through a proxy (any proxy header, believed or not) is not a person at this
+    // machine's keyboard, even when the proxy itself runs here.
+    const proxied = forwardedFor !== undefined || req.headers.forwarded !== undefined;
+    const userAgent = req.headers["user-agent"];
+    return !proxied && isLoopback(unwrapMapped(peer)) ? { ip, userAgent, loopback: true } : { ip, userAgent };
+  };
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
+
+/** 127.0.0.0/8 and ::1 (in any spelling; IPv4-mapped addresses are unwrapped first). */
+export function isLoopback(addr: string): boolean {
+  const family = isIP(addr);
+  return family !== 0 && LOOPBACK.check(addr, family === 4 ? "ipv4" : "ipv6");
 }
 
 /** One X-Forwarded-For entry as an address; some proxies add a port ("1.2.3.4:5678", "[2001:db8::1]:443"). */

@@ -26,11 +26,16 @@ export class DevPage {
     }
   }
 
-  /** Serves the page's two files; false for any other request. */
+  /** Serves the page, its script and its icon; false for any other request. */
   handle(req: Req, res: Res, path: string): boolean {
     if (req.method !== "GET" && req.method !== "HEAD") return false;
     if (path === "/" || path === "/index.html") {
       void this.#send(req, res, "text/html; charset=utf-8", readFile(join(this.dir, "index.html"), "utf8"));
+      return true;
+    }
+    // Browsers ask for /favicon.ico whatever the page links; both get the page's SVG icon.
+    if (path === "/favicon.svg" || path === "/favicon.ico") {
+      void this.#send(req, res, "image/svg+xml", readFile(join(this.dir, "favicon.svg"), "utf8"));
       return true;
     }
     if (path === "/app.js") {

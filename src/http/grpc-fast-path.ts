@@ -23,6 +23,7 @@ import type { Metrics } from "../ops/metrics.js";
 import type { AuthCalls, UnaryCall } from "../rpc/auth-calls.js";
 import { toConnectError } from "../rpc/errors.js";
 import { undecodable } from "../rpc/malformed-requests.js";
+import { encodeGrpcMessage } from "./grpc-message.js";
 
 /*
  * Unary gRPC without connect-node's pipeline. connect-node runs every call through its streaming machinery
@@ -34,10 +35,10 @@ import { undecodable } from "../rpc/malformed-requests.js";
  * none. Everything else (gzip, JSON, gRPC-Web, Connect, reflection, health, other and new RPCs) goes on to
  * connect-node untouched. What the fast path answers, it answers as connect-node does: the same codes and
  * messages for the same malformed envelopes, the same `google.rpc.Status` details and metadata, counted under
- * the same metric series. Two deliberate differences: an error is a trailers-only response (headers with
- * END_STREAM, as the gRPC spec and grpc-go do; connect-node sends empty headers, then trailers), and
- * `grpc-message` is percent-encoded as the spec says (connect-node escapes as encodeURIComponent does, which
- * grpc-js, decoding with decodeURI, shows half-decoded).
+ * the same metric series, with `grpc-message` percent-encoded as the spec says by the same `encodeGrpcMessage`
+ * that rewrites connect-node's trailers (src/http/grpc-message.ts). One deliberate difference: an error is a
+ * trailers-only response (headers with END_STREAM, as the gRPC spec and grpc-go do; connect-node sends empty
+ * headers, then trailers).
  */
 
 const CONTENT_TYPE = /^application\/grpc(?:\+proto)?$/i;
@@ -273,7 +274,7 @@ class FastCall {
     setTrailerStatus(new Headers(), err).forEach((value, key) => {
       status[key] = value;
     });
-    status["grpc-message"] = grpcPercentEncode(err.rawMessage);
+    status["grpc-message"] = encodeGrpcMessage(err.rawMessage);
     stream.respond(this.#headers(status), { endStream: true });
     // The client may still be sending (an oversized message): it has its answer, the rest is not read.
     if (!stream.destroyed && !this.req.readableEnded) stream.close(constants.NGHTTP2_CANCEL);
@@ -302,20 +303,4 @@ class FastCall {
   #observe(code: string): void {
     this.observer?.done(code, this.#start);
   }
-}
-
-/**
- * `grpc-message` as the gRPC spec encodes it: printable ASCII other than "%" as is, every other byte of the
- * UTF-8 encoding as %XX. Decoders accept any percent-encoding; grpc-js (decodeURI) needs this one.
- */
-export function grpcPercentEncode(message: string): string {
-  if (/^[\x20-\x24\x26-\x7e]*$/.test(message)) return message;
-  let out = "";
-  for (const byte of Buffer.from(message, "utf8")) {
-    out +=
-      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
-        ? String.fromCharCode(byte)
-        : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  return out;
 }

@@ -3,10 +3,13 @@ import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connect
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
+import type { SessionService } from "../login/session-service.js";
+import type { VerificationService } from "../login/verifications.js";
 import { registerOpsServices } from "../ops/grpc-services.js";
 import type { Metrics } from "../ops/metrics.js";
 import { rpcProtocolOf } from "../ops/protocol.js";
 import type { Readiness } from "../ops/readiness.js";
+import type { AuditWatchSettings } from "../rpc/audit-watch.js";
 import { authCalls } from "../rpc/auth-calls.js";
 import { clientKey } from "../rpc/client-context.js";
 import { refuseUndecodable, refusingCorrupt } from "../rpc/malformed-requests.js";
@@ -16,15 +19,27 @@ import { clientResolver, type TrustedProxies } from "./client-ip.js";
 import { type CorsOptions, createCors } from "./cors.js";
 import type { DevPage } from "./dev-page.js";
 import { fastRoutes, grpcFastPath } from "./grpc-fast-path.js";
+import { specEncodeGrpcMessage } from "./grpc-message.js";
 import { HttpError, sendError } from "./json.js";
+import { MSG91_DLR_PREFIX, type Msg91DlrSettings, serveMsg91Dlr } from "./msg91-dlr-route.js";
+import { openApiJson } from "./openapi.js";
 import { type OpsRoute, opsRoutes } from "./ops-routes.js";
-import { restRoutes, serveRest } from "./rest.js";
+import {
+  restRoutes,
+  serveRest,
+  serveVerification,
+  VERIFICATION_REST_PATHS,
+  verificationRouteOf,
+} from "./rest.js";
+import { SESSION_REST_PATHS, serveSessionRoute, sessionRoute } from "./rest-sessions.js";
 import { serveTwilioStatus, type TwilioWebhookSettings } from "./twilio-webhook-route.js";
 
 export const TWILIO_STATUS_PATH = "/webhooks/twilio/status";
 
 export interface HandlerDeps {
   readonly login: LoginService;
+  /** The session RPCs and `/api/v1/auth/sessions…`; absent, neither is served. */
+  readonly sessions?: SessionService | undefined;
   readonly accessTokens: AccessTokens;
   readonly log: Logger;
   /** Whose X-Forwarded-For to believe when finding the client's address. */
@@ -42,6 +57,12 @@ export interface HandlerDeps {
   readonly devPage?: DevPage | undefined;
   /** Serve AuthService's unary gRPC calls without connect-node's pipeline (GRPC_FAST_PATH); off when absent. */
   readonly grpcFastPath?: boolean | undefined;
+  /** GetVerification and CancelVerification, and their REST paths. */
+  readonly verifications?: VerificationService | undefined;
+  /** WatchAuditEvents; unimplemented when absent or without a token. */
+  readonly audit?: AuditWatchSettings | undefined;
+  /** MSG91's delivery reports; mounted only when MSG91_DLR_SECRET is set. */
+  readonly msg91Dlr?: Msg91DlrSettings | undefined;
 }
 
 /**
@@ -61,14 +82,25 @@ const RPC_CONTENT_TYPE = /^application\/(grpc|proto|connect\+)/i;
 
 export function createHandler(deps: HandlerDeps): Handler {
   const rest = restRoutes(deps.login);
-  const restObservers = new Map([...rest.keys()].map((path) => [path, deps.metrics?.rest(path)]));
+  const restObservers = new Map(
+    [
+      ...rest.keys(),
+      ...(deps.sessions ? SESSION_REST_PATHS : []),
+      ...(deps.verifications ? VERIFICATION_REST_PATHS : []),
+    ].map((path) => [path, deps.metrics?.rest(path)]),
+  );
   const ops = opsRoutes(deps.readiness, deps.metricsRoute);
   const jwks = JSON.stringify(deps.accessTokens.jwks());
+  // Read at start-up, so a missing or broken openapi.yaml stops a deploy instead of a caller's request.
+  const openapi = openApiJson();
   const clientOf = clientResolver(deps.trustedProxies);
   const unrouted = deps.metrics?.unrouted();
   const adapter = connectNodeAdapter({
     routes: (router) => {
-      routes(deps.login, deps.log)(router);
+      routes(deps.login, deps.log, deps.sessions, {
+        verifications: deps.verifications,
+        audit: deps.audit,
+      })(router);
       registerOpsServices(router, deps.readiness);
       // Both wrap connect-node's per-RPC handlers in place: its routing and protocols stay its own.
       refuseUndecodable(router, COMPRESSIONS, READ_MAX_BYTES);
@@ -85,15 +117,46 @@ export function createHandler(deps: HandlerDeps): Handler {
         void serveRest(route, req, res, clientOf(req), deps.log, restObservers.get(path));
         return;
       }
+      const sessionPath = deps.sessions && sessionRoute(deps.sessions, path);
+      if (sessionPath) {
+        void serveSessionRoute(sessionPath, req, res, deps.log, restObservers.get(sessionPath.path));
+        return;
+      }
+      const verificationRoute = deps.verifications ? verificationRouteOf(path) : undefined;
+      if (verificationRoute && deps.verifications) {
+        void serveVerification(
+          deps.verifications,
+          path,
+          req,
+          res,
+          deps.log,
+          restObservers.get(verificationRoute),
+        );
+        return;
+      }
+      if (path.startsWith(MSG91_DLR_PREFIX) && deps.msg91Dlr) {
+        void serveMsg91Dlr(req, res, path, deps.msg91Dlr).catch((err: unknown) => {
+          deps.log.warn({ err }, "msg91 delivery report failed");
+          if (!res.headersSent) sendError(res, new HttpError(503, "STORE_UNAVAILABLE", "try again"));
+        });
+        return;
+      }
       if (path === "/.well-known/jwks.json" && (req.method === "GET" || req.method === "HEAD")) {
         res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=300" });
         res.end(req.method === "HEAD" ? "" : jwks);
         return;
       }
+      if (path === "/openapi.json" && (req.method === "GET" || req.method === "HEAD")) {
+        res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=300" });
+        res.end(req.method === "HEAD" ? "" : openapi);
+        return;
+      }
       if (path === TWILIO_STATUS_PATH && deps.twilioWebhook) {
         void serveTwilioStatus(req, res, deps.twilioWebhook).catch((err: unknown) => {
           deps.log.warn({ err }, "twilio status callback failed");
-          sendError(res, new HttpError(400, "MALFORMED_REQUEST", "could not read the callback"));
+          // Not a 2xx, so Twilio retries a receipt we could not keep.
+          if (!res.headersSent)
+            sendError(res, new HttpError(503, "STORE_UNAVAILABLE", "could not keep the callback"));
         });
         return;
       }
@@ -131,8 +194,14 @@ export function createHandler(deps: HandlerDeps): Handler {
     // Only browsers send Origin: server-to-server calls (gRPC, curl) skip CORS without parsing the path.
     if (req.headers.origin !== undefined && cors.handle(req, res, pathOf(req.url))) return;
     if (fast && "stream" in req && "stream" in res && fast(req, res)) return;
+    if (isGrpc(req.headers["content-type"])) specEncodeGrpcMessage(res);
     adapter(req, res);
   };
+}
+
+/** gRPC proper (`application/grpc`, `application/grpc+proto`, …), not gRPC-Web. */
+function isGrpc(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^application\/grpc(?![-\w])/i.test(contentType);
 }
 
 function pathOf(url: string | undefined): string {

@@ -101,3 +101,11 @@ export function stringField(body: Record<string, unknown>, name: string): string
   if (typeof v !== "string") throw new HttpError(400, "MALFORMED_REQUEST", `${name} must be a string`);
   return v;
 }
+
+/** A field that may be left out (absent, null or ""), but is a string when given. */
+export function optionalStringField(body: Record<string, unknown>, name: string): string | undefined {
+  const v = body[name];
+  if (v === undefined || v === null || v === "") return undefined;
+  if (typeof v !== "string") throw new HttpError(400, "MALFORMED_REQUEST", `${name} must be a string`);
+  return v;
+}

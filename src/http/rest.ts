@@ -4,7 +4,17 @@ import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
 import { type Client, OTP_SENT_MESSAGE, type TokenPair } from "../login/model.js";
 import { internalError, REASONS } from "../login/reasons.js";
-import { HttpError, type Req, type Res, readJsonObject, sendError, sendJson, stringField } from "./json.js";
+import type { VerificationService, VerificationView } from "../login/verifications.js";
+import {
+  HttpError,
+  optionalStringField,
+  type Req,
+  type Res,
+  readJsonObject,
+  sendError,
+  sendJson,
+  stringField,
+} from "./json.js";
 
 const MAX_BODY_BYTES = 16 * 1024;
 
@@ -26,13 +36,21 @@ export function restRoutes(login: LoginService): ReadonlyMap<string, Route> {
       "/api/v1/auth/send-otp",
       async (body, client) => {
         const sent = await login.sendOtp(stringField(body, "phone"), client);
-        return { message: OTP_SENT_MESSAGE, phone: sent.phone, expires_in_seconds: sent.expiresInSeconds };
+        return {
+          message: OTP_SENT_MESSAGE,
+          phone: sent.phone,
+          expires_in_seconds: sent.expiresInSeconds,
+          verification_id: sent.verificationId,
+        };
       },
     ],
     [
       "/api/v1/auth/verify-otp",
       async (body, client) => {
-        const s = await login.verifyOtp(stringField(body, "phone"), stringField(body, "otp"), client);
+        const s = await login.verifyOtp(stringField(body, "phone"), stringField(body, "otp"), client, {
+          verificationId: optionalStringField(body, "verification_id"),
+          deviceName: optionalStringField(body, "device_name"),
+        });
         const u = s.user;
         return {
           ...pair(s),
@@ -46,7 +64,10 @@ export function restRoutes(login: LoginService): ReadonlyMap<string, Route> {
         };
       },
     ],
-    ["/api/v1/auth/refresh", async (body) => pair(await login.refresh(stringField(body, "refresh_token")))],
+    [
+      "/api/v1/auth/refresh",
+      async (body, client) => pair(await login.refresh(stringField(body, "refresh_token"), client)),
+    ],
     [
       "/api/v1/auth/logout",
       async (body) => {
@@ -55,6 +76,78 @@ export function restRoutes(login: LoginService): ReadonlyMap<string, Route> {
       },
     ],
   ]);
+}
+
+/** `/api/v1/auth/verifications/{id}` (GET) and `/api/v1/auth/verifications/{id}/cancel` (POST). */
+const VERIFICATION_PATH = /^\/api\/v1\/auth\/verifications\/([^/]+)(\/cancel)?$/;
+
+/** The verification paths as documented (openapi.yaml) and counted by metrics, the id left out. */
+export const VERIFICATION_REST_PATHS = [
+  "/api/v1/auth/verifications/{id}",
+  "/api/v1/auth/verifications/{id}/cancel",
+] as const;
+
+/** The REST path a metric counts a verification request under, the id left out. */
+export function verificationRouteOf(path: string): string | undefined {
+  const m = VERIFICATION_PATH.exec(path);
+  if (!m) return undefined;
+  return m[2] ? VERIFICATION_REST_PATHS[1] : VERIFICATION_REST_PATHS[0];
+}
+
+/** Serves the verification paths: GET reads one, POST .../cancel cancels it. */
+export async function serveVerification(
+  verifications: VerificationService,
+  path: string,
+  req: Req,
+  res: Res,
+  log: Logger,
+  observer?: RestObserver,
+): Promise<void> {
+  const start = performance.now();
+  let code = "ok";
+  const [, rawId = "", cancel] = VERIFICATION_PATH.exec(path) ?? [];
+  const method = cancel ? "POST" : "GET";
+  try {
+    if (req.method !== method && !(method === "GET" && req.method === "HEAD")) {
+      throw new HttpError(405, "MALFORMED_REQUEST", `method ${req.method} is not allowed; use ${method}`, {
+        allow: method,
+      });
+    }
+    // Nothing is read from a body: the id in the path is the whole request.
+    req.resume();
+    const id = decodeURIComponent(rawId);
+    const v = cancel ? await verifications.cancel(id) : await verifications.get(id);
+    sendJson(res, 200, verificationJson(v));
+  } catch (err) {
+    const e = toHttpError(
+      err instanceof URIError ? new HttpError(400, "MALFORMED_REQUEST", "bad id") : err,
+      log,
+    );
+    code = e.code;
+    sendError(res, e);
+  } finally {
+    observer?.done(code, start);
+  }
+}
+
+function verificationJson(v: VerificationView) {
+  return {
+    verification_id: v.id,
+    status: v.status,
+    phone: v.maskedPhone,
+    channel: v.channel,
+    created_at: new Date(v.createdAtMs).toISOString(),
+    expires_at: new Date(v.expiresAtMs).toISOString(),
+    check_attempts_used: v.attemptsUsed,
+    check_attempts_left: v.attemptsLeft,
+    send_attempts: v.sendAttempts.map((a) => ({
+      provider: a.provider,
+      message_id: a.messageId,
+      sent_at: new Date(a.sentAtMs).toISOString(),
+      delivery_status: a.deliveryStatus,
+      error_code: a.errorCode,
+    })),
+  };
 }
 
 /** Hears how each REST request ended (metrics); `code` is "ok" or the error's code. */

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { encodeGrpcMessage } from "./grpc-message.js";
 
 const MESSAGE = "the server is shutting down; retry the request";
 
@@ -19,7 +20,7 @@ export function answerUnavailable(
     const headers = {
       "content-type": contentType.split(";", 1)[0] ?? contentType,
       "grpc-status": "14",
-      "grpc-message": encodeURIComponent(MESSAGE),
+      "grpc-message": encodeGrpcMessage(MESSAGE),
     };
     // HTTP/2: headers with END_STREAM, the trailers-only form gRPC clients expect.
     if ("stream" in res) res.stream.respond({ ":status": 200, ...headers }, { endStream: true });

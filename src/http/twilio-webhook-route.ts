@@ -16,6 +16,10 @@ export interface TwilioWebhookSettings {
   readonly counter: DeliveryStatusCounter;
   /** Which final statuses were counted already, so a retried or replayed callback is not counted twice. */
   readonly seen: SeenCallbacks;
+  /** Where a signed final status goes the first time: the message's verification record. */
+  readonly onReceipt?:
+    | ((receipt: { messageId: string; status: string; errorCode: string }) => Promise<unknown>)
+    | undefined;
 }
 
 /** `POST /webhooks/twilio/status`: reads the form body as text and lets the SMS layer check and count it. */

@@ -7,21 +7,31 @@ import {
   type Phone,
   type SentCode,
   type Session,
+  sessionLabel,
   type TokenPair,
   type User,
 } from "./model.js";
 import {
   type AbuseGuard,
+  type AuditEntry,
+  type AuditLog,
   type FailureLock,
   type LoginEvents,
   type LoginLog,
+  noAuditLog,
   noLoginEvents,
   type OtpStore,
   type PhoneParser,
+  type PutResult,
   type RefreshStore,
+  type SendAttempt,
+  type SendPermit,
+  type SessionStart,
   type SmsSender,
+  type StoredVerification,
   type TokenIssuer,
   type UserStore,
+  type VerificationStore,
 } from "./ports.js";
 import {
   invalidOtpFormat,
@@ -36,8 +46,10 @@ import {
   smsUnavailable,
   smsUnreachableNumber,
   storeUnavailable,
+  verificationNotFound,
 } from "./reasons.js";
 import { mintRefreshToken, parseRefreshToken, successorRefreshToken } from "./refresh-token.js";
+import { isVerificationId, newVerificationId } from "./verifications.js";
 
 export interface LoginSettings {
   readonly codeLength: number;
@@ -47,6 +59,11 @@ export interface LoginSettings {
   readonly failureLock: FailureLock;
   /** The HMAC key codes are stored under. */
   readonly codeSecret: Buffer;
+  /**
+   * The key codes were stored under before the last secret rotation (OTP_SECRET_PREVIOUS): codes sent before
+   * it still verify until they expire; no new code is stored under it.
+   */
+  readonly previousCodeSecret?: Buffer | undefined;
   readonly refreshTtlSeconds: number;
   /** The HMAC key a refresh token's successor is derived under (`successorRefreshToken`). */
   readonly refreshSecret: Buffer;
@@ -56,6 +73,15 @@ export interface LoginSettings {
    * it, reuse revokes the family. 0 turns it off.
    */
   readonly refreshReuseGraceSeconds: number;
+  /** How long a verification's record outlives its newest code (VERIFICATION_RETENTION_SECONDS). */
+  readonly verificationRetentionSeconds?: number | undefined;
+  /**
+   * Numbers (E.164) that get a fixed code and no SMS, for app-store reviewers and end-to-end tests: exempt
+   * from the phone's and the SMS limits, never from the client's or the attempt cap.
+   */
+  readonly testNumbers?: ReadonlyMap<string, string> | undefined;
+  /** The provider a reroute after an undelivered receipt goes through (SMS_FALLBACK_PROVIDER). */
+  readonly rerouteProvider?: string | undefined;
 }
 
 export interface LoginDeps {
@@ -73,7 +99,24 @@ export interface LoginDeps {
   readonly log: LoginLog;
   /** Who hears about sends, verifications and failures (metrics); nobody by default. */
   readonly events?: LoginEvents | undefined;
+  /** Where each code's sends are recorded for GetVerification and receipts; nowhere by default. */
+  readonly verifications?: VerificationStore | undefined;
+  /** The audit stream; nowhere by default. */
+  readonly audit?: AuditLog | undefined;
 }
+
+/** What a code check may name besides the phone and the code. */
+export interface VerifyOptions {
+  /** Only this verification's codes are checked; absent or "", the phone's pending one's. */
+  readonly verificationId?: string | undefined;
+  /** A label for the new session ("Asha's phone"); absent, the client's User-Agent names it. */
+  readonly deviceName?: string | undefined;
+}
+
+const DEFAULT_RETENTION_SECONDS = 86_400;
+const NO_PERMIT: SendPermit = { cancel: async () => {} };
+/** The provider name a test number's sends are recorded under: nothing is sent. */
+export const TEST_NUMBER_PROVIDER = "test";
 
 /**
  * The login kernel: plain inputs, plain results, a `LoginError` from `reasons.ts` for every refusal. It knows
@@ -81,11 +124,25 @@ export interface LoginDeps {
  */
 export class LoginService {
   readonly #events: LoginEvents;
+  readonly #audit: AuditLog;
   readonly #store: <T>(call: Promise<T>) => Promise<T>;
+  /** Writes the answer does not wait for (a sent code's record), so shutdown and tests can. */
+  readonly #pending = new Set<Promise<void>>();
 
   constructor(private readonly deps: LoginDeps) {
     this.#events = deps.events ?? noLoginEvents;
+    this.#audit = deps.audit ?? noAuditLog;
     this.#store = storeCall(deps.log);
+  }
+
+  /** Who hears about what the kernel does (metrics), for the verification flows to report to as well. */
+  get events(): LoginEvents {
+    return this.#events;
+  }
+
+  /** Resolves once every write made after an answer (send records) has finished. */
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all(this.#pending);
   }
 
   /** Parses a phone the way every flow does; transports that need the `Phone` itself use this. */
@@ -97,80 +154,230 @@ export class LoginService {
     const { settings, codes, sms, guard, log } = this.deps;
     const phone = this.deps.phones.parse(rawPhone);
     const e164 = phone.e164;
+    const masked = maskedPhone(phone);
+    const testCode = settings.testNumbers?.get(e164);
     // Limits first: a refused request costs no SMS and leaves the phone's current code alone.
-    const permit = await this.#limited(guard.beforeSend(phone, client));
-    const code = generateCode(settings.codeLength);
+    const permit =
+      testCode === undefined
+        ? await this.#limited(guard.beforeSend(phone, client))
+        : await this.#limited(guard.beforeTestNumberSend(client)).then(() => NO_PERMIT);
+    const code = testCode ?? generateCode(settings.codeLength);
     const digest = codeDigest(settings.codeSecret, e164, code);
+    let filed: PutResult;
     try {
-      await this.#store(codes.put(e164, digest, settings.codeTtlSeconds));
+      filed = await this.#store(this.#put(phone, digest));
     } catch (err) {
       await permit.cancel().catch((e: unknown) => log.warn({ err: e }, "could not refund the send limits"));
       throw err;
     }
+    const audit: AuditEntry = {
+      event: "otp.sent",
+      verificationId: filed.verificationId,
+      phone: masked,
+      clientIp: client.ip,
+    };
+    if (testCode !== undefined) {
+      this.#afterAnswer(this.#recordSend(e164, filed, TEST_NUMBER_PROVIDER, ""));
+      this.#audit.append({ ...audit, reason: TEST_NUMBER_PROVIDER });
+      log.info({ phone: masked, verificationId: filed.verificationId }, "otp for a test number: not sent");
+      return this.#sent(e164, filed);
+    }
     try {
       const receipt = await sms.send({ to: e164, text: this.deps.message(code), code });
       this.#events.smsSend(receipt.provider, "sent");
-      log.info({ phone: maskedPhone(phone), provider: receipt.provider, messageId: receipt.id }, "otp sent");
+      log.info({ phone: masked, provider: receipt.provider, messageId: receipt.id }, "otp sent");
+      // The caller is answered as soon as the provider took the message; the record of it (for
+      // GetVerification and the provider's receipts) follows in a write of its own, not a third round trip.
+      this.#afterAnswer(this.#recordSend(e164, filed, receipt.provider, receipt.id));
+      this.#audit.append({ ...audit, reason: receipt.provider });
     } catch (err) {
       // A code nobody received must not stay live: delete it (only if it is still this one) before answering.
       // The limits give back what they counted for the SMS that did not go out.
+      const provider = err instanceof SmsError ? err.provider : sms.name;
       await Promise.all([
         codes
           .discard(e164, digest)
           .catch((e: unknown) => log.error({ err: e }, "could not discard unsent code")),
+        this.#recordSend(e164, filed, provider, "", "failed").catch((e: unknown) =>
+          log.warn({ err: e }, "could not record the failed send"),
+        ),
         permit.cancel().catch((e: unknown) => log.warn({ err: e }, "could not refund the send limits")),
       ]);
-      this.#events.smsSend(
-        err instanceof SmsError ? err.provider : sms.name,
-        err instanceof SmsError ? err.kind : "error",
-      );
-      throw smsFailure(err, phone, log);
+      this.#events.smsSend(provider, err instanceof SmsError ? err.kind : "error");
+      this.#audit.append({ ...audit, reason: `failed:${provider}` });
+      // The caller may look the verification up (failed_to_send, each provider's attempt) by its id.
+      const refusal = smsFailure(err, phone, log);
+      throw new LoginError(refusal.reason, refusal.message, refusal.retryAfterSeconds, {
+        ...refusal.metadata,
+        verification_id: filed.verificationId,
+      });
     }
     this.#events.codeSent();
-    return { phone: e164, expiresInSeconds: settings.codeTtlSeconds, codeLength: settings.codeLength };
+    return this.#sent(e164, filed);
   }
 
-  async verifyOtp(rawPhone: string, otp: string, client: Client): Promise<Session> {
+  /**
+   * A receipt said the code never arrived, while its verification is pending: one fresh code through the
+   * fallback provider, within the phone's and the SMS limits (no client asked, so no client limit, and no
+   * cooldown, which is for people pressing "resend"). Recorded as another send attempt of the verification.
+   */
+  async reroute(v: StoredVerification): Promise<void> {
+    const { settings, sms, guard, log } = this.deps;
+    const via = settings.rerouteProvider;
+    const last = v.sendAttempts.at(-1);
+    if (via === undefined || !sms.sendVia || last?.provider === via) return;
+    const phone = this.deps.phones.parse(v.phone);
+    const permit = await this.#limited(guard.beforeReroute(phone));
+    const code = generateCode(settings.codeLength);
+    const digest = codeDigest(settings.codeSecret, phone.e164, code);
+    const filed = await this.#store(this.#put(phone, digest));
+    try {
+      const receipt = await sms.sendVia(via, { to: phone.e164, text: this.deps.message(code), code });
+      this.#events.smsSend(receipt.provider, "sent");
+      await this.#store(this.#recordSend(phone.e164, filed, receipt.provider, receipt.id));
+      this.#audit.append({
+        event: "otp.sent",
+        verificationId: filed.verificationId,
+        phone: maskedPhone(phone),
+        reason: `reroute:${receipt.provider}`,
+      });
+      log.info({ phone: maskedPhone(phone), provider: receipt.provider }, "undelivered otp rerouted");
+    } catch (err) {
+      await Promise.all([
+        this.deps.codes.discard(phone.e164, digest),
+        this.#recordSend(phone.e164, filed, via, "", "failed"),
+        permit.cancel(),
+      ]);
+      throw err;
+    }
+  }
+
+  #put(phone: Phone, digest: string): Promise<PutResult> {
+    const { settings } = this.deps;
+    return this.deps.codes.put(phone.e164, digest, settings.codeTtlSeconds, {
+      verificationId: newVerificationId(),
+      maxAttempts: settings.maxAttempts,
+      retentionSeconds: this.#retention(),
+      maskedPhone: maskedPhone(phone),
+    });
+  }
+
+  #retention(): number {
+    return this.deps.settings.verificationRetentionSeconds ?? DEFAULT_RETENTION_SECONDS;
+  }
+
+  #recordSend(
+    e164: string,
+    filed: PutResult,
+    provider: string,
+    messageId: string,
+    deliveryStatus = "sent",
+  ): Promise<void> {
+    const store = this.deps.verifications;
+    if (!store) return Promise.resolve();
+    const attempt: SendAttempt = { provider, messageId, sentAtMs: Date.now(), deliveryStatus, errorCode: "" };
+    return store.recordSend(
+      e164,
+      filed.verificationId,
+      attempt,
+      filed.expiresAtMs + this.#retention() * 1000,
+    );
+  }
+
+  /** Runs a write after the answer: its failure is logged, and `settled()` waits for it. */
+  #afterAnswer(write: Promise<void>): void {
+    const tracked = write
+      .catch((err: unknown) => this.deps.log.warn({ err }, "could not record the send"))
+      .finally(() => this.#pending.delete(tracked));
+    this.#pending.add(tracked);
+  }
+
+  #sent(e164: string, filed: PutResult): SentCode {
+    const { settings } = this.deps;
+    return {
+      phone: e164,
+      expiresInSeconds: settings.codeTtlSeconds,
+      codeLength: settings.codeLength,
+      verificationId: filed.verificationId,
+    };
+  }
+
+  /**
+   * Checks a code against the phone's live codes (at most two: a resend keeps the previous one), or only
+   * against those of `verificationId` when given; an id the phone never had is VERIFICATION_NOT_FOUND.
+   * `deviceName` labels the new session (else the client's User-Agent does).
+   */
+  async verifyOtp(rawPhone: string, otp: string, client: Client, opts: VerifyOptions = {}): Promise<Session> {
     const { settings, codes, users, guard, log } = this.deps;
     const phone = this.deps.phones.parse(rawPhone);
     const e164 = phone.e164;
     const code = otp.trim();
     if (!isCodeShaped(code, settings.codeLength)) throw invalidOtpFormat(settings.codeLength);
+    const wanted = opts.verificationId?.trim() ?? "";
+    if (wanted !== "" && !isVerificationId(wanted)) throw verificationNotFound();
     await this.#limited(guard.beforeVerify(phone, client));
     const digest = codeDigest(settings.codeSecret, e164, code);
+    const digests = settings.previousCodeSecret
+      ? [digest, codeDigest(settings.previousCodeSecret, e164, code)]
+      : digest;
     // Independent commands go out together (ioredis auto-pipelining): the user lookup rides along with the
     // verification in the same round trip, and is simply unused when the code is wrong.
     const [outcome, existing] = await this.#store(
       Promise.all([
-        codes.verify(e164, digest, settings.maxAttempts, settings.failureLock, guard.clientKey(client)),
+        codes.verify(
+          e164,
+          digests,
+          settings.maxAttempts,
+          settings.failureLock,
+          guard.clientKey(client),
+          wanted === "" ? undefined : wanted,
+        ),
         users.findByPhone(e164),
       ]),
     );
+    // Appended in the round trip that follows (the session's), or after a refusal is answered: never waited on.
+    const checked = (reason: string, vid?: string): AuditEntry => ({
+      event: "otp.checked",
+      verificationId: vid,
+      phone: maskedPhone(phone),
+      clientIp: client.ip,
+      reason,
+    });
     switch (outcome.kind) {
       case "ok":
         this.#events.codeVerified();
+        this.#audit.append(checked("ok", outcome.verificationId));
         break;
       case "wrong":
         this.#events.codeFailed("wrong");
+        this.#audit.append(checked("wrong", outcome.verificationId));
+        if (outcome.locked)
+          this.#audit.append({ ...checked("lockout", outcome.verificationId), event: "phone.locked" });
         log.info({ phone: maskedPhone(phone), attemptsLeft: outcome.attemptsLeft }, "wrong otp");
         throw otpIncorrect(outcome.attemptsLeft);
       case "exhausted":
         this.#events.codeFailed("exhausted");
+        this.#audit.append(checked("exhausted", outcome.verificationId));
         throw otpAttemptsExhausted();
       case "missing":
         this.#events.codeExpired();
+        this.#audit.append(checked("expired", wanted === "" ? undefined : wanted));
         throw otpExpired();
+      case "not_found":
+        throw verificationNotFound();
       case "locked":
         log.warn({ phone: maskedPhone(phone) }, "verify refused: phone locked after too many wrong codes");
         this.#events.limitRefused("PHONE_LOCKED");
+        this.#audit.append({ ...checked("locked"), event: "phone.locked" });
         throw phoneLocked(outcome.retryAfterMs);
     }
     // Rides in the token's round trip; a failed refund only leaves the client's count a little high.
     const refund = guard
       .afterLogin(phone, client)
       .catch((e: unknown) => log.warn({ err: e }, "could not refund limits"));
+    const start = { ip: client.ip, label: sessionLabel(opts.deviceName, client.userAgent) };
     if (existing) {
-      const [pair] = await Promise.all([this.#issue(existing), refund]);
+      const [pair] = await Promise.all([this.#issue(existing, start), refund]);
       return { ...pair, user: existing };
     }
     // A first login: with the new user's id reserved up front, creating the user and storing its session
@@ -178,16 +385,22 @@ export class LoginService {
     const id = await this.#store(users.reserveId());
     const [user, draft] = await Promise.all([
       this.#store(users.create(e164, id)),
-      this.#issue(newUser(id, e164)),
+      this.#issue(newUser(id, e164), start),
       refund,
     ]);
     if (user.id === id) {
       log.info({ userId: user.id, phone: maskedPhone(phone) }, "user created");
+      this.#audit.append({
+        event: "user.created",
+        userId: user.id,
+        phone: maskedPhone(phone),
+        clientIp: client.ip,
+      });
       return { ...draft, user };
     }
     // A concurrent first login of the same phone created the user first. The draft session names an id that
     // no user has; its token was never handed out, so it just expires. Issue one for the real user.
-    return { ...(await this.#issue(user)), user };
+    return { ...(await this.#issue(user, start)), user };
   }
 
   /** Counts each limit's refusals by its reason, for metrics, and passes everything through unchanged. */
@@ -200,7 +413,8 @@ export class LoginService {
     }
   }
 
-  async refresh(refreshToken: string): Promise<TokenPair> {
+  /** `client`, when the transport knows it, is recorded as the session's last use. */
+  async refresh(refreshToken: string, client?: Client): Promise<TokenPair> {
     const { refreshTokens, settings, log } = this.deps;
     const presented = refreshToken.trim();
     const current = parseRefreshToken(presented);
@@ -214,22 +428,28 @@ export class LoginService {
         next.ref.hash,
         settings.refreshTtlSeconds,
         settings.refreshReuseGraceSeconds,
+        client && { ip: client.ip },
       ),
     );
     if (outcome.kind === "reused") {
       log.warn({ userId: current.userId }, "refresh token reused: family revoked");
+      this.#audit.append({ event: "token.reused", userId: current.userId, reason: "family revoked" });
       throw refreshTokenReused();
     }
     if (outcome.kind === "invalid") throw refreshTokenInvalid();
     const { record } = outcome;
+    this.#audit.append({
+      event: "token.refreshed",
+      userId: record.userId,
+      reason: outcome.repeated ? "repeated" : "rotated",
+    });
     if (outcome.repeated) {
       log.info({ userId: record.userId }, "spent refresh token back within the grace: same successor");
     }
-    const access = await this.deps.accessTokens.sign({
-      id: record.userId,
-      phone: record.phone,
-      role: record.role,
-    });
+    const access = await this.deps.accessTokens.sign(
+      { id: record.userId, phone: record.phone, role: record.role },
+      record.family,
+    );
     return { accessToken: access.token, refreshToken: next.token, expiresIn: access.expiresIn };
   }
 
@@ -243,18 +463,20 @@ export class LoginService {
     if (presented === "") throw refreshTokenInvalid();
     const current = parseRefreshToken(presented);
     if (!current) return;
-    await this.#store(this.deps.refreshTokens.revokeFamily(current));
+    const known = await this.#store(this.deps.refreshTokens.revokeFamily(current));
+    if (known) this.#audit.append({ event: "session.logout", userId: current.userId });
   }
 
-  async #issue(user: User): Promise<TokenPair> {
+  async #issue(user: User, session: SessionStart): Promise<TokenPair> {
     const { refreshTokens, settings } = this.deps;
     const minted = mintRefreshToken(user.id);
     const [access] = await Promise.all([
-      this.deps.accessTokens.sign(user),
+      this.deps.accessTokens.sign(user, minted.ref.family),
       this.#store(
         refreshTokens.create(
           { ...minted.ref, phone: user.phone, role: user.role },
           settings.refreshTtlSeconds,
+          session,
         ),
       ),
     ]);

@@ -6,6 +6,14 @@
 /** Who is asking: the transports fill this in; limits (per IP) are keyed on it. */
 export interface Client {
   readonly ip: string;
+  /** The request's User-Agent, which names a session when the login gives no device name. */
+  readonly userAgent?: string | undefined;
+  /**
+   * The socket peer itself is on this machine (127.0.0.0/8, ::1) and no proxy header came with the request.
+   * Never true for a forwarded address: a header is the caller's word, the socket is not. In development
+   * (nothing real is sent) such callers skip the request limits; see `AbuseGuard`.
+   */
+  readonly loopback?: boolean;
 }
 
 /**
@@ -26,8 +34,11 @@ export interface Phone {
   readonly type: string | undefined;
 }
 
-/** "+91******3210": the calling code and the last four digits, whatever the country. */
-export function maskedPhone(phone: Phone): string {
+/**
+ * "+91******3210": the calling code and the last four digits, whatever the country. The one masking rule: logs
+ * of a raw E.164 string use it too (`maskPhone` in src/log.ts).
+ */
+export function maskedPhone(phone: Pick<Phone, "callingCode" | "nationalNumber">): string {
   const hidden = Math.max(0, phone.nationalNumber.length - 4);
   return `+${phone.callingCode}${"*".repeat(hidden)}${phone.nationalNumber.slice(hidden)}`;
 }
@@ -55,6 +66,8 @@ export interface SentCode {
   readonly phone: string;
   readonly expiresInSeconds: number;
   readonly codeLength: number;
+  /** The verification the code belongs to (a resend continues the pending one). */
+  readonly verificationId: string;
 }
 
 export interface TokenPair {
@@ -74,4 +87,38 @@ export interface TokenRef {
   readonly userId: number;
   readonly family: string;
   readonly hash: string;
+}
+
+// ---- sessions ------------------------------------------------------------------------------------------
+
+/** One login of a user and the refresh tokens rotated from it (a refresh-token family), as the user sees it. */
+export interface SessionInfo {
+  /** The family id: the `sid` claim of the session's access tokens. */
+  readonly id: string;
+  /** The device name given at login, else the User-Agent; may be empty. */
+  readonly label: string;
+  /** The client IP of the last use (login or refresh). */
+  readonly ip: string;
+  /** Milliseconds since the epoch. */
+  readonly createdAt: number;
+  readonly lastUsedAt: number;
+}
+
+/** A session in a listing: `current` for the session of the access token that asked. */
+export interface ListedSession extends SessionInfo {
+  readonly current: boolean;
+}
+
+const MAX_LABEL_LENGTH = 128;
+
+/**
+ * The label a new session is listed under: the device name the client chose, else its User-Agent. Control
+ * characters go (a label is shown to the user and written to logs) and it is cut to 128 characters, so a
+ * client cannot make a session record of any size.
+ */
+export function sessionLabel(deviceName: string | undefined, userAgent: string | undefined): string {
+  const clean = (s: string | undefined) =>
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
+    [...(s ?? "").replace(/[\u0000-\u001f\u007f-\u009f]/g, " ").trim()].slice(0, MAX_LABEL_LENGTH).join("");
+  return clean(deviceName) || clean(userAgent);
 }

@@ -24,6 +24,11 @@ export const REASONS = {
   OTP_ATTEMPTS_EXHAUSTED: { kind: "unauthenticated", what: "too many wrong codes; request a new one" },
   REFRESH_TOKEN_INVALID: { kind: "unauthenticated", what: "unknown, expired or revoked refresh token" },
   REFRESH_TOKEN_REUSED: { kind: "unauthenticated", what: "a spent refresh token came back; session revoked" },
+  ACCESS_TOKEN_INVALID: {
+    kind: "unauthenticated",
+    what: "missing, malformed, expired or foreign access token, or its session was revoked",
+  },
+  SESSION_NOT_FOUND: { kind: "not_found", what: "no live session of the caller's has this id" },
   OTP_COOLDOWN: { kind: "resource_exhausted", what: "a code was just sent to this phone" },
   PHONE_LOCKED: { kind: "resource_exhausted", what: "too many wrong codes for this phone" },
   RATE_LIMIT_IP: { kind: "resource_exhausted", what: "too many requests from the client's network" },
@@ -33,6 +38,10 @@ export const REASONS = {
   SMS_BUDGET_EXHAUSTED: { kind: "resource_exhausted", what: "the service's hourly SMS budget is spent" },
   SMS_UNAVAILABLE: { kind: "unavailable", what: "no SMS provider could send the code" },
   STORE_UNAVAILABLE: { kind: "unavailable", what: "the store (Redis) did not answer" },
+  VERIFICATION_NOT_FOUND: {
+    kind: "not_found",
+    what: "no such verification: unknown, another phone's, or past its retention",
+  },
   INTERNAL: { kind: "internal", what: "a bug; metadata error_id matches the log line" },
   // Refused by a transport before the kernel saw the request (REST body, path).
   MALFORMED_REQUEST: {
@@ -108,6 +117,9 @@ export const otpExpired = () =>
 export const otpAttemptsExhausted = () =>
   new LoginError("OTP_ATTEMPTS_EXHAUSTED", "too many incorrect attempts; request a new code");
 
+export const verificationNotFound = () =>
+  new LoginError("VERIFICATION_NOT_FOUND", "no such verification; it may have expired from the records");
+
 // ---- tokens --------------------------------------------------------------------------------------------
 
 export const refreshTokenInvalid = () =>
@@ -118,6 +130,18 @@ export const refreshTokenReused = () =>
     "REFRESH_TOKEN_REUSED",
     "refresh token was already used; the session has been revoked, log in again",
   );
+
+// ---- sessions ------------------------------------------------------------------------------------------
+
+/** One message for every cause, so a refusal tells an attacker nothing about which check a forgery failed. */
+export const accessTokenInvalid = () =>
+  new LoginError(
+    "ACCESS_TOKEN_INVALID",
+    "a valid access token is required (Authorization: Bearer <token>); refresh it or log in again",
+  );
+
+export const sessionNotFound = () =>
+  new LoginError("SESSION_NOT_FOUND", "no such session: it is not yours, or it has already ended");
 
 // ---- limits --------------------------------------------------------------------------------------------
 

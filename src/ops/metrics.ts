@@ -67,6 +67,12 @@ export class Metrics implements LoginEvents {
     labelNames: ["provider", "outcome"] as const,
     registers: [this.registry],
   });
+  readonly #deliveryReceipts = new Counter({
+    name: "otp_auth_sms_delivery_receipts_total",
+    help: "Delivery receipts for our messages, by provider, destination country (ISO region) and status",
+    labelNames: ["provider", "country", "status"] as const,
+    registers: [this.registry],
+  });
   readonly #limitRefusals = new Counter({
     name: "otp_auth_limit_refusals_total",
     help: "Requests refused by a rate limit, by limit",
@@ -234,6 +240,9 @@ export class Metrics implements LoginEvents {
   }
   limitRefused(limit: string): void {
     this.#limitRefusals.labels(limit).inc();
+  }
+  deliveryReported(provider: string, country: string, status: string): void {
+    this.#deliveryReceipts.labels(provider, country, status).inc();
   }
 
   async *#observeStream<T>(messages: AsyncIterable<T>, series: Series, start: number): AsyncIterable<T> {

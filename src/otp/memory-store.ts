@@ -1,5 +1,15 @@
 import { timingSafeEqual } from "node:crypto";
-import type { FailureLock, OtpStore, VerifyOutcome } from "../login/ports.js";
+import type {
+  DeliveryReceipt,
+  FailureLock,
+  NewCode,
+  OtpStore,
+  PutResult,
+  SendAttempt,
+  StoredVerification,
+  VerificationStore,
+  VerifyOutcome,
+} from "../login/ports.js";
 import { checkLock } from "./lock.js";
 
 interface Entry {
@@ -7,6 +17,15 @@ interface Entry {
   attempts: number;
   /** Clock time (ms) from which the code is gone. */
   readonly expiresAt: number;
+  /** The previous code, live beside this one until its own expiry. */
+  readonly late?: { readonly digest: Buffer; readonly expiresAt: number } | undefined;
+  readonly verificationId: string;
+}
+
+/** A verification's record, and until when it is kept. */
+interface Verification {
+  record: StoredVerification;
+  keepUntil: number;
 }
 
 /**
@@ -34,13 +53,17 @@ const NO_LOCK: FailureLock = { maxFailures: 0, lockSeconds: 1 };
  * never holds more than about twice the live codes. Failure counts only arise from wrong codes, which need
  * a code, so the same sweep keeps them bounded too.
  */
-export class MemoryOtpStore implements OtpStore {
+export class MemoryOtpStore implements OtpStore, VerificationStore {
   readonly #codes = new Map<string, Entry>();
+  readonly #verifications = new Map<string, Verification>();
+  /** `<provider> <message id>` -> verification id, for receipts. */
+  readonly #messages = new Map<string, { id: string; keepUntil: number }>();
   readonly #failures = new Map<string, Failures>();
   /** Until when each (phone, client) pair counts as having failed, keyed `<phone> <client>`. */
   readonly #clientFailed = new Map<string, number>();
   readonly #now: () => number;
   #sweepAt = MIN_SWEEP_SIZE;
+  #recordSweepAt = MIN_SWEEP_SIZE;
 
   /** @param now the clock in milliseconds; tests pass their own to make codes expire without waiting. */
   constructor(now: () => number = Date.now) {
@@ -52,21 +75,57 @@ export class MemoryOtpStore implements OtpStore {
     return this.#codes.size;
   }
 
-  async put(phone: string, digest: string, ttlSeconds: number): Promise<void> {
+  async put(phone: string, digest: string, ttlSeconds: number, code: NewCode): Promise<PutResult> {
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
       throw new RangeError(`ttlSeconds must be a whole number >= 1, got ${ttlSeconds}`);
     }
     const now = this.#now();
     if (this.#codes.size + this.#failures.size + this.#clientFailed.size >= this.#sweepAt) this.#sweep(now);
-    this.#codes.set(phone, { digest: Buffer.from(digest), attempts: 0, expiresAt: now + ttlSeconds * 1000 });
+    // Records outlive their codes by the retention, so they are swept on a count of their own.
+    if (this.#verifications.size >= this.#recordSweepAt) this.#sweepRecords(now);
+    const expiresAt = now + ttlSeconds * 1000;
+    const keepUntil = expiresAt + code.retentionSeconds * 1000;
+    const current = this.#live(phone);
+    const pending = current && this.#verifications.get(current.verificationId);
+    // As in the script: a pending verification with checks left continues, its current code kept as the late
+    // one on the same attempt count; anything else starts a new verification.
+    if (current && pending?.record.status === "pending" && current.attempts < code.maxAttempts) {
+      this.#codes.set(phone, {
+        digest: Buffer.from(digest),
+        attempts: current.attempts,
+        expiresAt,
+        late: { digest: current.digest, expiresAt: current.expiresAt },
+        verificationId: current.verificationId,
+      });
+      pending.record = { ...pending.record, expiresAtMs: expiresAt };
+      pending.keepUntil = keepUntil;
+      return { verificationId: current.verificationId, expiresAtMs: expiresAt };
+    }
+    const id = code.verificationId;
+    this.#codes.set(phone, { digest: Buffer.from(digest), attempts: 0, expiresAt, verificationId: id });
+    this.#verifications.set(id, {
+      keepUntil,
+      record: {
+        id,
+        phone,
+        maskedPhone: code.maskedPhone,
+        status: "pending",
+        createdAtMs: now,
+        expiresAtMs: expiresAt,
+        attemptsUsed: 0,
+        sendAttempts: [],
+      },
+    });
+    return { verificationId: id, expiresAtMs: expiresAt };
   }
 
   async verify(
     phone: string,
-    digest: string,
+    digest: string | readonly string[],
     maxAttempts: number,
     lock: FailureLock = NO_LOCK,
     client?: string,
+    verificationId?: string,
   ): Promise<VerifyOutcome> {
     checkLock(lock);
     const now = this.#now();
@@ -75,25 +134,46 @@ export class MemoryOtpStore implements OtpStore {
     const lockedMs = failures ? failures.lockedUntil - now : 0;
     if (lock.maxFailures > 0 && lockedMs > 0 && this.#hasFailed(phone, client, now))
       return { kind: "locked", retryAfterMs: lockedMs };
+    if (verificationId !== undefined && this.#liveVerification(verificationId, now)?.record.phone !== phone)
+      return { kind: "not_found" };
     const entry = this.#live(phone);
     if (!entry) return { kind: "missing" };
+    if (verificationId !== undefined && entry.verificationId !== verificationId) return { kind: "missing" };
+    const vid = entry.verificationId;
+    const v = this.#verifications.get(vid);
     // Counted before comparing, and the entry is kept once exhausted, exactly as the Redis script does.
     entry.attempts += 1;
-    if (entry.attempts > maxAttempts) return { kind: "exhausted" };
-    const given = Buffer.from(digest);
-    if (given.length === entry.digest.length && timingSafeEqual(given, entry.digest)) {
+    if (v) v.record = { ...v.record, attemptsUsed: Math.min(entry.attempts, maxAttempts) };
+    if (entry.attempts > maxAttempts) return { kind: "exhausted", verificationId: vid };
+    const candidates = typeof digest === "string" ? [digest] : digest;
+    if (candidates.length > 2)
+      throw new RangeError("at most two digests: the current and the previous secret's");
+    const late = entry.late && now < entry.late.expiresAt ? entry.late.digest : undefined;
+    // Every candidate against both live codes, whatever the first comparisons answered, as the script does.
+    const hit = candidates
+      .flatMap((d) => {
+        const given = Buffer.from(d);
+        const matches = (stored: Buffer) => given.length === stored.length && timingSafeEqual(given, stored);
+        return [matches(entry.digest), late !== undefined && matches(late)];
+      })
+      .includes(true);
+    if (hit) {
       this.#codes.delete(phone);
+      if (v) v.record = { ...v.record, status: "approved" };
       // Clears the count, never a lock, as in the script.
       if (failures && lockedMs > 0) failures.count = 0;
       else this.#failures.delete(phone);
       if (client !== undefined) this.#clientFailed.delete(clientKey(phone, client));
-      return { kind: "ok" };
+      return { kind: "ok", verificationId: vid };
     }
+    if (v && entry.attempts >= maxAttempts) v.record = { ...v.record, status: "max_attempts_reached" };
+    let lockedNow = false;
     if (lock.maxFailures > 0) {
       if (client !== undefined)
         this.#clientFailed.set(clientKey(phone, client), now + lock.lockSeconds * 1000);
       const count = (failures && now < failures.countUntil ? failures.count : 0) + 1;
       const until = now + lock.lockSeconds * 1000;
+      lockedNow = count >= lock.maxFailures;
       // The count that reaches the limit turns into the lock (or renews it: a count rebuilt while locked by
       // clients that had not failed yet), as in the script.
       this.#failures.set(
@@ -103,7 +183,12 @@ export class MemoryOtpStore implements OtpStore {
           : { count, countUntil: until, lockedUntil: failures?.lockedUntil ?? 0 },
       );
     }
-    return { kind: "wrong", attemptsLeft: maxAttempts - entry.attempts };
+    return {
+      kind: "wrong",
+      attemptsLeft: maxAttempts - entry.attempts,
+      verificationId: vid,
+      locked: lockedNow,
+    };
   }
 
   async lockedFor(phone: string, client?: string): Promise<number> {
@@ -126,7 +211,68 @@ export class MemoryOtpStore implements OtpStore {
 
   async discard(phone: string, digest: string): Promise<void> {
     const entry = this.#live(phone);
-    if (entry?.digest.equals(Buffer.from(digest))) this.#codes.delete(phone);
+    if (!entry?.digest.equals(Buffer.from(digest))) return;
+    // As in the script: the previous code, which went out, is current again; no code left is failed_to_send.
+    if (entry.late) {
+      const { late, ...rest } = entry;
+      this.#codes.set(phone, { ...rest, digest: late.digest, expiresAt: late.expiresAt });
+      return;
+    }
+    this.#codes.delete(phone);
+    const v = this.#verifications.get(entry.verificationId);
+    if (v?.record.status === "pending") v.record = { ...v.record, status: "failed_to_send" };
+  }
+
+  async get(id: string): Promise<StoredVerification | undefined> {
+    return this.#liveVerification(id, this.#now())?.record;
+  }
+
+  async cancel(id: string): Promise<StoredVerification | undefined> {
+    const now = this.#now();
+    const v = this.#liveVerification(id, now);
+    if (!v) return undefined;
+    if (v.record.status === "pending" && now < v.record.expiresAtMs) {
+      v.record = { ...v.record, status: "canceled" };
+      if (this.#codes.get(v.record.phone)?.verificationId === id) this.#codes.delete(v.record.phone);
+    }
+    return v.record;
+  }
+
+  async recordSend(_phone: string, id: string, attempt: SendAttempt, keepUntilMs: number): Promise<void> {
+    const v = this.#verifications.get(id);
+    if (!v) return;
+    v.record = { ...v.record, sendAttempts: [...v.record.sendAttempts, attempt] };
+    v.keepUntil = Math.max(v.keepUntil, keepUntilMs);
+    if (attempt.messageId !== "")
+      this.#messages.set(`${attempt.provider} ${attempt.messageId}`, { id, keepUntil: keepUntilMs });
+  }
+
+  async recordReceipt(receipt: DeliveryReceipt): Promise<StoredVerification | undefined> {
+    const now = this.#now();
+    const index = `${receipt.provider} ${receipt.messageId}`;
+    const found = this.#messages.get(index);
+    if (!found || now >= found.keepUntil) {
+      this.#messages.delete(index);
+      return undefined;
+    }
+    const v = this.#liveVerification(found.id, now);
+    if (!v) return undefined;
+    v.record = {
+      ...v.record,
+      sendAttempts: v.record.sendAttempts.map((a) =>
+        a.provider === receipt.provider && a.messageId === receipt.messageId
+          ? { ...a, deliveryStatus: receipt.status, errorCode: receipt.errorCode }
+          : a,
+      ),
+    };
+    return v.record;
+  }
+
+  #liveVerification(id: string, now: number): Verification | undefined {
+    const v = this.#verifications.get(id);
+    if (!v || now < v.keepUntil) return v;
+    this.#verifications.delete(id);
+    return undefined;
   }
 
   #live(phone: string): Entry | undefined {
@@ -157,5 +303,15 @@ export class MemoryOtpStore implements OtpStore {
       MIN_SWEEP_SIZE,
       2 * (this.#codes.size + this.#failures.size + this.#clientFailed.size),
     );
+  }
+
+  #sweepRecords(now: number): void {
+    for (const [id, v] of this.#verifications) {
+      if (now >= v.keepUntil) this.#verifications.delete(id);
+    }
+    for (const [key, m] of this.#messages) {
+      if (now >= m.keepUntil) this.#messages.delete(key);
+    }
+    this.#recordSweepAt = Math.max(MIN_SWEEP_SIZE, 2 * this.#verifications.size);
   }
 }

@@ -7,6 +7,11 @@ export interface Check {
   readonly key: string;
   /** The refusal the caller gets when this check refuses, given the wait. */
   readonly refuse: (retryAfterMs: number) => LoginError;
+  /**
+   * A counter every send (to a country, or at all) touches: on a Redis Cluster it is split into shards on
+   * several masters, so no one master takes every send. Elsewhere it is one counter.
+   */
+  readonly spread?: boolean;
 }
 
 export interface Refusal {

@@ -28,6 +28,11 @@ export interface LimitSettings {
   readonly smsBlockedNumberTypes: readonly string[];
   /** Number ranges codes are never sent to, as digits after "+" (satellite: "8816", "870"). */
   readonly smsBlockedPrefixes: readonly string[];
+  /**
+   * Keys the per-country and global SMS counters are split into on a Redis Cluster (SMS_BUDGET_SHARDS);
+   * undefined: 8 on a cluster. One Redis always keeps one counter each.
+   */
+  readonly smsBudgetShards: number | undefined;
 }
 
 const HOUR = 3600;
@@ -88,5 +93,7 @@ export function readLimits(r: EnvReader): LimitSettings {
     smsBlockedPrefixes: blockList("SMS_BLOCKED_PREFIXES", "8816,8818,870,883", (p) =>
       /^\+?\d{1,6}$/.test(p) ? p.replace("+", "") : undefined,
     ),
+    smsBudgetShards:
+      r.optional("SMS_BUDGET_SHARDS") === undefined ? undefined : r.int("SMS_BUDGET_SHARDS", 8, 1, 1024),
   };
 }

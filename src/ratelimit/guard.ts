@@ -1,13 +1,17 @@
-import type { Redis } from "ioredis";
 import type { Logger } from "../log.js";
 import type { Client, Phone } from "../login/model.js";
 import type { AbuseGuard, SendPermit } from "../login/ports.js";
+import { isCluster, type RedisClient } from "../redis/client.js";
+import { clusterSendDecision } from "./cluster-send-decision.js";
 import type { LimitSettings } from "./config.js";
 import { ipKey } from "./ip-key.js";
 import { limitFactory } from "./limit.js";
 import { type LockedFor, type LockKeys, memorySendDecision, redisSendDecision } from "./send-decision.js";
 import { SendPolicy } from "./send-policy.js";
 import { VerifyPolicy } from "./verify-policy.js";
+
+/** SMS_BUDGET_SHARDS on a cluster when unset: enough to spread the hot counters over every master of a few. */
+export const CLUSTER_BUDGET_SHARDS = 8;
 
 /**
  * The abuse limits the login core consults, on Redis (shared by every instance) or, in the embedded mode,
@@ -16,23 +20,34 @@ import { VerifyPolicy } from "./verify-policy.js";
 export class RateLimitGuard implements AbuseGuard {
   readonly #send: SendPolicy;
   readonly #verify: VerifyPolicy;
+  readonly #exempt: (client: Client) => boolean;
 
   constructor(opts: {
     limits: LimitSettings;
-    redis: Redis | undefined;
+    redis: RedisClient | undefined;
     /**
      * The phone's failure lock, as the OTP store keeps it: its keys, read inside the send decision on Redis;
      * `lockedFor` in the embedded mode. Both take the client key, since the lock stops only clients that failed.
      */
     lock: { readonly keys: LockKeys; readonly lockedFor: LockedFor };
     log: Logger;
+    /**
+     * Callers on this machine (`Client.loopback`) skip the per-IP and per-phone limits and the cooldown. Only
+     * for the development SMS provider, where a send costs nothing: a person trying the service locally should
+     * not wait 30 s between codes. The attempt cap and the phone's lock still apply.
+     */
+    exemptLoopback?: boolean;
   }) {
     const make = limitFactory(opts.redis);
-    const decide = opts.redis
-      ? redisSendDecision(opts.redis, opts.lock.keys)
-      : memorySendDecision(opts.lock.lockedFor);
+    const redis = opts.redis;
+    const decide = !redis
+      ? memorySendDecision(opts.lock.lockedFor)
+      : isCluster(redis)
+        ? clusterSendDecision(redis, opts.lock.keys, opts.limits.smsBudgetShards ?? CLUSTER_BUDGET_SHARDS)
+        : redisSendDecision(redis, opts.lock.keys);
     this.#send = new SendPolicy(opts.limits, make, decide, opts.log);
     this.#verify = new VerifyPolicy(opts.limits, make);
+    this.#exempt = opts.exemptLoopback ? (client) => client.loopback === true : () => false;
   }
 
   clientKey(client: Client): string {
@@ -40,14 +55,23 @@ export class RateLimitGuard implements AbuseGuard {
   }
 
   beforeSend(phone: Phone, client: Client): Promise<SendPermit> {
-    return this.#send.check(phone, client);
+    return this.#send.check(phone, client, this.#exempt(client));
+  }
+
+  beforeTestNumberSend(client: Client): Promise<void> {
+    return this.#send.checkClientOnly(client);
+  }
+
+  beforeReroute(phone: Phone): Promise<SendPermit> {
+    return this.#send.checkReroute(phone);
   }
 
   beforeVerify(_phone: Phone, client: Client): Promise<void> {
-    return this.#verify.check(client);
+    return this.#exempt(client) ? Promise.resolve() : this.#verify.check(client);
   }
 
   async afterLogin(_phone: Phone, client: Client): Promise<void> {
+    if (this.#exempt(client)) return;
     // A real user on a shared (carrier NAT) address must not use up the address for everyone behind it:
     // what a completed login asked for is given back, so the per-IP limits count only what led nowhere.
     await Promise.all([this.#send.refundClient(client), this.#verify.refundClient(client)]);

@@ -1,10 +1,10 @@
-import type { Redis } from "ioredis";
 import {
   type RateLimiterAbstract,
   RateLimiterMemory,
   RateLimiterRedis,
   RateLimiterRes,
 } from "rate-limiter-flexible";
+import type { RedisClient } from "../redis/client.js";
 import { classifyRedisError } from "../redis/errors.js";
 
 /** One counter: `points` per fixed window of `durationSeconds`, keyed by the caller (an IP, a phone, …). */
@@ -94,7 +94,7 @@ return {consumed, ttl}
 /** Builds limits on the service's store: Redis when there is one, process memory in the embedded mode. */
 export type LimitFactory = (spec: LimitSpec) => Limit;
 
-export function limitFactory(redis: Redis | undefined): LimitFactory {
+export function limitFactory(redis: RedisClient | undefined): LimitFactory {
   return (spec) => {
     const opts = { keyPrefix: `rl:${spec.name}`, points: spec.points, duration: spec.durationSeconds };
     const limiter = redis

@@ -1,7 +1,7 @@
-import type { Redis } from "ioredis";
 import { phoneLocked } from "../login/reasons.js";
+import type { RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
-import { byLongestWait, type Check, type Refusal } from "./checks.js";
+import { byLongestWait, type Check, type Refusal, refund } from "./checks.js";
 
 /**
  * One send, as the decision sees it. The client's own counters are checked first and are the only ones a
@@ -17,8 +17,15 @@ export interface SendAsk {
   readonly lock?: { readonly phone: string; readonly client: string } | undefined;
 }
 
-/** Decides a send: the refusals, longest wait first; none means every counter was counted. */
-export type SendDecision = (ask: SendAsk) => Promise<Refusal[]>;
+/** What a decision found: the refusals, longest wait first; none means every SMS counter was counted. */
+export interface Decided {
+  readonly refusals: Refusal[];
+  /** Gives back what a passed send counted, when its code cannot be stored or sent. */
+  giveBack(): Promise<void>;
+}
+
+/** Decides a send. */
+export type SendDecision = (ask: SendAsk) => Promise<Decided>;
 
 /** The OTP store's failure lock, as the Redis script reads it. */
 export type LockKeys = (phone: string, client: string) => readonly [lock: string, clientFailures: string];
@@ -86,9 +93,9 @@ interface DecideCommand {
 }
 
 /** The decision on Redis: one script call, so one command in the send's first round trip. */
-export function redisSendDecision(redis: Redis, lockKeys: LockKeys): SendDecision {
+export function redisSendDecision(redis: RedisClient, lockKeys: LockKeys): SendDecision {
   redis.defineCommand("rlSendDecide", { lua: DECIDE });
-  const run = redis as Redis & DecideCommand;
+  const run = redis as RedisClient & DecideCommand;
   return async (ask) => {
     const checks = [...ask.requests, ...ask.sms];
     const keys = checks.map((c) => c.limit.storeKey(c.key));
@@ -97,7 +104,7 @@ export function redisSendDecision(redis: Redis, lockKeys: LockKeys): SendDecisio
     const waits = await redisCall(
       run.rlSendDecide(keys.length, ...keys, ask.requests.length, ask.lock ? "1" : "0", ...args),
     );
-    return refusalsOf(checks, waits);
+    return { refusals: refusalsOf(checks, waits), giveBack: () => refund(ask.sms) };
   };
 }
 
@@ -110,7 +117,7 @@ export function memorySendDecision(lockedFor: LockedFor): SendDecision {
   return (ask) => {
     const run = tail.then(() => decideInMemory(ask, lockedFor));
     tail = run.catch(() => undefined);
-    return run;
+    return run.then((refusals) => ({ refusals, giveBack: () => refund(ask.sms) }));
   };
 }
 
@@ -138,7 +145,7 @@ async function decideInMemory(ask: SendAsk, lockedFor: LockedFor): Promise<Refus
 }
 
 /** The checks whose wait is positive (and the lock, last), longest wait first. */
-function refusalsOf(checks: readonly Check[], waits: readonly number[]): Refusal[] {
+export function refusalsOf(checks: readonly Check[], waits: readonly number[]): Refusal[] {
   const refusals: Refusal[] = [];
   checks.forEach((c, i) => {
     const ms = waits[i] ?? 0;

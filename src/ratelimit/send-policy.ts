@@ -12,7 +12,7 @@ import {
   smsCountryLimit,
   smsPrefixLimit,
 } from "../login/reasons.js";
-import { type Check, refund, refusalError } from "./checks.js";
+import { type Check, refusalError } from "./checks.js";
 import type { LimitSettings } from "./config.js";
 import { destinationOf } from "./destination.js";
 import { ipKey } from "./ip-key.js";
@@ -70,7 +70,11 @@ export class SendPolicy {
     this.#lockOn = limits.phoneFailures > 0;
   }
 
-  async check(phone: Phone, client: Client): Promise<SendPermit> {
+  /**
+   * @param exempt the caller skips the limits on asking (per IP, per phone, the cooldown): a person on this
+   * machine while nothing real is sent. The SMS-pumping caps, the destination rules and the lock still apply.
+   */
+  async check(phone: Phone, client: Client, exempt = false): Promise<SendPermit> {
     const destination = destinationOf(phone);
     if (this.#allowed.size > 0 && !(destination.country && this.#allowed.has(destination.country))) {
       throw countryNotAllowed(destination.country ?? `+${destination.callingCode}`);
@@ -83,18 +87,22 @@ export class SendPolicy {
       limit: Limit | undefined,
       key: string,
       refuse: (retryAfterMs: number) => LoginError,
+      spread = false,
     ) => {
-      if (limit) to.push({ limit, key, refuse });
+      if (limit) to.push({ limit, key, refuse, ...(spread ? { spread } : {}) });
     };
     const clientKey = ipKey(client.ip);
-    add(requests, this.#ip, clientKey, (ms) => rateLimitIp(ms, "send"));
-    add(sms, this.#cooldown, phone.e164, otpCooldown);
-    add(sms, this.#phone, phone.e164, rateLimitPhone);
+    if (!exempt) {
+      add(requests, this.#ip, clientKey, (ms) => rateLimitIp(ms, "send"));
+      add(sms, this.#cooldown, phone.e164, otpCooldown);
+      add(sms, this.#phone, phone.e164, rateLimitPhone);
+    }
     add(sms, this.#prefix, destination.prefix, smsPrefixLimit);
-    add(sms, this.#country, destination.callingCode, smsCountryLimit);
-    add(sms, this.#global, "all", smsBudgetExhausted);
+    // Every send to a country, and every send at all, counts on these two: on a cluster they are spread.
+    add(sms, this.#country, destination.callingCode, smsCountryLimit, true);
+    add(sms, this.#global, "all", smsBudgetExhausted, true);
 
-    const refusals = await this.decide({
+    const { refusals, giveBack } = await this.decide({
       requests,
       sms,
       lock: this.#lockOn ? { phone: phone.e164, client: clientKey } : undefined,
@@ -103,7 +111,47 @@ export class SendPolicy {
     if (budget) this.#reportBudget(budget.retryAfterMs);
     const refusal = refusals[0];
     if (refusal) throw refusalError(refusal);
-    return { cancel: () => refund(sms) };
+    return { cancel: giveBack };
+  }
+
+  /** A send to a test number: the client's own limit only, decided the same way. */
+  async checkClientOnly(client: Client): Promise<void> {
+    const requests: Check[] = this.#ip
+      ? [{ limit: this.#ip, key: ipKey(client.ip), refuse: (ms) => rateLimitIp(ms, "send") }]
+      : [];
+    const {
+      refusals: [refusal],
+    } = await this.decide({ requests, sms: [], lock: undefined });
+    if (refusal) throw refusalError(refusal);
+  }
+
+  /**
+   * A code we send again by ourselves (a reroute after an undelivered receipt): the phone's window and the
+   * SMS caps, which protect the budget; no client limit (no client asked) and no cooldown (no one pressed
+   * "resend").
+   */
+  async checkReroute(phone: Phone): Promise<SendPermit> {
+    const destination = destinationOf(phone);
+    const sms: Check[] = [];
+    const add = (
+      limit: Limit | undefined,
+      key: string,
+      refuse: (retryAfterMs: number) => LoginError,
+      spread = false,
+    ) => {
+      if (limit) sms.push({ limit, key, refuse, ...(spread ? { spread } : {}) });
+    };
+    add(this.#phone, phone.e164, rateLimitPhone);
+    add(this.#prefix, destination.prefix, smsPrefixLimit);
+    // Spread on a cluster, as for every send (see check).
+    add(this.#country, destination.callingCode, smsCountryLimit, true);
+    add(this.#global, "all", smsBudgetExhausted, true);
+    const { refusals, giveBack } = await this.decide({ requests: [], sms, lock: undefined });
+    const budget = refusals.find((r) => r.limit !== undefined && r.limit === this.#global);
+    if (budget) this.#reportBudget(budget.retryAfterMs);
+    const refusal = refusals[0];
+    if (refusal) throw refusalError(refusal);
+    return { cancel: giveBack };
   }
 
   /** Number types and ranges that are never a person's mobile: a code sent there only costs money. */

@@ -1,4 +1,13 @@
-import { Redis } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
+import type { RedisClient } from "./client.js";
+import type { RedisTarget } from "./config.js";
+
+// The one module that loads ioredis; src/app.ts imports it only when a Redis is configured.
+export { isCluster, type RedisClient, untilReady } from "./client.js";
+
+const COMMAND_TIMEOUT_MS = 800;
+const CONNECT_TIMEOUT_MS = 1_000;
+const backoff = (attempt: number) => Math.min(attempt * 100, 1_000);
 
 /**
  * The service's Redis client. Auto-pipelining sends commands issued in the same tick as one write, so the
@@ -10,33 +19,55 @@ import { Redis } from "ioredis";
  * (a Redis that hangs rather than closes). Reconnection never gives up, with a backoff capped at one second,
  * so service resumes by itself when Redis returns.
  */
-export function connectRedis(url: string): Redis {
-  return new Redis(url, {
+export function connectRedis(target: RedisTarget): RedisClient {
+  if (target.kind === "cluster") return connectCluster(target.nodes);
+  return new Redis(target.url, {
     enableAutoPipelining: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    connectTimeout: 1_000,
-    commandTimeout: 800,
-    retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    retryStrategy: backoff,
     lazyConnect: false,
   });
 }
 
 /**
- * Resolves once the client is ready, or after `timeoutMs` either way: with the offline queue off, the first
- * requests must not race the connection, but a Redis that is down at start-up must not stop the service from
- * starting (it answers Unavailable and `/readyz` says why until Redis comes).
+ * The same behaviour on a cluster. The seed URLs only find the cluster: the nodes it reports are reached with
+ * the first URL's credentials and TLS, since CLUSTER SLOTS carries neither. Redirections during a failover
+ * are followed a few times, each after a short pause, and then fail: a request waits at most about a second
+ * for a new master, never for the whole election.
  */
-export async function untilReady(redis: Redis, timeoutMs: number): Promise<boolean> {
-  if (redis.status === "ready") return true;
-  return new Promise((resolve) => {
-    const done = (ready: boolean) => {
-      clearTimeout(timer);
-      redis.off("ready", onReady);
-      resolve(ready);
-    };
-    const onReady = () => done(true);
-    const timer = setTimeout(() => done(false), timeoutMs);
-    redis.once("ready", onReady);
-  });
+function connectCluster(urls: readonly string[]): Cluster {
+  const seeds = urls.map((u) => new URL(u));
+  const first = seeds[0];
+  if (!first) throw new Error("REDIS_CLUSTER_NODES names no node");
+  const keyPrefix = first.searchParams.get("keyPrefix") ?? undefined;
+  const nodeOptions: RedisOptions = {
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    maxRetriesPerRequest: 0,
+    ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+    ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+    ...(first.protocol === "rediss:" ? { tls: {} } : {}),
+  };
+  return new Cluster(
+    seeds.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
+    {
+      enableAutoPipelining: true,
+      enableOfflineQueue: false,
+      // Reads go to masters: a replica may lag, and a code or a token must be read where it was written.
+      scaleReads: "master",
+      clusterRetryStrategy: backoff,
+      maxRedirections: 6,
+      retryDelayOnFailover: 100,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnTryAgain: 100,
+      slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
+      // A failover moves slots without telling clients that are not redirected: look every few seconds.
+      slotsRefreshInterval: 5_000,
+      ...(keyPrefix ? { keyPrefix } : {}),
+      redisOptions: nodeOptions,
+    },
+  );
 }

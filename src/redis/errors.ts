@@ -8,6 +8,13 @@ const UNREACHABLE_MESSAGES = [
   "Connection is closed",
   "Redis connection is not ready",
   "connect ETIMEDOUT",
+  // A cluster between states: every node unreachable, the slot map not yet refreshed after a failover, or a
+  // slot redirected again and again while masters change (a MOVED storm).
+  "Cluster isn't ready",
+  "Failed to refresh slots cache",
+  "Too many Cluster redirections",
+  "None of startup nodes is available",
+  "Node is disconnected",
 ];
 const UNREACHABLE_CODES = new Set([
   "ECONNREFUSED",

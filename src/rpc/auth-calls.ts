@@ -2,6 +2,7 @@ import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/prot
 import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { LoginService } from "../login/login-service.js";
 import { type Client, OTP_SENT_MESSAGE } from "../login/model.js";
+import { CHANNEL } from "../login/verifications.js";
 
 /**
  * One unary RPC as a plain function: its request message and the caller in, the login core, the response's
@@ -35,10 +36,15 @@ export function authCalls(login: LoginService): AuthCalls {
         phone: sent.phone,
         expiresInSeconds: sent.expiresInSeconds,
         codeLength: sent.codeLength,
+        verificationId: sent.verificationId,
+        channel: CHANNEL,
       };
     },
     async verifyOtp(req, client) {
-      const s = await login.verifyOtp(req.phone, req.otp, client);
+      const s = await login.verifyOtp(req.phone, req.otp, client, {
+        verificationId: req.verificationId,
+        deviceName: req.deviceName,
+      });
       return {
         accessToken: s.accessToken,
         refreshToken: s.refreshToken,
@@ -53,8 +59,8 @@ export function authCalls(login: LoginService): AuthCalls {
         },
       };
     },
-    async refreshToken(req) {
-      const p = await login.refresh(req.refreshToken);
+    async refreshToken(req, client) {
+      const p = await login.refresh(req.refreshToken, client);
       return {
         accessToken: p.accessToken,
         refreshToken: p.refreshToken,

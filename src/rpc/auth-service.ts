@@ -1,14 +1,35 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
+import { type AuthService, type VerificationSchema, VerificationStatus } from "../../gen/auth/v1/auth_pb.js";
 import type { LoginService } from "../login/login-service.js";
 import type { LoginLog } from "../login/ports.js";
+import type { SessionService } from "../login/session-service.js";
+import type { VerificationService, VerificationView } from "../login/verifications.js";
+import { type AuditWatchSettings, auditWatcher } from "./audit-watch.js";
 import { authCalls } from "./auth-calls.js";
 import { clientKey } from "./client-context.js";
 import { toConnectError } from "./errors.js";
+import { sessionHandlers } from "./session-handlers.js";
+
+/** What the service needs beyond the login flows: the verification lifecycle and the audit stream. */
+export interface AuthServiceExtras {
+  readonly verifications?: VerificationService | undefined;
+  readonly audit?: AuditWatchSettings | undefined;
+}
 
 /** A thin adapter: Connect messages in, the login core, Connect messages or errors out. */
-export function authServiceImpl(login: LoginService, log: LoginLog): ServiceImpl<typeof AuthService> {
+export function authServiceImpl(
+  login: LoginService,
+  log: LoginLog,
+  sessions?: SessionService,
+  extras: AuthServiceExtras = {},
+): ServiceImpl<typeof AuthService> {
   const calls = authCalls(login);
+  const watchAudit = auditWatcher(extras.audit);
+  const verifications = () => {
+    if (!extras.verifications) throw new Error("no verification service wired");
+    return extras.verifications;
+  };
   async function call<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
@@ -21,6 +42,58 @@ export function authServiceImpl(login: LoginService, log: LoginLog): ServiceImpl
     verifyOtp: (req, ctx) => call(() => calls.verifyOtp(req, client(ctx))),
     refreshToken: (req, ctx) => call(() => calls.refreshToken(req, client(ctx))),
     logout: (req, ctx) => call(() => calls.logout(req, client(ctx))),
+    ...sessionHandlers(sessions, call),
+    async getVerification(req) {
+      return { verification: toMessage(await call(() => verifications().get(req.verificationId))) };
+    },
+    async cancelVerification(req) {
+      return { verification: toMessage(await call(() => verifications().cancel(req.verificationId))) };
+    },
+    async *watchAuditEvents(req, ctx) {
+      for await (const e of watchAudit(req.fromId, ctx)) {
+        yield {
+          event: {
+            id: e.id,
+            timeMs: BigInt(e.timeMs),
+            event: e.event,
+            verificationId: e.verificationId,
+            userId: e.userId,
+            phone: e.phone,
+            clientIp: e.clientIp,
+            reason: e.reason,
+          },
+        };
+      }
+    },
+  };
+}
+
+const STATUS: Record<VerificationView["status"], VerificationStatus> = {
+  pending: VerificationStatus.PENDING,
+  approved: VerificationStatus.APPROVED,
+  canceled: VerificationStatus.CANCELED,
+  expired: VerificationStatus.EXPIRED,
+  max_attempts_reached: VerificationStatus.MAX_ATTEMPTS_REACHED,
+  failed_to_send: VerificationStatus.FAILED_TO_SEND,
+};
+
+function toMessage(v: VerificationView): MessageInitShape<typeof VerificationSchema> {
+  return {
+    id: v.id,
+    status: STATUS[v.status],
+    phone: v.maskedPhone,
+    channel: v.channel,
+    createdAtMs: BigInt(v.createdAtMs),
+    expiresAtMs: BigInt(v.expiresAtMs),
+    checkAttemptsUsed: v.attemptsUsed,
+    checkAttemptsLeft: v.attemptsLeft,
+    sendAttempts: v.sendAttempts.map((a) => ({
+      provider: a.provider,
+      messageId: a.messageId,
+      sentAtMs: BigInt(a.sentAtMs),
+      deliveryStatus: a.deliveryStatus,
+      errorCode: a.errorCode,
+    })),
   };
 }
 

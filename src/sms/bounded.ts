@@ -19,6 +19,8 @@ export interface BoundedSmsOptions {
  */
 export class BoundedSmsSender implements SmsSender {
   readonly name: string;
+  /** The inner sender's `sendVia` (a reroute through one provider), under the same cap; absent when it has none. */
+  readonly sendVia?: (provider: string, message: SmsMessage) => Promise<SmsReceipt>;
   #inFlight = 0;
   #refused = 0;
   #refusedSinceLog = 0;
@@ -37,6 +39,8 @@ export class BoundedSmsSender implements SmsSender {
     this.#max = opts.maxInFlight;
     this.#logEveryMs = opts.logEveryMs ?? 10_000;
     this.#now = opts.now ?? Date.now;
+    const via = inner.sendVia?.bind(inner);
+    if (via) this.sendVia = (provider, message) => this.#capped(() => via(provider, message));
   }
 
   /** Sends handed to the provider and not yet answered. */
@@ -54,11 +58,15 @@ export class BoundedSmsSender implements SmsSender {
     return this.#max;
   }
 
-  async send(message: SmsMessage): Promise<SmsReceipt> {
+  send(message: SmsMessage): Promise<SmsReceipt> {
+    return this.#capped(() => this.inner.send(message));
+  }
+
+  async #capped(send: () => Promise<SmsReceipt>): Promise<SmsReceipt> {
     if (this.#max > 0 && this.#inFlight >= this.#max) throw this.#refuse();
     this.#inFlight += 1;
     try {
-      return await this.inner.send(message);
+      return await send();
     } finally {
       this.#inFlight -= 1;
     }

@@ -28,6 +28,8 @@ export interface SmsConfig {
   readonly webOtpDomain: string | undefined;
   /** Usable but worth an operator's look; logged by createSmsSender. */
   readonly warnings: readonly string[];
+  /** SMS_REROUTE_UNDELIVERED: a code a receipt says never arrived is sent again once, through the fallback. */
+  readonly rerouteUndelivered: boolean;
 }
 
 const HOSTNAME =
@@ -79,6 +81,8 @@ export function readSmsConfig(r: EnvReader): SmsConfig {
   };
   const maxInFlight = r.int("SMS_MAX_IN_FLIGHT", 200, 0, 100_000);
 
+  // Every user reads it in every SMS: a production deploy names its own app rather than inherit the seed's.
+  if (r.production) r.require("APP_NAME", `${IN_PRODUCTION} (it is named in every SMS)`);
   const appName = r.string("APP_NAME", "IndoStar Naturals");
   const webOtpDomain = r.optional("WEBOTP_DOMAIN")?.toLowerCase();
   if (webOtpDomain !== undefined && !HOSTNAME.test(webOtpDomain)) {
@@ -121,6 +125,10 @@ export function readSmsConfig(r: EnvReader): SmsConfig {
     return section ? [section] : [];
   });
 
+  const rerouteUndelivered = r.bool("SMS_REROUTE_UNDELIVERED", false);
+  if (rerouteUndelivered && fallback === undefined) {
+    r.problems.push("SMS_REROUTE_UNDELIVERED=true needs SMS_FALLBACK_PROVIDER: the reroute goes through it");
+  }
   return {
     provider,
     fallback,
@@ -132,6 +140,7 @@ export function readSmsConfig(r: EnvReader): SmsConfig {
     template,
     webOtpDomain,
     warnings,
+    rerouteUndelivered,
   };
 }
 

@@ -62,6 +62,10 @@ export class FailoverSmsSender implements SmsSender {
     this.name = providers.map((p) => p.sender.name).join(">");
   }
 
+  sendVia(provider: string, message: SmsMessage): Promise<SmsReceipt> {
+    return sendVia(this.providers, provider, message);
+  }
+
   async send(message: SmsMessage): Promise<SmsReceipt> {
     const attempts: ProviderAttempt[] = [];
     for (const { sender, breaker } of this.providers) {
@@ -100,6 +104,17 @@ export class FailoverSmsSender implements SmsSender {
     }
     throw new NoProviderSentError(this.name, attempts);
   }
+}
+
+/** Sends through the named provider alone, behind its breaker: a reroute must not fall back to the first. */
+export async function sendVia(
+  providers: readonly GuardedProvider[],
+  name: string,
+  message: SmsMessage,
+): Promise<SmsReceipt> {
+  const guarded = providers.find((p) => p.sender.name === name);
+  if (!guarded) throw new Error(`no SMS provider named ${name}`);
+  return new FailoverSmsSender([guarded], { info() {}, warn() {}, error() {} }).send(message);
 }
 
 function asSmsError(err: unknown, provider: string): SmsError {

@@ -1,7 +1,9 @@
-import type { Redis } from "ioredis";
+import type { ChainableCommander } from "ioredis";
 import { newUser, type User } from "../login/model.js";
 import type { UserStore } from "../login/ports.js";
+import type { RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
+import type { ReplicaAck } from "../redis/replica-ack.js";
 
 // `user:{<phone>}` shares its hash tag with `otp:{<phone>}`, so both live in one Redis Cluster slot.
 const userKey = (phone: string) => `user:{${phone}}`;
@@ -30,6 +32,11 @@ interface UserCommands {
   ): Promise<string[]>;
 }
 
+/** The create script as a pipeline (the durable path) offers it. */
+interface PipelineCommands {
+  userCreate(...args: readonly [string, number, string, string, string, string, string]): ChainableCommander;
+}
+
 /** Ids a process takes from `user:seq` at a time. */
 export const USER_ID_BLOCK = 100;
 
@@ -44,22 +51,29 @@ export const USER_ID_BLOCK = 100;
  * left by one-at-a-time INCRs is simply continued.
  */
 export class RedisUserStore implements UserStore {
-  readonly #redis: Redis & UserCommands;
+  readonly #redis: RedisClient & UserCommands;
   #nextId = 0;
   #endId = 0;
   /** The next block, fetched ahead: [first id, end). */
   #spare: [number, number] | undefined;
   #fetching: Promise<void> | undefined;
 
+  /**
+   * @param durable when given, a new user is answered only once its record, its index entry and the block
+   * of ids it came from have reached the replicas it asks for (`WAIT`), so a failover cannot forget the user
+   * or hand its id out again.
+   */
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly idBlock = USER_ID_BLOCK,
+    private readonly durable?: ReplicaAck,
   ) {
     if (!Number.isSafeInteger(idBlock) || idBlock < 1) {
       throw new RangeError(`idBlock must be a whole number >= 1, got ${idBlock}`);
     }
     redis.defineCommand("userCreate", { numberOfKeys: 1, lua: CREATE });
-    this.#redis = redis as Redis & UserCommands;
+    durable?.define("userCreate", { numberOfKeys: 1, lua: CREATE });
+    this.#redis = redis as RedisClient & UserCommands;
   }
 
   async findByPhone(phone: string): Promise<User | undefined> {
@@ -88,20 +102,26 @@ export class RedisUserStore implements UserStore {
     // a second round trip on every first login.
     const id = reservedId ?? (await this.reserveId());
     const fresh = newUser(id, phone);
+    const args = [
+      userKey(phone),
+      fresh.id,
+      fresh.phone,
+      fresh.name,
+      fresh.role,
+      fresh.isPhoneVerified ? "1" : "0",
+      new Date().toISOString(),
+    ] as const;
     // The index is in another slot, so it cannot join the script; sent together, both take one round trip.
-    const [row] = await redisCall(
-      Promise.all([
-        this.#redis.userCreate(
-          userKey(phone),
-          fresh.id,
-          fresh.phone,
-          fresh.name,
-          fresh.role,
-          fresh.isPhoneVerified ? "1" : "0",
-          new Date().toISOString(),
-        ),
-        this.#redis.set(idKey(id), phone),
-      ]),
+    // With replicas to wait for, each is followed by WAIT on its own master, still side by side.
+    const [row] = await redisCall<[string[], unknown]>(
+      this.durable
+        ? Promise.all([
+            this.durable
+              .write((p) => (p as typeof p & PipelineCommands).userCreate(...args))
+              .then(([created]) => created as string[]),
+            this.durable.write((p) => p.set(idKey(id), phone)),
+          ])
+        : Promise.all([this.#redis.userCreate(...args), this.#redis.set(idKey(id), phone)]),
     );
     const user = toUser(pairs(row));
     if (!user) throw new Error(`user record for ${userKey(phone)} vanished while being created`);
@@ -113,7 +133,7 @@ export class RedisUserStore implements UserStore {
 
   /** Fetches one block into `#spare`; concurrent callers share the one INCRBY. */
   #refill(): Promise<void> {
-    this.#fetching ??= redisCall(this.#redis.incrby(SEQ_KEY, this.idBlock)).then(
+    this.#fetching ??= redisCall(this.#reserveBlock()).then(
       (top) => {
         this.#spare = [top - this.idBlock + 1, top + 1];
         this.#fetching = undefined;
@@ -124,6 +144,12 @@ export class RedisUserStore implements UserStore {
       },
     );
     return this.#fetching;
+  }
+
+  #reserveBlock(): Promise<number> {
+    if (!this.durable) return this.#redis.incrby(SEQ_KEY, this.idBlock);
+    // A block a failover forgot would be handed out again, to other phones: it is used only once replicated.
+    return this.durable.write((p) => p.incrby(SEQ_KEY, this.idBlock)).then(([top]) => Number(top));
   }
 
   #useSpare(): void {

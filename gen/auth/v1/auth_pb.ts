@@ -4,15 +4,17 @@
 
 // Phone-number one-time-password login.
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file auth/v1/auth.proto.
  */
 export const file_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiHwoOU2VuZE90cFJlcXVlc3QSDQoFcGhvbmUYASABKAkiYgoPU2VuZE90cFJlc3BvbnNlEg8KB21lc3NhZ2UYASABKAkSDQoFcGhvbmUYAiABKAkSGgoSZXhwaXJlc19pbl9zZWNvbmRzGAMgASgNEhMKC2NvZGVfbGVuZ3RoGAQgASgNIi4KEFZlcmlmeU90cFJlcXVlc3QSDQoFcGhvbmUYASABKAkSCwoDb3RwGAIgASgJIoUBChFWZXJpZnlPdHBSZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgp0b2tlbl90eXBlGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKA0SGwoEdXNlchgFIAEoCzINLmF1dGgudjEuVXNlciIsChNSZWZyZXNoVG9rZW5SZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiawoUUmVmcmVzaFRva2VuUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKdG9rZW5fdHlwZRgDIAEoCRISCgpleHBpcmVzX2luGAQgASgNIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIQCg5Mb2dvdXRSZXNwb25zZSJYCgRVc2VyEgoKAmlkGAEgASgEEg0KBXBob25lGAIgASgJEgwKBG5hbWUYAyABKAkSDAoEcm9sZRgEIAEoCRIZChFpc19waG9uZV92ZXJpZmllZBgFIAEoCDKfAgoLQXV0aFNlcnZpY2USPgoHU2VuZE90cBIXLmF1dGgudjEuU2VuZE90cFJlcXVlc3QaGC5hdXRoLnYxLlNlbmRPdHBSZXNwb25zZSIAEkQKCVZlcmlmeU90cBIZLmF1dGgudjEuVmVyaWZ5T3RwUmVxdWVzdBoaLmF1dGgudjEuVmVyaWZ5T3RwUmVzcG9uc2UiABJNCgxSZWZyZXNoVG9rZW4SHC5hdXRoLnYxLlJlZnJlc2hUb2tlblJlcXVlc3QaHS5hdXRoLnYxLlJlZnJlc2hUb2tlblJlc3BvbnNlIgASOwoGTG9nb3V0EhYuYXV0aC52MS5Mb2dvdXRSZXF1ZXN0GhcuYXV0aC52MS5Mb2dvdXRSZXNwb25zZSIAYgZwcm90bzM");
+  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiHwoOU2VuZE90cFJlcXVlc3QSDQoFcGhvbmUYASABKAkijAEKD1NlbmRPdHBSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgJEg0KBXBob25lGAIgASgJEhoKEmV4cGlyZXNfaW5fc2Vjb25kcxgDIAEoDRITCgtjb2RlX2xlbmd0aBgEIAEoDRIXCg92ZXJpZmljYXRpb25faWQYBSABKAkSDwoHY2hhbm5lbBgGIAEoCSJxChBWZXJpZnlPdHBSZXF1ZXN0Eg0KBXBob25lGAEgASgJEgsKA290cBgCIAEoCRIYCgtkZXZpY2VfbmFtZRgDIAEoCUgAiAEBEhcKD3ZlcmlmaWNhdGlvbl9pZBgEIAEoCUIOCgxfZGV2aWNlX25hbWUihQEKEVZlcmlmeU90cFJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJEhIKCnRva2VuX3R5cGUYAyABKAkSEgoKZXhwaXJlc19pbhgEIAEoDRIbCgR1c2VyGAUgASgLMg0uYXV0aC52MS5Vc2VyIiwKE1JlZnJlc2hUb2tlblJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSJrChRSZWZyZXNoVG9rZW5SZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgp0b2tlbl90eXBlGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKA0iJgoNTG9nb3V0UmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJIhAKDkxvZ291dFJlc3BvbnNlIlgKBFVzZXISCgoCaWQYASABKAQSDQoFcGhvbmUYAiABKAkSDAoEbmFtZRgDIAEoCRIMCgRyb2xlGAQgASgJEhkKEWlzX3Bob25lX3ZlcmlmaWVkGAUgASgIIjEKFkdldFZlcmlmaWNhdGlvblJlcXVlc3QSFwoPdmVyaWZpY2F0aW9uX2lkGAEgASgJIkYKF0dldFZlcmlmaWNhdGlvblJlc3BvbnNlEisKDHZlcmlmaWNhdGlvbhgBIAEoCzIVLmF1dGgudjEuVmVyaWZpY2F0aW9uIjQKGUNhbmNlbFZlcmlmaWNhdGlvblJlcXVlc3QSFwoPdmVyaWZpY2F0aW9uX2lkGAEgASgJIkkKGkNhbmNlbFZlcmlmaWNhdGlvblJlc3BvbnNlEisKDHZlcmlmaWNhdGlvbhgBIAEoCzIVLmF1dGgudjEuVmVyaWZpY2F0aW9uIvwBCgxWZXJpZmljYXRpb24SCgoCaWQYASABKAkSKwoGc3RhdHVzGAIgASgOMhsuYXV0aC52MS5WZXJpZmljYXRpb25TdGF0dXMSDQoFcGhvbmUYAyABKAkSDwoHY2hhbm5lbBgEIAEoCRIVCg1jcmVhdGVkX2F0X21zGAUgASgDEhUKDWV4cGlyZXNfYXRfbXMYBiABKAMSGwoTY2hlY2tfYXR0ZW1wdHNfdXNlZBgHIAEoDRIbChNjaGVja19hdHRlbXB0c19sZWZ0GAggASgNEisKDXNlbmRfYXR0ZW1wdHMYCSADKAsyFC5hdXRoLnYxLlNlbmRBdHRlbXB0InQKC1NlbmRBdHRlbXB0EhAKCHByb3ZpZGVyGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSEgoKc2VudF9hdF9tcxgDIAEoAxIXCg9kZWxpdmVyeV9zdGF0dXMYBCABKAkSEgoKZXJyb3JfY29kZRgFIAEoCSIqChdXYXRjaEF1ZGl0RXZlbnRzUmVxdWVzdBIPCgdmcm9tX2lkGAEgASgJIj4KGFdhdGNoQXVkaXRFdmVudHNSZXNwb25zZRIiCgVldmVudBgBIAEoCzITLmF1dGgudjEuQXVkaXRFdmVudCKUAQoKQXVkaXRFdmVudBIKCgJpZBgBIAEoCRIPCgd0aW1lX21zGAIgASgDEg0KBWV2ZW50GAMgASgJEhcKD3ZlcmlmaWNhdGlvbl9pZBgEIAEoCRIPCgd1c2VyX2lkGAUgASgJEg0KBXBob25lGAYgASgJEhEKCWNsaWVudF9pcBgHIAEoCRIOCgZyZWFzb24YCCABKAkiFQoTTGlzdFNlc3Npb25zUmVxdWVzdCI6ChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIiCghzZXNzaW9ucxgBIAMoCzIQLmF1dGgudjEuU2Vzc2lvbiKpAQoHU2Vzc2lvbhIKCgJpZBgBIAEoCRITCgtkZXZpY2VfbmFtZRgCIAEoCRIKCgJpcBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2N1cnJlbnQYBiABKAgiKgoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIXChVSZXZva2VTZXNzaW9uUmVzcG9uc2UiHAoaUmV2b2tlT3RoZXJTZXNzaW9uc1JlcXVlc3QiNAobUmV2b2tlT3RoZXJTZXNzaW9uc1Jlc3BvbnNlEhUKDXJldm9rZWRfY291bnQYASABKA0iGgoYUmV2b2tlQWxsU2Vzc2lvbnNSZXF1ZXN0IjIKGVJldm9rZUFsbFNlc3Npb25zUmVzcG9uc2USFQoNcmV2b2tlZF9jb3VudBgBIAEoDSqVAgoSVmVyaWZpY2F0aW9uU3RhdHVzEiMKH1ZFUklGSUNBVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIfChtWRVJJRklDQVRJT05fU1RBVFVTX1BFTkRJTkcQARIgChxWRVJJRklDQVRJT05fU1RBVFVTX0FQUFJPVkVEEAISIAocVkVSSUZJQ0FUSU9OX1NUQVRVU19DQU5DRUxFRBADEh8KG1ZFUklGSUNBVElPTl9TVEFUVVNfRVhQSVJFRBAEEiwKKFZFUklGSUNBVElPTl9TVEFUVVNfTUFYX0FUVEVNUFRTX1JFQUNIRUQQBRImCiJWRVJJRklDQVRJT05fU1RBVFVTX0ZBSUxFRF9UT19TRU5EEAYymAcKC0F1dGhTZXJ2aWNlEj4KB1NlbmRPdHASFy5hdXRoLnYxLlNlbmRPdHBSZXF1ZXN0GhguYXV0aC52MS5TZW5kT3RwUmVzcG9uc2UiABJECglWZXJpZnlPdHASGS5hdXRoLnYxLlZlcmlmeU90cFJlcXVlc3QaGi5hdXRoLnYxLlZlcmlmeU90cFJlc3BvbnNlIgASTQoMUmVmcmVzaFRva2VuEhwuYXV0aC52MS5SZWZyZXNoVG9rZW5SZXF1ZXN0Gh0uYXV0aC52MS5SZWZyZXNoVG9rZW5SZXNwb25zZSIAEjsKBkxvZ291dBIWLmF1dGgudjEuTG9nb3V0UmVxdWVzdBoXLmF1dGgudjEuTG9nb3V0UmVzcG9uc2UiABJWCg9HZXRWZXJpZmljYXRpb24SHy5hdXRoLnYxLkdldFZlcmlmaWNhdGlvblJlcXVlc3QaIC5hdXRoLnYxLkdldFZlcmlmaWNhdGlvblJlc3BvbnNlIgASXwoSQ2FuY2VsVmVyaWZpY2F0aW9uEiIuYXV0aC52MS5DYW5jZWxWZXJpZmljYXRpb25SZXF1ZXN0GiMuYXV0aC52MS5DYW5jZWxWZXJpZmljYXRpb25SZXNwb25zZSIAElsKEFdhdGNoQXVkaXRFdmVudHMSIC5hdXRoLnYxLldhdGNoQXVkaXRFdmVudHNSZXF1ZXN0GiEuYXV0aC52MS5XYXRjaEF1ZGl0RXZlbnRzUmVzcG9uc2UiADABEk0KDExpc3RTZXNzaW9ucxIcLmF1dGgudjEuTGlzdFNlc3Npb25zUmVxdWVzdBodLmF1dGgudjEuTGlzdFNlc3Npb25zUmVzcG9uc2UiABJQCg1SZXZva2VTZXNzaW9uEh0uYXV0aC52MS5SZXZva2VTZXNzaW9uUmVxdWVzdBoeLmF1dGgudjEuUmV2b2tlU2Vzc2lvblJlc3BvbnNlIgASYgoTUmV2b2tlT3RoZXJTZXNzaW9ucxIjLmF1dGgudjEuUmV2b2tlT3RoZXJTZXNzaW9uc1JlcXVlc3QaJC5hdXRoLnYxLlJldm9rZU90aGVyU2Vzc2lvbnNSZXNwb25zZSIAElwKEVJldm9rZUFsbFNlc3Npb25zEiEuYXV0aC52MS5SZXZva2VBbGxTZXNzaW9uc1JlcXVlc3QaIi5hdXRoLnYxLlJldm9rZUFsbFNlc3Npb25zUmVzcG9uc2UiAGIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * SendOtpRequest asks for a code to be sent.
@@ -69,6 +71,22 @@ export type SendOtpResponse = Message<"auth.v1.SendOtpResponse"> & {
    * @generated from field: uint32 code_length = 4;
    */
   codeLength: number;
+
+  /**
+   * The verification this code belongs to: "VE" and 32 hex digits, 128
+   * random bits. A resend while a verification is pending continues it (same
+   * id). Pass it to GetVerification, CancelVerification or VerifyOtp.
+   *
+   * @generated from field: string verification_id = 5;
+   */
+  verificationId: string;
+
+  /**
+   * How the code was sent: "sms".
+   *
+   * @generated from field: string channel = 6;
+   */
+  channel: string;
 };
 
 /**
@@ -97,6 +115,23 @@ export type VerifyOtpRequest = Message<"auth.v1.VerifyOtpRequest"> & {
    * @generated from field: string otp = 2;
    */
   otp: string;
+
+  /**
+   * A name for the new session in ListSessions ("Asha's phone"); absent, the
+   * request's User-Agent names it. Cut to 128 characters.
+   *
+   * @generated from field: optional string device_name = 3;
+   */
+  deviceName?: string | undefined;
+
+  /**
+   * Optional: the verification the code belongs to. When set, only that
+   * verification's codes are checked, and an id that is not the phone's is
+   * NOT_FOUND. When empty, the phone's pending verification is checked.
+   *
+   * @generated from field: string verification_id = 4;
+   */
+  verificationId: string;
 };
 
 /**
@@ -305,6 +340,602 @@ export const UserSchema: GenMessage<User> = /*@__PURE__*/
   messageDesc(file_auth_v1_auth, 8);
 
 /**
+ * GetVerificationRequest names a verification.
+ *
+ * @generated from message auth.v1.GetVerificationRequest
+ */
+export type GetVerificationRequest = Message<"auth.v1.GetVerificationRequest"> & {
+  /**
+   * The id SendOtp answered.
+   *
+   * @generated from field: string verification_id = 1;
+   */
+  verificationId: string;
+};
+
+/**
+ * Describes the message auth.v1.GetVerificationRequest.
+ * Use `create(GetVerificationRequestSchema)` to create a new message.
+ */
+export const GetVerificationRequestSchema: GenMessage<GetVerificationRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 9);
+
+/**
+ * GetVerificationResponse carries the verification.
+ *
+ * @generated from message auth.v1.GetVerificationResponse
+ */
+export type GetVerificationResponse = Message<"auth.v1.GetVerificationResponse"> & {
+  /**
+   * The verification as it stands now.
+   *
+   * @generated from field: auth.v1.Verification verification = 1;
+   */
+  verification?: Verification | undefined;
+};
+
+/**
+ * Describes the message auth.v1.GetVerificationResponse.
+ * Use `create(GetVerificationResponseSchema)` to create a new message.
+ */
+export const GetVerificationResponseSchema: GenMessage<GetVerificationResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 10);
+
+/**
+ * CancelVerificationRequest names the verification to cancel.
+ *
+ * @generated from message auth.v1.CancelVerificationRequest
+ */
+export type CancelVerificationRequest = Message<"auth.v1.CancelVerificationRequest"> & {
+  /**
+   * The id SendOtp answered.
+   *
+   * @generated from field: string verification_id = 1;
+   */
+  verificationId: string;
+};
+
+/**
+ * Describes the message auth.v1.CancelVerificationRequest.
+ * Use `create(CancelVerificationRequestSchema)` to create a new message.
+ */
+export const CancelVerificationRequestSchema: GenMessage<CancelVerificationRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 11);
+
+/**
+ * CancelVerificationResponse carries the verification after the cancel.
+ *
+ * @generated from message auth.v1.CancelVerificationResponse
+ */
+export type CancelVerificationResponse = Message<"auth.v1.CancelVerificationResponse"> & {
+  /**
+   * The verification, "canceled" unless it had already ended otherwise.
+   *
+   * @generated from field: auth.v1.Verification verification = 1;
+   */
+  verification?: Verification | undefined;
+};
+
+/**
+ * Describes the message auth.v1.CancelVerificationResponse.
+ * Use `create(CancelVerificationResponseSchema)` to create a new message.
+ */
+export const CancelVerificationResponseSchema: GenMessage<CancelVerificationResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 12);
+
+/**
+ * Verification is one attempt to prove a phone number, from the first code
+ * sent to approval, cancellation or expiry, kept for
+ * VERIFICATION_RETENTION_SECONDS after its last code expires.
+ *
+ * @generated from message auth.v1.Verification
+ */
+export type Verification = Message<"auth.v1.Verification"> & {
+  /**
+   * "VE" and 32 hex digits.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Where it stands.
+   *
+   * @generated from field: auth.v1.VerificationStatus status = 2;
+   */
+  status: VerificationStatus;
+
+  /**
+   * The phone number, masked: "+91******3210".
+   *
+   * @generated from field: string phone = 3;
+   */
+  phone: string;
+
+  /**
+   * How codes were sent: "sms".
+   *
+   * @generated from field: string channel = 4;
+   */
+  channel: string;
+
+  /**
+   * When the first code was sent, in milliseconds since the Unix epoch.
+   *
+   * @generated from field: int64 created_at_ms = 5;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * When its newest code expires, in milliseconds since the Unix epoch.
+   *
+   * @generated from field: int64 expires_at_ms = 6;
+   */
+  expiresAtMs: bigint;
+
+  /**
+   * Codes checked against it so far, shared by all its codes.
+   *
+   * @generated from field: uint32 check_attempts_used = 7;
+   */
+  checkAttemptsUsed: number;
+
+  /**
+   * Checks left before it is max_attempts_reached.
+   *
+   * @generated from field: uint32 check_attempts_left = 8;
+   */
+  checkAttemptsLeft: number;
+
+  /**
+   * Every SMS sent for it, oldest first.
+   *
+   * @generated from field: repeated auth.v1.SendAttempt send_attempts = 9;
+   */
+  sendAttempts: SendAttempt[];
+};
+
+/**
+ * Describes the message auth.v1.Verification.
+ * Use `create(VerificationSchema)` to create a new message.
+ */
+export const VerificationSchema: GenMessage<Verification> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 13);
+
+/**
+ * SendAttempt is one SMS handed to a provider (or refused by every one).
+ *
+ * @generated from message auth.v1.SendAttempt
+ */
+export type SendAttempt = Message<"auth.v1.SendAttempt"> & {
+  /**
+   * The provider: "twilio", "msg91", "development", or "test" for a
+   * configured test number (nothing is sent).
+   *
+   * @generated from field: string provider = 1;
+   */
+  provider: string;
+
+  /**
+   * The provider's message id; empty when nothing was sent.
+   *
+   * @generated from field: string message_id = 2;
+   */
+  messageId: string;
+
+  /**
+   * When it was sent, in milliseconds since the Unix epoch.
+   *
+   * @generated from field: int64 sent_at_ms = 3;
+   */
+  sentAtMs: bigint;
+
+  /**
+   * The latest delivery status: "sent" until a receipt arrives, then the
+   * provider's word ("delivered", "undelivered", "failed", ...); "failed"
+   * when no provider could send it.
+   *
+   * @generated from field: string delivery_status = 4;
+   */
+  deliveryStatus: string;
+
+  /**
+   * The provider's error code from a failed delivery receipt (Twilio's
+   * 30007, MSG91's failure reason), if any.
+   *
+   * @generated from field: string error_code = 5;
+   */
+  errorCode: string;
+};
+
+/**
+ * Describes the message auth.v1.SendAttempt.
+ * Use `create(SendAttemptSchema)` to create a new message.
+ */
+export const SendAttemptSchema: GenMessage<SendAttempt> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 14);
+
+/**
+ * WatchAuditEventsRequest says where to resume.
+ *
+ * @generated from message auth.v1.WatchAuditEventsRequest
+ */
+export type WatchAuditEventsRequest = Message<"auth.v1.WatchAuditEventsRequest"> & {
+  /**
+   * The id of the last event the watcher has seen, to resume just after it;
+   * empty for only new events, "0" for the oldest event still kept.
+   *
+   * @generated from field: string from_id = 1;
+   */
+  fromId: string;
+};
+
+/**
+ * Describes the message auth.v1.WatchAuditEventsRequest.
+ * Use `create(WatchAuditEventsRequestSchema)` to create a new message.
+ */
+export const WatchAuditEventsRequestSchema: GenMessage<WatchAuditEventsRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 15);
+
+/**
+ * WatchAuditEventsResponse is one audit event.
+ *
+ * @generated from message auth.v1.WatchAuditEventsResponse
+ */
+export type WatchAuditEventsResponse = Message<"auth.v1.WatchAuditEventsResponse"> & {
+  /**
+   * The event.
+   *
+   * @generated from field: auth.v1.AuditEvent event = 1;
+   */
+  event?: AuditEvent | undefined;
+};
+
+/**
+ * Describes the message auth.v1.WatchAuditEventsResponse.
+ * Use `create(WatchAuditEventsResponseSchema)` to create a new message.
+ */
+export const WatchAuditEventsResponseSchema: GenMessage<WatchAuditEventsResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 16);
+
+/**
+ * AuditEvent is one entry of the audit stream. It never holds a code, a
+ * token or a full phone number.
+ *
+ * @generated from message auth.v1.AuditEvent
+ */
+export type AuditEvent = Message<"auth.v1.AuditEvent"> & {
+  /**
+   * The stream id ("1700000000000-0"): pass it as from_id to resume.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * When it happened, in milliseconds since the Unix epoch.
+   *
+   * @generated from field: int64 time_ms = 2;
+   */
+  timeMs: bigint;
+
+  /**
+   * What happened: "otp.sent", "otp.delivery", "otp.checked", "phone.locked",
+   * "verification.canceled", "user.created", "token.refreshed",
+   * "token.reused", "session.logout".
+   *
+   * @generated from field: string event = 3;
+   */
+  event: string;
+
+  /**
+   * The verification it concerns, if any.
+   *
+   * @generated from field: string verification_id = 4;
+   */
+  verificationId: string;
+
+  /**
+   * The user it concerns, if known.
+   *
+   * @generated from field: string user_id = 5;
+   */
+  userId: string;
+
+  /**
+   * The phone, masked: "+91******3210".
+   *
+   * @generated from field: string phone = 6;
+   */
+  phone: string;
+
+  /**
+   * The client's address, when a client asked.
+   *
+   * @generated from field: string client_ip = 7;
+   */
+  clientIp: string;
+
+  /**
+   * The outcome or cause: "ok", "wrong", "expired", "exhausted", a delivery
+   * status, a provider name.
+   *
+   * @generated from field: string reason = 8;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message auth.v1.AuditEvent.
+ * Use `create(AuditEventSchema)` to create a new message.
+ */
+export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 17);
+
+/**
+ * ListSessionsRequest asks for the caller's sessions.
+ *
+ * @generated from message auth.v1.ListSessionsRequest
+ */
+export type ListSessionsRequest = Message<"auth.v1.ListSessionsRequest"> & {
+};
+
+/**
+ * Describes the message auth.v1.ListSessionsRequest.
+ * Use `create(ListSessionsRequestSchema)` to create a new message.
+ */
+export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 18);
+
+/**
+ * ListSessionsResponse lists the caller's live sessions.
+ *
+ * @generated from message auth.v1.ListSessionsResponse
+ */
+export type ListSessionsResponse = Message<"auth.v1.ListSessionsResponse"> & {
+  /**
+   * Most recently used first.
+   *
+   * @generated from field: repeated auth.v1.Session sessions = 1;
+   */
+  sessions: Session[];
+};
+
+/**
+ * Describes the message auth.v1.ListSessionsResponse.
+ * Use `create(ListSessionsResponseSchema)` to create a new message.
+ */
+export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 19);
+
+/**
+ * Session is one login of a user and the refresh tokens rotated from it.
+ *
+ * @generated from message auth.v1.Session
+ */
+export type Session = Message<"auth.v1.Session"> & {
+  /**
+   * The session id, also the "sid" claim of its access tokens.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The client label: VerifyOtp's device_name, else the User-Agent of the
+   * login; empty when neither was given.
+   *
+   * @generated from field: string device_name = 2;
+   */
+  deviceName: string;
+
+  /**
+   * The client IP of the session's last use (login or refresh).
+   *
+   * @generated from field: string ip = 3;
+   */
+  ip: string;
+
+  /**
+   * When the session was created (the login).
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When the session was last used (the login or its latest refresh).
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_at = 5;
+   */
+  lastUsedAt?: Timestamp | undefined;
+
+  /**
+   * Whether this is the session of the access token that asked.
+   *
+   * @generated from field: bool current = 6;
+   */
+  current: boolean;
+};
+
+/**
+ * Describes the message auth.v1.Session.
+ * Use `create(SessionSchema)` to create a new message.
+ */
+export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 20);
+
+/**
+ * RevokeSessionRequest names a session to end.
+ *
+ * @generated from message auth.v1.RevokeSessionRequest
+ */
+export type RevokeSessionRequest = Message<"auth.v1.RevokeSessionRequest"> & {
+  /**
+   * The id from ListSessions.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message auth.v1.RevokeSessionRequest.
+ * Use `create(RevokeSessionRequestSchema)` to create a new message.
+ */
+export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 21);
+
+/**
+ * RevokeSessionResponse confirms the session is ended.
+ *
+ * @generated from message auth.v1.RevokeSessionResponse
+ */
+export type RevokeSessionResponse = Message<"auth.v1.RevokeSessionResponse"> & {
+};
+
+/**
+ * Describes the message auth.v1.RevokeSessionResponse.
+ * Use `create(RevokeSessionResponseSchema)` to create a new message.
+ */
+export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 22);
+
+/**
+ * RevokeOtherSessionsRequest asks to end every session but the caller's.
+ *
+ * @generated from message auth.v1.RevokeOtherSessionsRequest
+ */
+export type RevokeOtherSessionsRequest = Message<"auth.v1.RevokeOtherSessionsRequest"> & {
+};
+
+/**
+ * Describes the message auth.v1.RevokeOtherSessionsRequest.
+ * Use `create(RevokeOtherSessionsRequestSchema)` to create a new message.
+ */
+export const RevokeOtherSessionsRequestSchema: GenMessage<RevokeOtherSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 23);
+
+/**
+ * RevokeOtherSessionsResponse says how many sessions were ended.
+ *
+ * @generated from message auth.v1.RevokeOtherSessionsResponse
+ */
+export type RevokeOtherSessionsResponse = Message<"auth.v1.RevokeOtherSessionsResponse"> & {
+  /**
+   * Sessions ended by this call.
+   *
+   * @generated from field: uint32 revoked_count = 1;
+   */
+  revokedCount: number;
+};
+
+/**
+ * Describes the message auth.v1.RevokeOtherSessionsResponse.
+ * Use `create(RevokeOtherSessionsResponseSchema)` to create a new message.
+ */
+export const RevokeOtherSessionsResponseSchema: GenMessage<RevokeOtherSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 24);
+
+/**
+ * RevokeAllSessionsRequest asks to end every session of the caller.
+ *
+ * @generated from message auth.v1.RevokeAllSessionsRequest
+ */
+export type RevokeAllSessionsRequest = Message<"auth.v1.RevokeAllSessionsRequest"> & {
+};
+
+/**
+ * Describes the message auth.v1.RevokeAllSessionsRequest.
+ * Use `create(RevokeAllSessionsRequestSchema)` to create a new message.
+ */
+export const RevokeAllSessionsRequestSchema: GenMessage<RevokeAllSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 25);
+
+/**
+ * RevokeAllSessionsResponse says how many sessions were ended.
+ *
+ * @generated from message auth.v1.RevokeAllSessionsResponse
+ */
+export type RevokeAllSessionsResponse = Message<"auth.v1.RevokeAllSessionsResponse"> & {
+  /**
+   * Sessions ended by this call, the caller's own included.
+   *
+   * @generated from field: uint32 revoked_count = 1;
+   */
+  revokedCount: number;
+};
+
+/**
+ * Describes the message auth.v1.RevokeAllSessionsResponse.
+ * Use `create(RevokeAllSessionsResponseSchema)` to create a new message.
+ */
+export const RevokeAllSessionsResponseSchema: GenMessage<RevokeAllSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 26);
+
+/**
+ * VerificationStatus is where a verification stands.
+ *
+ * @generated from enum auth.v1.VerificationStatus
+ */
+export enum VerificationStatus {
+  /**
+   * Never sent by the server.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A code is live and may be checked.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * A code was checked successfully.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_APPROVED = 2;
+   */
+  APPROVED = 2,
+
+  /**
+   * CancelVerification ended it.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_CANCELED = 3;
+   */
+  CANCELED = 3,
+
+  /**
+   * Its codes expired before one was checked successfully.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_EXPIRED = 4;
+   */
+  EXPIRED = 4,
+
+  /**
+   * OTP_MAX_ATTEMPTS wrong codes were checked: its codes are dead.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_MAX_ATTEMPTS_REACHED = 5;
+   */
+  MAX_ATTEMPTS_REACHED = 5,
+
+  /**
+   * No SMS provider could send its code.
+   *
+   * @generated from enum value: VERIFICATION_STATUS_FAILED_TO_SEND = 6;
+   */
+  FAILED_TO_SEND = 6,
+}
+
+/**
+ * Describes the enum auth.v1.VerificationStatus.
+ */
+export const VerificationStatusSchema: GenEnum<VerificationStatus> = /*@__PURE__*/
+  enumDesc(file_auth_v1_auth, 0);
+
+/**
  * AuthService logs a user in with a one-time code sent by SMS and issues
  * JWT access tokens with rotating refresh tokens.
  *
@@ -312,8 +943,10 @@ export const UserSchema: GenMessage<User> = /*@__PURE__*/
  */
 export const AuthService: GenService<{
   /**
-   * SendOtp generates a new code for the phone number, replacing any earlier
-   * one, and sends it by SMS.
+   * SendOtp generates a new code for the phone number and sends it by SMS. A
+   * resend while the phone's verification is pending continues it: the
+   * previous code stays valid until its own expiry beside the new one, and
+   * both share one attempt count.
    *
    * @generated from rpc auth.v1.AuthService.SendOtp
    */
@@ -358,6 +991,88 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof LogoutRequestSchema;
     output: typeof LogoutResponseSchema;
+  },
+  /**
+   * GetVerification reports where a verification stands: its status, its
+   * check attempts and each SMS sent for it with its delivery status. Knowing
+   * the id (from SendOtp) is what allows it: an unknown id, or one that has
+   * expired from the records, is NOT_FOUND (reason VERIFICATION_NOT_FOUND).
+   *
+   * @generated from rpc auth.v1.AuthService.GetVerification
+   */
+  getVerification: {
+    methodKind: "unary";
+    input: typeof GetVerificationRequestSchema;
+    output: typeof GetVerificationResponseSchema;
+  },
+  /**
+   * CancelVerification ends a pending verification: none of its codes verify
+   * any more. Canceling one that is no longer pending changes nothing and
+   * answers its current state.
+   *
+   * @generated from rpc auth.v1.AuthService.CancelVerification
+   */
+  cancelVerification: {
+    methodKind: "unary";
+    input: typeof CancelVerificationRequestSchema;
+    output: typeof CancelVerificationResponseSchema;
+  },
+  /**
+   * WatchAuditEvents streams the audit log (sends, delivery receipts,
+   * checks, lockouts, cancels, user creation, refreshes, logouts) to internal
+   * services, from just after from_id, then live. It needs the header
+   * "Authorization: Bearer <AUDIT_TOKEN>"; without AUDIT_TOKEN configured it
+   * answers UNIMPLEMENTED.
+   *
+   * @generated from rpc auth.v1.AuthService.WatchAuditEvents
+   */
+  watchAuditEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchAuditEventsRequestSchema;
+    output: typeof WatchAuditEventsResponseSchema;
+  },
+  /**
+   * ListSessions lists the caller's live sessions (one per login), the one
+   * the access token belongs to marked current.
+   *
+   * @generated from rpc auth.v1.AuthService.ListSessions
+   */
+  listSessions: {
+    methodKind: "unary";
+    input: typeof ListSessionsRequestSchema;
+    output: typeof ListSessionsResponseSchema;
+  },
+  /**
+   * RevokeSession ends one of the caller's sessions: its refresh tokens stop
+   * working (REFRESH_TOKEN_INVALID). A session that is not the caller's, or
+   * no longer live, is NotFound (SESSION_NOT_FOUND).
+   *
+   * @generated from rpc auth.v1.AuthService.RevokeSession
+   */
+  revokeSession: {
+    methodKind: "unary";
+    input: typeof RevokeSessionRequestSchema;
+    output: typeof RevokeSessionResponseSchema;
+  },
+  /**
+   * RevokeOtherSessions ends every session of the caller but the current one.
+   *
+   * @generated from rpc auth.v1.AuthService.RevokeOtherSessions
+   */
+  revokeOtherSessions: {
+    methodKind: "unary";
+    input: typeof RevokeOtherSessionsRequestSchema;
+    output: typeof RevokeOtherSessionsResponseSchema;
+  },
+  /**
+   * RevokeAllSessions ends every session of the caller, the current one too.
+   *
+   * @generated from rpc auth.v1.AuthService.RevokeAllSessions
+   */
+  revokeAllSessions: {
+    methodKind: "unary";
+    input: typeof RevokeAllSessionsRequestSchema;
+    output: typeof RevokeAllSessionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_auth_v1_auth, 0);

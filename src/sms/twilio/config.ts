@@ -17,8 +17,8 @@ const E164 = /^\+[1-9]\d{6,14}$/;
 
 /** TWILIO_*, read when twilio is the provider or the fallback. */
 export function readTwilioConfig(r: EnvReader, ctx: SmsProviderContext): TwilioConfig {
-  const needed = (name: string) => {
-    const value = r.optional(name);
+  const needed = (name: string, secret = false) => {
+    const value = secret ? r.secret(name) : r.optional(name);
     if (value === undefined) r.problems.push(`${name} is required when ${ctx.usedBy}`);
     return value ?? "";
   };
@@ -26,7 +26,7 @@ export function readTwilioConfig(r: EnvReader, ctx: SmsProviderContext): TwilioC
   if (accountSid !== "" && !/^AC[0-9a-fA-F]{32}$/.test(accountSid)) {
     r.problems.push(`TWILIO_ACCOUNT_SID must be "AC" and 32 hex digits (Twilio Console > Account info)`);
   }
-  const authToken = needed("TWILIO_AUTH_TOKEN");
+  const authToken = needed("TWILIO_AUTH_TOKEN", true);
   const messagingServiceSid = r.optional("TWILIO_MESSAGING_SERVICE_SID");
   const phoneNumber = r.optional("TWILIO_PHONE_NUMBER");
   if (messagingServiceSid === undefined && phoneNumber === undefined) {

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../redis/client.js";
 
 /**
  * Remembers which (MessageSid, MessageStatus) pairs were counted, so a callback Twilio retries (or anyone
@@ -7,6 +7,8 @@ import type { Redis } from "ioredis";
 export interface SeenCallbacks {
   /** True the first time a pair is seen within the window, false after; throws when it cannot tell. */
   firstTime(messageSid: string, status: string): Promise<boolean>;
+  /** Forgets a pair seen by `firstTime` whose receipt could not be kept, so a retry counts as a first time. */
+  forget?(messageSid: string, status: string): Promise<void>;
 }
 
 /** Long past Twilio's retries and a message's last status update. */
@@ -18,13 +20,17 @@ export const SEEN_TTL_SECONDS = 24 * 60 * 60;
  */
 export class RedisSeenCallbacks implements SeenCallbacks {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly ttlSeconds = SEEN_TTL_SECONDS,
   ) {}
 
   async firstTime(messageSid: string, status: string): Promise<boolean> {
     const set = await this.redis.set(`twstatus:{${messageSid}}:${status}`, "1", "EX", this.ttlSeconds, "NX");
     return set === "OK";
+  }
+
+  async forget(messageSid: string, status: string): Promise<void> {
+    await this.redis.del(`twstatus:{${messageSid}}:${status}`);
   }
 }
 
@@ -58,5 +64,9 @@ export class MemorySeenCallbacks implements SeenCallbacks {
     if (this.#expiresAt.has(key)) return false;
     this.#expiresAt.set(key, now + this.ttlMs);
     return true;
+  }
+
+  async forget(messageSid: string, status: string): Promise<void> {
+    this.#expiresAt.delete(`${messageSid}\n${status}`);
   }
 }

@@ -1,4 +1,4 @@
-import twilio from "twilio";
+import { twilioSdk } from "./sdk.js";
 import type { SeenCallbacks } from "./seen-callbacks.js";
 
 /** The parts of an incoming request the handler needs; node's IncomingMessage plus the body read as text. */
@@ -23,6 +23,13 @@ export interface TwilioWebhookOptions {
   readonly counter: DeliveryStatusCounter;
   /** Which final statuses were already counted: Redis (cluster-wide) when the app has it, else this instance's. */
   readonly seen: SeenCallbacks;
+  /**
+   * Where a signed final status goes the first time it is seen: the message's verification record. Awaited
+   * before the answer; when it throws, the status is forgotten by `seen` and the error travels on (a 5xx).
+   */
+  readonly onReceipt?:
+    | ((receipt: { messageId: string; status: string; errorCode: string }) => Promise<unknown>)
+    | undefined;
 }
 
 export interface WebhookResponse {
@@ -92,7 +99,7 @@ export async function handleTwilioStatusCallback(
   const params = Object.fromEntries(new URLSearchParams(req.rawBody));
   if (
     !signature ||
-    !twilio.validateRequest(opts.authToken, signature, signedUrl(opts.publicUrl, req.url), params)
+    !twilioSdk().validateRequest(opts.authToken, signature, signedUrl(opts.publicUrl, req.url), params)
   ) {
     counter.rejected += 1;
     return { status: 403, headers: JSON_HEADERS, body: '{"error":"invalid signature"}' };
@@ -107,6 +114,16 @@ export async function handleTwilioStatusCallback(
     } catch {
       // Unknown whether it was counted: not counting now, and a 5xx invites Twilio to try again later.
       return { status: 503, headers: JSON_HEADERS, body: '{"error":"try again later"}' };
+    }
+    if (first && opts.onReceipt) {
+      // Recorded before the answer: a 2xx tells Twilio not to retry, so it must mean "kept". A receipt that
+      // could not be kept is forgotten again, so Twilio's retry is a first time, not a duplicate.
+      try {
+        await opts.onReceipt({ messageId: sid, status, errorCode: params.ErrorCode ?? "" });
+      } catch (err) {
+        await opts.seen.forget?.(sid, status).catch(() => {});
+        throw err;
+      }
     }
     if (first) counter.record(status, params.ErrorCode);
     else counter.duplicates += 1;

@@ -1,7 +1,8 @@
-import twilio from "twilio";
+import type twilio from "twilio";
 import type { SmsMessage, SmsReceipt, SmsSender } from "../../login/ports.js";
+import { twilioSdk } from "./sdk.js";
 import { classifyTwilioError } from "./twilio-errors.js";
-import { TwilioHttpClient, withSendSignal } from "./twilio-http-client.js";
+import { createTwilioHttpClient, withSendSignal } from "./twilio-http-client.js";
 
 export interface TwilioSenderOptions {
   readonly accountSid: string;
@@ -29,14 +30,14 @@ export class TwilioSmsSender implements SmsSender {
     if (!opts.messagingServiceSid && !opts.phoneNumber) {
       throw new Error("Twilio needs TWILIO_MESSAGING_SERVICE_SID or TWILIO_PHONE_NUMBER");
     }
-    const httpClient = new TwilioHttpClient({
+    const httpClient = createTwilioHttpClient({
       baseUrl: opts.apiBaseUrl,
       timeoutMs: opts.timeoutMs,
       maxRetries: MAX_429_RETRIES,
       maxRetryDelayMs: MAX_RETRY_DELAY_MS,
     });
     // Read now: the SDK loads the Messages API on first access, which must not eat into a send's timeout.
-    this.#messages = twilio(opts.accountSid, opts.authToken, { httpClient }).messages;
+    this.#messages = twilioSdk()(opts.accountSid, opts.authToken, { httpClient }).messages;
   }
 
   async send(message: SmsMessage): Promise<SmsReceipt> {

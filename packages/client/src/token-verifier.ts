@@ -1,5 +1,5 @@
-import { createRemoteJWKSet, errors, jwtVerify } from "jose";
-import { isCanonicalEdDsaJws } from "../tokens/token-shape.js";
+import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify } from "jose";
+import { isCanonicalEdDsaJws } from "./token-shape.js";
 
 /** The caller an access token speaks for. */
 export interface AuthUser {
@@ -64,11 +64,17 @@ export const MAX_CLOCK_TOLERANCE_SECONDS = 60;
  * triggers one refetch, at most once per cooldown.
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  const jwks = createRemoteJWKSet(new URL(options.jwksUrl), {
+  const remote = createRemoteJWKSet(new URL(options.jwksUrl), {
     cacheMaxAge: options.cacheMaxAgeMs ?? 10 * 60_000,
     cooldownDuration: options.cooldownMs ?? 30_000,
     timeoutDuration: options.timeoutMs ?? 5_000,
   });
+  // The service names its key in every token; without a kid jose would try whichever key fits, and a token
+  // the service would refuse must not pass here.
+  const jwks: JWTVerifyGetKey = (header, token) => {
+    if (typeof header.kid !== "string") throw new errors.JWKSNoMatchingKey();
+    return remote(header, token);
+  };
   const issuer = options.issuer ?? "otp-auth";
   const audience = options.audience ?? "otp-auth";
   const clockTolerance = options.clockToleranceSeconds ?? 5;
@@ -90,6 +96,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       }
       let payload: Awaited<ReturnType<typeof jwtVerify>>["payload"];
       try {
+        // The algorithm is pinned before a key is looked up: "none" and HS256 (keyed with our public key) are
+        // refused whatever the header says, and only a kid the key set publishes finds a key.
         ({ payload } = await jwtVerify(token, jwks, {
           // Pinned: the key set decides nothing about the algorithm, so no `none` or HMAC-with-the-public-key.
           algorithms: ["EdDSA"],

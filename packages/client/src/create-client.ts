@@ -4,7 +4,7 @@ import {
   createGrpcTransport,
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
-import { AuthService } from "../../gen/auth/v1/auth_pb.js";
+import { AuthService } from "../../../gen/auth/v1/auth_pb.js";
 
 export type AuthProtocol = "grpc" | "connect" | "grpc-web";
 

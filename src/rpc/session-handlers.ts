@@ -1,0 +1,53 @@
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
+import type { SessionService } from "../login/session-service.js";
+
+type SessionMethods = Pick<
+  ServiceImpl<typeof AuthService>,
+  "listSessions" | "revokeSession" | "revokeOtherSessions" | "revokeAllSessions"
+>;
+
+/**
+ * The session RPCs over `SessionService`, authenticated by the request's `Authorization` header. `call` turns
+ * refusals into Connect errors as for every other RPC. Without a service (a router built for tests of the
+ * login flows alone) they answer Unimplemented.
+ */
+export function sessionHandlers(
+  sessions: SessionService | undefined,
+  call: <T>(fn: () => Promise<T>) => Promise<T>,
+): SessionMethods {
+  const service = (): SessionService => {
+    if (!sessions) throw new ConnectError("sessions are not served here", Code.Unimplemented);
+    return sessions;
+  };
+  return {
+    async listSessions(_req, ctx) {
+      const listed = await call(() => service().list(bearer(ctx)));
+      return {
+        sessions: listed.map((s) => ({
+          id: s.id,
+          deviceName: s.label,
+          ip: s.ip,
+          createdAt: timestampFromMs(s.createdAt),
+          lastUsedAt: timestampFromMs(s.lastUsedAt),
+          current: s.current,
+        })),
+      };
+    },
+    async revokeSession(req, ctx) {
+      await call(() => service().revoke(bearer(ctx), req.sessionId));
+      return {};
+    },
+    async revokeOtherSessions(_req, ctx) {
+      return { revokedCount: await call(() => service().revokeOthers(bearer(ctx))) };
+    },
+    async revokeAllSessions(_req, ctx) {
+      return { revokedCount: await call(() => service().revokeAll(bearer(ctx))) };
+    },
+  };
+}
+
+function bearer(ctx: HandlerContext): string | undefined {
+  return ctx.requestHeader.get("authorization") ?? undefined;
+}
