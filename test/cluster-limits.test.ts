@@ -58,13 +58,21 @@ describeWithRedisCluster(
     it("keeps a phone's counters in the phone's slot, beside its code", async () => {
       const phone = uniquePhone();
       expect((await send(a, phone)).status).toBe(200);
-      const keys = (await cluster.keys(`*{${phone}}*`)).sort();
+      // The verification record is written just after the answer, so wait for it.
+      const keys = await until(
+        async () => {
+          const found = (await cluster.keys(`*{${phone}}*`)).sort();
+          return found.includes(`vers:{${phone}}`) ? found : undefined;
+        },
+        { what: "the verification record beside the code" },
+      );
       // The marker lets this send's counting be given back if its SMS fails.
       expect(keys).toEqual([
         `otp:{${phone}}`,
         expect.stringMatching(new RegExp(`^rl:op:\\{\\${phone}\\}:`)),
         `rl:send-cooldown:{${phone}}`,
         `rl:send-phone:{${phone}}`,
+        `vers:{${phone}}`,
       ]);
       const shards = (await cluster.keys("rl:sms-global:*")).length;
       expect(shards).toBeGreaterThanOrEqual(1);
