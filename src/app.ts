@@ -232,6 +232,7 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
       cors: config.cors,
       devPage: config.production ? undefined : DevPage.locate(),
       twilioWebhook,
+      grpcFastPath: config.grpcFastPath,
       verifications,
       audit: {
         feed: redis ? (audit as RedisAuditLog) : (auditRing as MemoryAuditLog),

@@ -3,6 +3,7 @@ import { EnvReader } from "./env-reader.js";
 import { readTrustedProxies } from "./http/client-ip-config.js";
 import type { CorsOptions } from "./http/cors.js";
 import { readCorsConfig } from "./http/cors-config.js";
+import { readGrpcFastPath } from "./http/grpc-fast-path-config.js";
 import { readServerLimits } from "./http/limits-config.js";
 import type { ServerLimits } from "./http/one-port.js";
 import { type OpsConfig, readOpsConfig } from "./ops/config.js";
@@ -39,6 +40,8 @@ export interface Config extends OpsConfig {
   readonly server: ServerLimits;
   /** Browser origins allowed to call cross-origin (CORS); see src/http/cors.ts. */
   readonly cors: CorsOptions;
+  /** Unary gRPC calls of AuthService skip connect-node's pipeline; see src/http/grpc-fast-path.ts. */
+  readonly grpcFastPath: boolean;
   /** The audit stream and who may watch it; see src/audit/config.ts. */
   readonly audit: AuditConfig;
 }
@@ -94,6 +97,7 @@ function readConfig(r: EnvReader): Config {
     metricsHost: ops.metricsHost ?? host,
     cors: readCorsConfig(r),
     server: readServerLimits(r),
+    grpcFastPath: readGrpcFastPath(r),
     audit: readAuditConfig(r),
   };
   const shards = config.limits.smsBudgetShards;

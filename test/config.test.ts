@@ -207,6 +207,12 @@ describe("config", () => {
     ]);
   });
 
+  it("reads GRPC_FAST_PATH: on by default, false turns it off, anything else is refused", () => {
+    expect(loadConfig({}).grpcFastPath).toBe(true);
+    expect(loadConfig({ GRPC_FAST_PATH: "false" }).grpcFastPath).toBe(false);
+    expect(problems({ GRPC_FAST_PATH: "fast" }).join("\n")).toMatch(/GRPC_FAST_PATH must be true or false/);
+  });
+
   it("reports every problem at once", () => {
     expect(problems({ OTP_LENGTH: "2", PORT: "x", OTP_MAX_ATTEMPTS: "0" })).toHaveLength(3);
   });

@@ -57,7 +57,9 @@ function vitest(
 ): Promise<{ code: number | null; out: string }> {
   // Not this run's worker variables: the child is a vitest run of its own.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("VITEST")));
-  const child = spawn(process.execPath, ["node_modules/vitest/vitest.mjs", "run", ...files], {
+  // One project: which gRPC path serves the calls (the second project) does not change what is stored.
+  const args = ["node_modules/vitest/vitest.mjs", "run", "--project", "default", ...files];
+  const child = spawn(process.execPath, args, {
     env: { ...inherited, NO_COLOR: "1", FORCE_COLOR: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

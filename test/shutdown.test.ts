@@ -14,7 +14,7 @@ import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../gen/grpc/health/v1/health_pb.js";
 import { type App, buildApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
-import { GENEROUS_LIMITS } from "./support/app.js";
+import { GENEROUS_LIMITS, GRPC_PATH_ENV } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { GateSms } from "./support/gate-sms.js";
 import { grpcJsClient } from "./support/grpc-client.js";
@@ -56,7 +56,12 @@ describeWithRedis("graceful shutdown, in process (the function SIGTERM runs)", (
 
   async function start() {
     gate = new GateSms();
-    const config = loadConfig({ NODE_ENV: "test", ...GENEROUS_LIMITS, REDIS_URL: redis.url });
+    const config = loadConfig({
+      NODE_ENV: "test",
+      ...GENEROUS_LIMITS,
+      ...GRPC_PATH_ENV,
+      REDIS_URL: redis.url,
+    });
     app = await buildApp(config, pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }), { sms: gate });
     port = (await app.server.listen(0, "127.0.0.1")).port;
     baseUrl = `http://127.0.0.1:${port}`;
@@ -151,7 +156,13 @@ describe("SIGTERM on the real process", () => {
 
   it("goes NOT_SERVING, ends open streams, refuses new connections and exits 0", async () => {
     child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { PATH: process.env.PATH, HOST: "127.0.0.1", PORT: "0", SHUTDOWN_TIMEOUT_MS: "20000" },
+      env: {
+        PATH: process.env.PATH,
+        HOST: "127.0.0.1",
+        PORT: "0",
+        SHUTDOWN_TIMEOUT_MS: "20000",
+        ...GRPC_PATH_ENV,
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";

@@ -10,6 +10,7 @@ import type { Metrics } from "../ops/metrics.js";
 import { rpcProtocolOf } from "../ops/protocol.js";
 import type { Readiness } from "../ops/readiness.js";
 import type { AuditWatchSettings } from "../rpc/audit-watch.js";
+import { authCalls } from "../rpc/auth-calls.js";
 import { clientKey } from "../rpc/client-context.js";
 import { refuseUndecodable, refusingCorrupt } from "../rpc/malformed-requests.js";
 import { routes } from "../rpc/routes.js";
@@ -17,6 +18,7 @@ import type { AccessTokens } from "../tokens/access-tokens.js";
 import { clientResolver, type TrustedProxies } from "./client-ip.js";
 import { type CorsOptions, createCors } from "./cors.js";
 import type { DevPage } from "./dev-page.js";
+import { fastRoutes, grpcFastPath } from "./grpc-fast-path.js";
 import { specEncodeGrpcMessage } from "./grpc-message.js";
 import { HttpError, sendError } from "./json.js";
 import { MSG91_DLR_PREFIX, type Msg91DlrSettings, serveMsg91Dlr } from "./msg91-dlr-route.js";
@@ -53,6 +55,8 @@ export interface HandlerDeps {
   readonly twilioWebhook?: TwilioWebhookSettings | undefined;
   /** The development login page at `/`; absent in production. */
   readonly devPage?: DevPage | undefined;
+  /** Serve AuthService's unary gRPC calls without connect-node's pipeline (GRPC_FAST_PATH); off when absent. */
+  readonly grpcFastPath?: boolean | undefined;
   /** GetVerification and CancelVerification, and their REST paths. */
   readonly verifications?: VerificationService | undefined;
   /** WatchAuditEvents; unimplemented when absent or without a token. */
@@ -177,9 +181,19 @@ export function createHandler(deps: HandlerDeps): Handler {
     `/${AuthService.typeName}/`,
     "/api/v1/",
   ]);
+  const fast = deps.grpcFastPath
+    ? grpcFastPath({
+        routes: fastRoutes(authCalls(deps.login)),
+        clientOf,
+        log: deps.log,
+        metrics: deps.metrics,
+        readMaxBytes: READ_MAX_BYTES,
+      })
+    : undefined;
   return (req, res) => {
     // Only browsers send Origin: server-to-server calls (gRPC, curl) skip CORS without parsing the path.
     if (req.headers.origin !== undefined && cors.handle(req, res, pathOf(req.url))) return;
+    if (fast && "stream" in req && "stream" in res && fast(req, res)) return;
     if (isGrpc(req.headers["content-type"])) specEncodeGrpcMessage(res);
     adapter(req, res);
   };

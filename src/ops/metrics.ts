@@ -157,6 +157,15 @@ export class Metrics implements LoginEvents {
     };
   }
 
+  /**
+   * Observes one RPC method on one protocol for a path that serves it without connect-node (the gRPC fast
+   * path), under the same series the interceptor counts it in.
+   */
+  rpc(method: DescMethod, protocol: Protocol): { done(code: string, startMs: number): void } {
+    const series = this.#rpc(method, protocol);
+    return { done: (code, startMs) => this.observe(series, code, startMs) };
+  }
+
   /** Counts one answered request and its latency; `startMs` is from `performance.now()`. */
   private observe(series: Series, code: string, startMs: number): void {
     series.latency.observe((performance.now() - startMs) / 1000);

@@ -2,11 +2,11 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { type AuthService, type VerificationSchema, VerificationStatus } from "../../gen/auth/v1/auth_pb.js";
 import type { LoginService } from "../login/login-service.js";
-import { OTP_SENT_MESSAGE } from "../login/model.js";
 import type { LoginLog } from "../login/ports.js";
 import type { SessionService } from "../login/session-service.js";
-import { CHANNEL, type VerificationService, type VerificationView } from "../login/verifications.js";
+import type { VerificationService, VerificationView } from "../login/verifications.js";
 import { type AuditWatchSettings, auditWatcher } from "./audit-watch.js";
+import { authCalls } from "./auth-calls.js";
 import { clientKey } from "./client-context.js";
 import { toConnectError } from "./errors.js";
 import { sessionHandlers } from "./session-handlers.js";
@@ -24,6 +24,7 @@ export function authServiceImpl(
   sessions?: SessionService,
   extras: AuthServiceExtras = {},
 ): ServiceImpl<typeof AuthService> {
+  const calls = authCalls(login);
   const watchAudit = auditWatcher(extras.audit);
   const verifications = () => {
     if (!extras.verifications) throw new Error("no verification service wired");
@@ -37,51 +38,10 @@ export function authServiceImpl(
     }
   }
   return {
-    async sendOtp(req, ctx) {
-      const sent = await call(() => login.sendOtp(req.phone, client(ctx)));
-      return {
-        message: OTP_SENT_MESSAGE,
-        phone: sent.phone,
-        expiresInSeconds: sent.expiresInSeconds,
-        codeLength: sent.codeLength,
-        verificationId: sent.verificationId,
-        channel: CHANNEL,
-      };
-    },
-    async verifyOtp(req, ctx) {
-      const s = await call(() =>
-        login.verifyOtp(req.phone, req.otp, client(ctx), {
-          verificationId: req.verificationId,
-          deviceName: req.deviceName,
-        }),
-      );
-      return {
-        accessToken: s.accessToken,
-        refreshToken: s.refreshToken,
-        tokenType: "bearer",
-        expiresIn: s.expiresIn,
-        user: {
-          id: BigInt(s.user.id),
-          phone: s.user.phone,
-          name: s.user.name,
-          role: s.user.role,
-          isPhoneVerified: s.user.isPhoneVerified,
-        },
-      };
-    },
-    async refreshToken(req, ctx) {
-      const p = await call(() => login.refresh(req.refreshToken, client(ctx)));
-      return {
-        accessToken: p.accessToken,
-        refreshToken: p.refreshToken,
-        tokenType: "bearer",
-        expiresIn: p.expiresIn,
-      };
-    },
-    async logout(req) {
-      await call(() => login.logout(req.refreshToken));
-      return {};
-    },
+    sendOtp: (req, ctx) => call(() => calls.sendOtp(req, client(ctx))),
+    verifyOtp: (req, ctx) => call(() => calls.verifyOtp(req, client(ctx))),
+    refreshToken: (req, ctx) => call(() => calls.refreshToken(req, client(ctx))),
+    logout: (req, ctx) => call(() => calls.logout(req, client(ctx))),
     ...sessionHandlers(sessions, call),
     async getVerification(req) {
       return { verification: toMessage(await call(() => verifications().get(req.verificationId))) };

@@ -1,4 +1,4 @@
-import { fromBinary } from "@bufbuild/protobuf";
+import { type DescMessage, fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { Compression, UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { parseContentType as connectContentType } from "@connectrpc/connect/protocol-connect";
@@ -50,6 +50,14 @@ export function refusingCorrupt(compression: Compression): Compression {
       }
     },
   };
+}
+
+/** The refusal of a message that does not decode with its schema, worded the same by every path that reads one. */
+export function undecodable(schema: DescMessage, err: unknown): ConnectError {
+  return new ConnectError(
+    `request message is not a valid ${schema.typeName}: ${err instanceof Error ? err.message : String(err)}`,
+    Code.InvalidArgument,
+  );
 }
 
 /** How one request carries its binary messages, or undefined when it carries none we check. */
@@ -122,10 +130,7 @@ function checked(
       try {
         fromBinary(schema, message);
       } catch (err) {
-        throw new ConnectError(
-          `request message is not a valid ${schema.typeName}: ${err instanceof Error ? err.message : String(err)}`,
-          Code.InvalidArgument,
-        );
+        throw undecodable(schema, err);
       }
     };
     const guarded = framing.enveloped

@@ -27,12 +27,19 @@ export const GENEROUS_LIMITS: Readonly<Record<string, string>> = {
   SMS_MAX_PER_HOUR: "1000000",
 };
 
+/**
+ * The gRPC path the run tests: unset, the service's default (the fast path); the second vitest project sets
+ * GRPC_FAST_PATH=false to run the gRPC suites through connect-node alone (vitest.config.ts).
+ */
+export const GRPC_PATH_ENV: Readonly<Record<string, string>> =
+  process.env.GRPC_FAST_PATH === undefined ? {} : { GRPC_FAST_PATH: process.env.GRPC_FAST_PATH };
+
 /** The real service on 127.0.0.1:0 with the given environment and an SMS provider the test can read. */
 export async function startApp(
   env: Record<string, string | undefined> = {},
   opts: { readonly configuredSms?: boolean } = {},
 ): Promise<RunningApp> {
-  const config = loadConfig({ NODE_ENV: "test", ...GENEROUS_LIMITS, ...env });
+  const config = loadConfig({ NODE_ENV: "test", ...GENEROUS_LIMITS, ...GRPC_PATH_ENV, ...env });
   const sms = new CaptureSms();
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   // `configuredSms`: the providers SMS_PROVIDER names (pointed at local fakes), not the capturing one.
