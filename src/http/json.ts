@@ -60,6 +60,19 @@ export function sendError(res: Res, err: HttpError): void {
 }
 
 /** Reads a JSON object body, refusing wrong content types, oversized bodies and malformed JSON with a 4xx. */
+/** A request body as UTF-8 text, refused with REQUEST_TOO_LARGE (413) once it passes `maxBytes`. */
+export async function readBody(req: Req, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes)
+      throw new HttpError(413, "REQUEST_TOO_LARGE", `request body is larger than ${maxBytes} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 export async function readJsonObject(req: Req, maxBytes: number): Promise<Record<string, unknown>> {
   const type = req.headers["content-type"] ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) {
@@ -74,17 +87,10 @@ export async function readJsonObject(req: Req, maxBytes: number): Promise<Record
     req.resume();
     throw new HttpError(413, "REQUEST_TOO_LARGE", `request body is larger than ${maxBytes} bytes`);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes)
-      throw new HttpError(413, "REQUEST_TOO_LARGE", `request body is larger than ${maxBytes} bytes`);
-    chunks.push(chunk);
-  }
+  const body = await readBody(req, maxBytes);
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    value = JSON.parse(body);
   } catch {
     throw new HttpError(400, "MALFORMED_REQUEST", "request body is not valid JSON");
   }

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { parseMsg91Dlr } from "../sms/msg91/msg91-dlr.js";
-import { HttpError, type Req, type Res, sendError } from "./json.js";
+import { HttpError, type Req, type Res, readBody, sendError } from "./json.js";
 
 export const MSG91_DLR_PREFIX = "/webhooks/msg91/dlr/";
 const MAX_BODY_BYTES = 64 * 1024;
@@ -32,23 +32,15 @@ export async function serveMsg91Dlr(
     sendError(res, new HttpError(405, "MALFORMED_REQUEST", "use POST", { allow: "POST" }));
     return;
   }
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) {
-      sendError(
-        res,
-        new HttpError(413, "REQUEST_TOO_LARGE", `request body is larger than ${MAX_BODY_BYTES} bytes`),
-      );
-      return;
-    }
-    chunks.push(chunk);
+  let body: string;
+  try {
+    body = await readBody(req, MAX_BODY_BYTES);
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    sendError(res, err);
+    return;
   }
-  const reports = parseMsg91Dlr(
-    String(req.headers["content-type"] ?? ""),
-    Buffer.concat(chunks).toString("utf8"),
-  );
+  const reports = parseMsg91Dlr(String(req.headers["content-type"] ?? ""), body);
   for (const report of reports) await settings.onReceipt(report);
   res.writeHead(200, { "content-type": "application/json" });
   res.end(JSON.stringify({ received: reports.length }));

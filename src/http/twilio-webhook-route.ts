@@ -4,7 +4,7 @@ import {
   handleTwilioStatusCallback,
 } from "../sms/twilio/twilio-status-webhook.js";
 import type { Req, Res } from "./json.js";
-import { HttpError, sendError } from "./json.js";
+import { HttpError, readBody, sendError } from "./json.js";
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -24,25 +24,20 @@ export interface TwilioWebhookSettings {
 
 /** `POST /webhooks/twilio/status`: reads the form body as text and lets the SMS layer check and count it. */
 export async function serveTwilioStatus(req: Req, res: Res, settings: TwilioWebhookSettings): Promise<void> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) {
-      sendError(
-        res,
-        new HttpError(413, "REQUEST_TOO_LARGE", `request body is larger than ${MAX_BODY_BYTES} bytes`),
-      );
-      return;
-    }
-    chunks.push(chunk);
+  let body: string;
+  try {
+    body = await readBody(req, MAX_BODY_BYTES);
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    sendError(res, err);
+    return;
   }
   const answer = await handleTwilioStatusCallback(
     {
       url: req.url,
       method: req.method,
       headers: req.headers,
-      rawBody: Buffer.concat(chunks).toString("utf8"),
+      rawBody: body,
     },
     settings,
   );
