@@ -1,5 +1,6 @@
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import type { TokenRef } from "./model.js";
+import { randomBase64url } from "./random-pool.js";
 
 // `<userId>.<family>.<secret>`: the user and family travel in the token so the store can find every key of
 // one user (one Redis Cluster slot) without a lookup. Only `secret` must be unguessable.
@@ -17,8 +18,8 @@ export function mintRefreshToken(userId: number, family?: string): { token: stri
   if (family !== undefined && !(FAMILY.test(family) && isCanonical(family, FAMILY_BYTES))) {
     throw new TypeError("invalid refresh token family");
   }
-  const fam = family ?? randomBytes(FAMILY_BYTES).toString("base64url");
-  const token = `${userId}.${fam}.${randomBytes(SECRET_BYTES).toString("base64url")}`;
+  const fam = family ?? randomBase64url(FAMILY_BYTES);
+  const token = `${userId}.${fam}.${randomBase64url(SECRET_BYTES)}`;
   return { token, ref: { userId, family: fam, hash: hashOf(token) } };
 }
 

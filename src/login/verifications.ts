@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { StoreUnavailableError } from "./failures.js";
 import type {
   AuditLog,
@@ -10,11 +9,12 @@ import type {
   VerificationStatus,
   VerificationStore,
 } from "./ports.js";
+import { randomHex } from "./random-pool.js";
 import { LoginError, storeUnavailable, verificationNotFound } from "./reasons.js";
 
 /** "VE" and 32 hex digits: 128 bits from the CSPRNG, so an id is a capability nobody can guess. */
 export function newVerificationId(): string {
-  return `VE${randomBytes(16).toString("hex")}`;
+  return `VE${randomHex(16)}`;
 }
 
 const ID_SHAPE = /^VE[0-9a-f]{32}$/;
