@@ -46,12 +46,14 @@ export class PhoneNormalizer implements PhoneParser {
       const reason = err instanceof Error ? err.message : String(err);
       throw invalid(`phone "${raw}" is not a phone number (${reason.toLowerCase().replaceAll("_", " ")})`);
     }
-    if (!parsed.isValid()) {
+    // `getType()` is what `isValid()` computes (a walk over every type's number pattern), so one call answers
+    // both; `isValid()` is asked only when there is no type, which costs the refusal, not the common path.
+    const type = parsed.getType();
+    if (type === undefined && !parsed.isValid()) {
       throw invalid(
         `phone "${raw}" is not a valid number${parsed.country ? ` for ${parsed.country}` : ""}; use E.164 such as +919876543210`,
       );
     }
-    const type = parsed.getType();
     if (type === "FIXED_LINE" || type === "TOLL_FREE" || type === "PREMIUM_RATE" || type === "SHARED_COST") {
       throw invalid(
         `phone "${raw}" is a ${type.toLowerCase().replaceAll("_", " ")} number and cannot receive SMS`,
