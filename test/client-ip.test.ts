@@ -1,3 +1,5 @@
+import { BlockList, isIP } from "node:net";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isIpOrCidr, resolveClientIp, TrustedProxies } from "../src/http/client-ip.js";
 import { ipKey } from "../src/ratelimit/ip-key.js";
@@ -59,5 +61,35 @@ describe("client IP", () => {
     expect(ipKey("::1")).toBe("0:0:0:0::/64");
     expect(ipKey("64:ff9b::192.0.2.1")).toBe("64:ff9b:0:0::/64");
     expect(ipKey("unknown")).toBe("unknown");
+  });
+});
+
+describe("TrustedProxies remembers answers without changing them", () => {
+  it("agrees with a plain BlockList for every address, before and after its memo fills and starts over", () => {
+    const entries = ["127.0.0.1", "10.0.0.0/8", "192.168.4.0/24", "2001:db8:ffff::/48", "::1"];
+    const trusted = new TrustedProxies(entries);
+    const reference = new BlockList();
+    for (const e of entries) {
+      const [addr = "", bits] = e.split("/");
+      const type = isIP(addr) === 4 ? "ipv4" : "ipv6";
+      if (bits === undefined) reference.addAddress(addr, type);
+      else reference.addSubnet(addr, Number(bits), type);
+    }
+    const expected = (ip: string) => isIP(ip) !== 0 && reference.check(ip, isIP(ip) === 4 ? "ipv4" : "ipv6");
+    const v4 = fc
+      .tuple(fc.constantFrom(10, 127, 192, 203), fc.nat(255), fc.nat(255), fc.nat(255))
+      .map((p) => (p[0] === 192 ? `192.168.${p[2]}.${p[3]}` : p.join(".")));
+    const v6 = fc
+      .tuple(fc.constantFrom("2001:db8:ffff", "2001:db8:fffe"), fc.nat(0xffff))
+      .map(([net, host]) => `${net}::${host.toString(16)}`);
+    const ip = fc.oneof(v4, v6, fc.constantFrom("::1", "not-an-ip", "", "127.0.0.1"));
+    // Over 10 000 lookups: past the memo's size, so it is both used and cleared.
+    fc.assert(
+      fc.property(fc.array(ip, { minLength: 500, maxLength: 500 }), (ips) => {
+        for (const a of ips) expect(trusted.has(a)).toBe(expected(a));
+        for (const a of ips) expect(trusted.has(a)).toBe(expected(a));
+      }),
+      { numRuns: 25 },
+    );
   });
 });
