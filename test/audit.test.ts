@@ -2,6 +2,7 @@ import { type Client, Code, ConnectError, createClient } from "@connectrpc/conne
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AuditEvent, AuthService } from "../gen/auth/v1/auth_pb.js";
+import { RedisAuditLog } from "../src/audit/redis-audit-log.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { describeWithRedis, type TestRedis } from "./support/redis.js";
@@ -166,5 +167,40 @@ describeWithRedis("with Redis", (redis) => {
     } finally {
       await s.close();
     }
+  });
+
+  it("events appended in one turn go out together, each whole and in order", async () => {
+    const scope = redis.fresh();
+    const warnings: unknown[] = [];
+    const log = { warn: (o: unknown) => warnings.push(o), info() {}, error() {}, debug() {} };
+    let t = 1_000;
+    const audit = new RedisAuditLog(scope.client(), 1_000, log, () => t++);
+    const conn = scope.client();
+    for (let i = 0; i < 50; i++)
+      audit.append({ event: "otp.sent", verificationId: `VE${i}`, phone: "+91******0001" });
+    const batch = await until(async () => {
+      const entries = await conn.xrange("audit:stream", "-", "+");
+      return entries.length === 50 ? entries : undefined;
+    });
+    expect(batch.map(([, f]) => f)).toEqual(
+      Array.from({ length: 50 }, (_, i) => [
+        "t",
+        String(1_000 + i),
+        "e",
+        "otp.sent",
+        "v",
+        `VE${i}`,
+        "p",
+        "+91******0001",
+      ]),
+    );
+    // A lone event later is its own write.
+    audit.append({ event: "user.created", userId: 7 });
+    const last = await until(async () => {
+      const [newest] = await conn.xrevrange("audit:stream", "+", "-", "COUNT", 1);
+      return newest?.[1][3] === "user.created" ? newest : undefined;
+    });
+    expect(last[1]).toEqual(["t", "1050", "e", "user.created", "u", "7"]);
+    expect(warnings).toEqual([]);
   });
 });
