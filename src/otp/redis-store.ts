@@ -9,7 +9,7 @@ import type {
   VerificationStore,
   VerifyOutcome,
 } from "../login/ports.js";
-import type { RedisClient } from "../redis/client.js";
+import { isCluster, type RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
 import { checkLock } from "./lock.js";
 import { parseRecord } from "./verification-record.js";
@@ -223,6 +223,14 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
 return 1
 `;
 
+// RECORD_SEND, and the id's and the message's index keys set in the same call: one command where a Redis
+// Cluster needs three (the index keys hash to other slots). ARGV[3] is the phone, ARGV[4] the indexes' expiry
+// (unix ms); KEYS[3], the message's key, is absent when the provider gave no message id.
+const RECORD_SEND_INDEXED = `
+redis.call('SET', KEYS[2], ARGV[3], 'PXAT', ARGV[4])
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[3] .. ' ' .. ARGV[1], 'PXAT', ARGV[4]) end
+${RECORD_SEND}`;
+
 // Sets the delivery status (and error code) of the attempt with this message id; returns the record after.
 const RECORD_RECEIPT = `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -276,6 +284,7 @@ interface OtpCommands {
   otpDiscard(key: string, recordsKey: string, digest: string): Promise<number>;
   otpCancel(key: string, recordsKey: string, id: string): Promise<string | null>;
   otpRecordSend(recordsKey: string, id: string, attempt: string): Promise<number>;
+  otpRecordSendIndexed(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
   otpRecordReceipt(
     recordsKey: string,
     id: string,
@@ -292,6 +301,7 @@ interface OtpCommands {
  */
 export class RedisOtpStore implements OtpStore, VerificationStore {
   readonly #redis: RedisClient & OtpCommands;
+  readonly #oneNode: boolean;
 
   constructor(redis: RedisClient) {
     redis.defineCommand("otpPut", { numberOfKeys: 2, lua: PUT });
@@ -299,6 +309,9 @@ export class RedisOtpStore implements OtpStore, VerificationStore {
     redis.defineCommand("otpDiscard", { numberOfKeys: 2, lua: DISCARD });
     redis.defineCommand("otpCancel", { numberOfKeys: 2, lua: CANCEL });
     redis.defineCommand("otpRecordSend", { numberOfKeys: 1, lua: RECORD_SEND });
+    // The key count varies (a failed send has no message id): given per call.
+    redis.defineCommand("otpRecordSendIndexed", { lua: RECORD_SEND_INDEXED });
+    this.#oneNode = !isCluster(redis);
     redis.defineCommand("otpRecordReceipt", { numberOfKeys: 1, lua: RECORD_RECEIPT });
     this.#redis = redis as RedisClient & OtpCommands;
   }
@@ -403,6 +416,12 @@ export class RedisOtpStore implements OtpStore, VerificationStore {
       d: attempt.deliveryStatus,
       e: attempt.errorCode,
     });
+    if (this.#oneNode) {
+      const keys = [recordsKey(phone), idKey(id)];
+      if (attempt.messageId !== "") keys.push(messageKey(attempt.provider, attempt.messageId));
+      await redisCall(this.#redis.otpRecordSendIndexed(keys.length, ...keys, id, json, phone, keepUntilMs));
+      return;
+    }
     // Issued together: one write, one round trip.
     await redisCall(
       Promise.all([
