@@ -1,6 +1,6 @@
-import { pino } from "pino";
 import { buildApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
+import { createLogger } from "../../src/log.js";
 import { connectNoopServer, grpcJsNoopServer } from "./noop.js";
 import { instrumentRedisCommands, takeRoundTripStats, traceRequests } from "./round-trips.js";
 import { BenchSinkSms } from "./sink-sms.js";
@@ -34,8 +34,10 @@ let boundPort: number;
 if (mode === "service") {
   instrumentRedisCommands();
   const config = loadConfig(process.env);
-  // The service's own logger at `info`, as in production; the driver sends stdout to /dev/null.
-  const log = pino({ level: process.env.LOG_LEVEL ?? "info", base: { service: "otp-auth" } });
+  // The production logger (redaction, the reqId mixin) at `info`, on stdout, which the driver sends to
+  // /dev/null. No destination is passed, as src/main.ts passes none in production: whatever createLogger
+  // writes to by default is what is measured.
+  const log = createLogger({ production: true, level: process.env.LOG_LEVEL ?? "info" });
   const app = await buildApp(config, log, { sms: sink });
   traceRequests(app.server.h1);
   traceRequests(app.server.h2);
