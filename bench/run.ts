@@ -408,6 +408,16 @@ async function measure(server: BenchServer, redis: Redis, load: () => Promise<Lo
   };
 }
 
+/** Writes a result as JSON, formatted by Biome so that a result can be committed and `biome check` stays clean. */
+function writeResult(file: string, value: unknown): void {
+  writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+  try {
+    execFileSync(join(ROOT, "node_modules/.bin/biome"), ["format", "--write", file], { stdio: "ignore" });
+  } catch {
+    process.stderr.write(`bench: could not format ${file} with biome (the JSON is fine)\n`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------- main
 
 const median = (xs: number[]) => {
@@ -723,12 +733,7 @@ async function main(): Promise<void> {
     traced: Object.fromEntries(traced),
     table,
   };
-  if (scenarios.length > 0) {
-    writeFileSync(
-      join(RESULTS, `${QUICK ? "quick" : "full"}-${stamp}.json`),
-      `${JSON.stringify(report, null, 2)}\n`,
-    );
-  }
+  if (scenarios.length > 0) writeResult(join(RESULTS, `${QUICK ? "quick" : "full"}-${stamp}.json`), report);
 
   await redis.quit();
   // Let the servers exit on their own (a CPU profile is written at exit), then clean up whatever is left.
