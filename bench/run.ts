@@ -12,13 +12,21 @@ import type { GenConfig, GenResult } from "./load/h2gen.js";
  * with no-op handlers, node:http with one Redis round trip) and an express equivalent of SendOtp, each loaded
  * from another core, with ratios to the ceiling of the same protocol.
  * `BENCH_QUICK=1`: one short round of everything, as a smoke check. `BENCH_ONLY=a,b`: only the scenarios
- * whose names contain one of the substrings. See README "Performance".
+ * whose names contain one of the substrings. `BENCH_SOAK=1` (or `BENCH_SOAK_MS`): after the rounds, the soak
+ * (see soak below); `BENCH_ONLY=soak` names no scenario, so only the soak runs. See README "Performance".
  */
 const QUICK = process.env.BENCH_QUICK === "1";
 const ONLY = (process.env.BENCH_ONLY ?? "")
   .split(",")
   .map((x) => x.trim())
   .filter((x) => x !== "");
+const SOAK_MS =
+  process.env.BENCH_SOAK_MS !== undefined
+    ? Number(process.env.BENCH_SOAK_MS)
+    : process.env.BENCH_SOAK === "1"
+      ? 600_000
+      : 0;
+const SOAK_SAMPLE_MS = 10_000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? (QUICK ? 1000 : 5000));
 const CONCURRENCY = 64;
@@ -418,6 +426,241 @@ function writeResult(file: string, value: unknown): void {
   }
 }
 
+// ---------------------------------------------------------------------------------------------- soak
+
+interface SoakDeps {
+  readonly svc: BenchServer;
+  readonly redis: Redis;
+  gen(
+    srv: BenchServer,
+    protocol: Protocol,
+    method: GenConfig["method"],
+    extra?: Partial<GenConfig>,
+  ): GenConfig;
+  prepare(svc: BenchServer, n: number, label: string): Promise<string>;
+  writeCodes(codes: Iterable<[string, string]>, label: string): string;
+  /** SendOtp req/s per protocol from the rounds, when they ran. */
+  readonly sendRps: ReadonlyMap<Protocol, number>;
+}
+
+interface SoakSample {
+  tMs: number;
+  rssMb: number;
+  heapUsedMb: number;
+  heapTotalMb: number;
+  /** The lowest heap used in the interval: what GC left, so a sawtooth does not read as growth. */
+  heapFloorMb: number;
+  peakRssMb: number;
+  eld: { p50Ms: number; p99Ms: number; maxMs: number };
+}
+
+// Keys allowed to live without a TTL: users (`user:{<phone>}`, `user:id:<id>`, the `user:seq` counter).
+const NO_TTL_ALLOWED = /^user:/;
+
+/** A key's shape: hash tags, long tokens and numbers folded, so a pattern counts every key of its kind. */
+function keyPattern(key: string): string {
+  return key
+    .replace(/\{[^}]*\}/g, "{…}")
+    .replace(/[A-Za-z0-9_-]{16,}/g, "<token>")
+    .replace(/\d+/g, "#");
+}
+
+/**
+ * The soak: after the peak is known, the login flow over /api/v1 (SendOtp, VerifyOtp, RefreshToken) open loop
+ * at half the flow's peak rate for BENCH_SOAK_MS, in chunks of 10 s: each chunk's sends are recorded by the
+ * sink and verified in the next chunk, so codes are always fresh and nothing is prepared ahead beyond the first
+ * chunk. Every 10 s the server reports RSS, heap and event-loop delay (p50/p99/max since the last sample). At
+ * the end every key of the bench's Redis is scanned: only users may live without a TTL. Writes
+ * bench/results/soak-<time>.json. Resolves false when a request failed or a key leaked.
+ */
+async function soak(d: SoakDeps): Promise<boolean> {
+  const { svc, redis } = d;
+  const started = Date.now();
+  // Peak: the flow closed loop, for as long as a round (or until its codes run out).
+  const sendGuess = d.sendRps.get("rest") ?? d.sendRps.get("connect") ?? 2000;
+  const peakCodes = Math.ceil((Math.max(300, sendGuess) * DURATION_MS) / 1000 / 2) + 100;
+  const peakRun = await ours(
+    d.gen(svc, "rest", "flow", { codesFile: await d.prepare(svc, peakCodes, "soak-peak") }),
+  );
+  if (peakRun.failed > 0)
+    throw new Error(`soak peak: ${peakRun.failed} failed ${peakRun.firstFailure ?? ""}`);
+  // A flow is three requests; its rate is logins per second.
+  const peakFlows = peakRun.rps / 3;
+  const rate = Math.max(10, Math.round(peakFlows / 2));
+  process.stdout.write(
+    `\nsoak: login flow /api/v1 peak ${peakFlows.toFixed(0)} flows/s (${peakRun.rps.toFixed(0)} req/s); ${rate} flows/s open loop for ${(SOAK_MS / 1000).toFixed(0)} s, a sample every ${SOAK_SAMPLE_MS / 1000} s\n`,
+  );
+
+  let codesFile = await d.prepare(svc, Math.ceil((rate * SOAK_SAMPLE_MS) / 1000) + 50, "soak-0");
+  await svc.ask({ op: "record", on: true });
+  await svc.ask({ op: "sample" }); // starts the event-loop delay monitor
+  const samples: SoakSample[] = [];
+  const chunks: {
+    tMs: number;
+    requests: number;
+    failed: number;
+    rps: number;
+    p50Ms: number;
+    p99Ms: number;
+  }[] = [];
+  let firstFailure: string | undefined;
+  const t0 = Date.now();
+  const takeSample = async () => {
+    const m = await svc.ask<{
+      rss: number;
+      heapUsed: number;
+      heapTotal: number;
+      heapFloor: number;
+      peakRss: number;
+      eld: SoakSample["eld"];
+    }>({ op: "sample" });
+    const mb = (b: number) => b / 2 ** 20;
+    const s: SoakSample = {
+      tMs: Date.now() - t0,
+      rssMb: mb(m.rss),
+      heapUsedMb: mb(m.heapUsed),
+      heapTotalMb: mb(m.heapTotal),
+      heapFloorMb: mb(m.heapFloor),
+      peakRssMb: mb(m.peakRss),
+      eld: m.eld,
+    };
+    samples.push(s);
+    process.stdout.write(
+      `soak ${(s.tMs / 1000).toFixed(0).padStart(4)} s: RSS ${s.rssMb.toFixed(0)} MB (peak ${s.peakRssMb.toFixed(0)}), heap ${s.heapUsedMb.toFixed(0)}/${s.heapTotalMb.toFixed(0)} MB (floor ${s.heapFloorMb.toFixed(0)}), event-loop delay p50 ${s.eld.p50Ms.toFixed(1)} p99 ${s.eld.p99Ms.toFixed(1)} max ${s.eld.maxMs.toFixed(1)} ms\n`,
+    );
+  };
+  let sampling = Promise.resolve();
+  const sampler = setInterval(() => {
+    sampling = sampling.then(takeSample);
+  }, SOAK_SAMPLE_MS);
+  let chunk = 0;
+  while (Date.now() - t0 < SOAK_MS - 500) {
+    chunk += 1;
+    const durationMs = Math.min(SOAK_SAMPLE_MS, SOAK_MS - (Date.now() - t0));
+    const r = await ours(d.gen(svc, "rest", "flow", { rate, durationMs, codesFile }));
+    chunks.push({
+      tMs: Date.now() - t0,
+      requests: r.requests,
+      failed: r.failed,
+      rps: r.rps,
+      p50Ms: r.p50Ms,
+      p99Ms: r.p99Ms,
+    });
+    if (r.failed > 0) firstFailure ??= r.firstFailure;
+    // This chunk's sends are the next chunk's verifies.
+    const { codes } = await svc.ask<{ codes: [string, string][] }>({ op: "codes" });
+    codesFile = d.writeCodes(new Map(codes), `soak-${chunk}`);
+  }
+  clearInterval(sampler);
+  await sampling;
+  if (samples.length === 0 || (samples.at(-1)?.tMs ?? 0) < Date.now() - t0 - SOAK_SAMPLE_MS / 2) {
+    await takeSample();
+  }
+  await svc.ask({ op: "record", on: false });
+  await svc.ask({ op: "codes" });
+  const requests = chunks.reduce((a, c) => a + c.requests, 0);
+  const failed = chunks.reduce((a, c) => a + c.failed, 0);
+
+  // Every key without a TTL, by pattern; users may, nothing else may.
+  const patterns = new Map<string, { keys: number; noTtl: number; example: string }>();
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "COUNT", 1000);
+    cursor = next;
+    const pipe = redis.pipeline();
+    for (const k of keys) pipe.ttl(k);
+    const ttls = (await pipe.exec()) ?? [];
+    keys.forEach((k, i) => {
+      const ttl = ttls[i]?.[1];
+      if (ttl === -2) return; // expired since the scan saw it
+      const p = keyPattern(k);
+      const entry = patterns.get(p) ?? { keys: 0, noTtl: 0, example: k };
+      entry.keys += 1;
+      if (ttl === -1) entry.noTtl += 1;
+      patterns.set(p, entry);
+    });
+  } while (cursor !== "0");
+  const keyReport = [...patterns]
+    .map(([pattern, v]) => ({ pattern, ...v, allowed: NO_TTL_ALLOWED.test(v.example) }))
+    .sort((a, b) => b.keys - a.keys);
+  const leaks = keyReport.filter((k) => k.noTtl > 0 && !k.allowed);
+  // What a leaking key is, and how big: a stream may be capped by length (XADD MAXLEN) rather than by time.
+  const leakInfo = await Promise.all(
+    leaks.map(async (k) => {
+      const type = await redis.type(k.example);
+      const size =
+        type === "stream"
+          ? `${await redis.xlen(k.example)} entries`
+          : type === "hash"
+            ? `${await redis.hlen(k.example)} fields`
+            : type === "string"
+              ? `${await redis.strlen(k.example)} bytes`
+              : "";
+      return `${k.pattern} (${type}${size ? `, ${size}` : ""}, e.g. ${k.example})`;
+    }),
+  );
+
+  // Flat: the last third's medians against the first third's, with a little slack for noise.
+  const third = Math.max(1, Math.floor(samples.length / 3));
+  const first = samples.slice(0, third);
+  const last = samples.slice(-third);
+  const metrics = [
+    { name: "RSS MB", of: (s: SoakSample) => s.rssMb, slack: 10 },
+    { name: "heap floor MB", of: (s: SoakSample) => s.heapFloorMb, slack: 10 },
+    { name: "event-loop delay p99 ms", of: (s: SoakSample) => s.eld.p99Ms, slack: 5 },
+  ].map((m) => {
+    const a = median(first.map(m.of));
+    const b = median(last.map(m.of));
+    return { metric: m.name, firstThird: a, lastThird: b, flat: b <= a * 1.1 + m.slack };
+  });
+  const flat = metrics.every((m) => m.flat);
+
+  const f = (x: number, dd = 1) => x.toFixed(dd);
+  process.stdout.write(
+    [
+      "",
+      `soak: ${requests} requests in ${chunks.length} chunks, ${failed} failed${firstFailure ? ` (first: ${firstFailure})` : ""}`,
+      ...metrics.map(
+        (m) =>
+          `soak ${m.metric}: first third ${f(m.firstThird)}, last third ${f(m.lastThird)}: ${m.flat ? "flat" : "GROWING"}`,
+      ),
+      `soak verdict: ${flat ? "flat" : "NOT flat"} (last third ≤ first third × 1.1 + 10 MB / 5 ms)`,
+      "soak keys (pattern: keys, without TTL):",
+      ...keyReport.map(
+        (k) =>
+          `  ${k.pattern}: ${k.keys}, ${k.noTtl}${k.noTtl > 0 ? (k.allowed ? " (users: allowed)" : " LEAK") : ""}`,
+      ),
+      leaks.length === 0
+        ? "soak TTLs: every key without a TTL is a user's"
+        : `soak TTLs: FAIL, ${leaks.length} pattern(s) without TTL: ${leakInfo.join(", ")}`,
+      "",
+    ].join("\n"),
+  );
+  mkdirSync(RESULTS, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const file = join(RESULTS, `soak-${stamp}.json`);
+  writeResult(file, {
+    when: new Date().toISOString(),
+    soakMs: SOAK_MS,
+    sampleMs: SOAK_SAMPLE_MS,
+    machine: { nproc: cpus().length, node: process.version, loadAverage: loadavg() },
+    peak: { flowsPerSecond: peakFlows, requestsPerSecond: peakRun.rps },
+    rateFlowsPerSecond: rate,
+    requests,
+    failed,
+    firstFailure,
+    flat,
+    metrics,
+    samples,
+    chunks,
+    keys: keyReport,
+    leaks: leakInfo,
+    tookMs: Date.now() - started,
+  });
+  process.stdout.write(`soak: written to ${file}\n`);
+  return failed === 0 && leaks.length === 0;
+}
+
 // ---------------------------------------------------------------------------------------------- main
 
 const median = (xs: number[]) => {
@@ -429,7 +672,7 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   requireTools();
-  if (scenarios.length === 0) {
+  if (scenarios.length === 0 && SOAK_MS === 0) {
     process.stderr.write(`bench: BENCH_ONLY=${ONLY.join(",")} names no scenario\n`);
     process.exit(2);
   }
@@ -469,6 +712,7 @@ async function main(): Promise<void> {
   const genProtocols = [...new Set(scenarios.filter((s) => s.tool === "ours").map((s) => s.protocol))];
   const targets = new Set<Target>(scenarios.map((s) => s.target));
   if (genProtocols.length > 0) targets.add("connect-noop");
+  if (SOAK_MS > 0) targets.add("service");
   const servers: Partial<Record<Target, BenchServer>> = {};
   for (const t of targets) servers[t] = await startServer(t, envOf(t));
   const server = (t: Target): BenchServer => {
@@ -554,7 +798,7 @@ async function main(): Promise<void> {
   };
 
   process.stdout.write(
-    `bench: ${ROUNDS} round(s) of ${DURATION_MS} ms per scenario, ${CONCURRENCY} concurrent requests; servers on core ${SERVER_CORE}, load and redis on core ${LOAD_CORE}${ONLY.length > 0 ? `; only ${scenarios.map((s) => `"${s.name}"`).join(", ")}` : ""}\n`,
+    `bench: ${ROUNDS} round(s) of ${DURATION_MS} ms per scenario, ${CONCURRENCY} concurrent requests; servers on core ${SERVER_CORE}, load and redis on core ${LOAD_CORE}${ONLY.length === 0 ? "" : scenarios.length === 0 ? "; no scenario, the soak only" : `; only ${scenarios.map((s) => `"${s.name}"`).join(", ")}`}\n`,
   );
   for (const t of targets) await warmUp(t, server(t), QUICK ? 300 : 2000);
 
@@ -735,9 +979,14 @@ async function main(): Promise<void> {
   };
   if (scenarios.length > 0) writeResult(join(RESULTS, `${QUICK ? "quick" : "full"}-${stamp}.json`), report);
 
+  let soakFailed = false;
+  if (SOAK_MS > 0) {
+    soakFailed = !(await soak({ svc: server("service"), redis, gen, prepare, writeCodes, sendRps }));
+  }
   await redis.quit();
   // Let the servers exit on their own (a CPU profile is written at exit), then clean up whatever is left.
   await Promise.all(Object.values(servers).map((s) => s.stop()));
+  if (soakFailed) throw new Error("soak failed: see above");
 }
 
 main().then(

@@ -1,5 +1,6 @@
 import type { Server } from "node:http";
 import type { Http2Server } from "node:http2";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { buildApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
@@ -16,7 +17,8 @@ import { BenchSinkSms } from "./sink-sms.js";
  *   grpcjs-noop         a @grpc/grpc-js server with the same no-op handlers
  *   express-equivalent  SendOtp as a team would write it in express (see express-equivalent.ts)
  *   http-redis          bare node:http and one Redis round trip per request
- * The parent asks over IPC for CPU time, memory, round-trip counts and the codes the sink recorded.
+ * The parent asks over IPC for CPU time, memory, round-trip counts, the codes the sink recorded, and (soak)
+ * event-loop delay.
  *
  * BENCH_TRACE=1 counts Redis round trips per request (round-trips.ts: AsyncLocalStorage around every request
  * and a hook on every ioredis command). That costs CPU, so the driver runs the throughput rounds without it and
@@ -25,7 +27,8 @@ import { BenchSinkSms } from "./sink-sms.js";
 type Request =
   | { id: number; op: "stats" }
   | { id: number; op: "record"; on: boolean }
-  | { id: number; op: "codes" };
+  | { id: number; op: "codes" }
+  | { id: number; op: "sample" };
 
 const send = process.send?.bind(process);
 if (!send) {
@@ -81,10 +84,17 @@ if (mode === "service") {
   process.exit(2);
 }
 
+const ELD_RESOLUTION_MS = 10;
+/** Soak only: the event-loop delay monitor, started by the first `sample`. */
+let eld: ReturnType<typeof monitorEventLoopDelay> | undefined;
+/** Soak only: the lowest heap used since the last `sample`, the floor GC leaves (a leak raises it). */
+let heapFloor = Number.POSITIVE_INFINITY;
+
 // Peak resident memory since the last `stats`, sampled often enough to catch a load run's plateau.
 let peakRss = process.memoryUsage.rss();
 setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  if (eld) heapFloor = Math.min(heapFloor, process.memoryUsage().heapUsed);
 }, 100).unref();
 
 process.on("message", (msg: Request) => {
@@ -110,6 +120,29 @@ process.on("message", (msg: Request) => {
     case "codes":
       send({ id: msg.id, codes: sink.take() });
       break;
+    case "sample": {
+      // Soak: memory now and the event loop's delay since the last sample (the first starts the monitor).
+      const mem = process.memoryUsage();
+      // The histogram records the time between its timer's ticks, the resolution included: the delay is beyond it.
+      const ms = (ns: number) => Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS);
+      send({
+        id: msg.id,
+        rss: mem.rss,
+        heapUsed: mem.heapUsed,
+        heapTotal: mem.heapTotal,
+        heapFloor: Math.min(heapFloor, mem.heapUsed),
+        peakRss: Math.max(peakRss, mem.rss),
+        eld: eld
+          ? { p50Ms: ms(eld.percentile(50)), p99Ms: ms(eld.percentile(99)), maxMs: ms(eld.max) }
+          : null,
+      });
+      eld ??= monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
+      eld.enable();
+      eld.reset();
+      peakRss = mem.rss;
+      heapFloor = Number.POSITIVE_INFINITY;
+      break;
+    }
   }
 });
 process.on("disconnect", () => {
