@@ -2,17 +2,31 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import type { GenConfig, GenResult } from "./load/h2gen.js";
 
 /**
  * `npm run bench`: the service (compiled JS, bench SMS sink) beside its ceilings (connect-node and grpc-js
- * with no-op handlers), each loaded from another core, with ratios to the ceiling of the same protocol.
- * `BENCH_QUICK=1`: one short round of everything, as a smoke check. See README "Performance".
+ * with no-op handlers, node:http with one Redis round trip) and an express equivalent of SendOtp, each loaded
+ * from another core, with ratios to the ceiling of the same protocol.
+ * `BENCH_QUICK=1`: one short round of everything, as a smoke check. `BENCH_ONLY=a,b`: only the scenarios
+ * whose names contain one of the substrings. `BENCH_SOAK=1` (or `BENCH_SOAK_MS`): after the rounds, the soak
+ * (see soak below); `BENCH_ONLY=soak` names no scenario, so only the soak runs. See README "Performance".
  */
 const QUICK = process.env.BENCH_QUICK === "1";
+const ONLY = (process.env.BENCH_ONLY ?? "")
+  .split(",")
+  .map((x) => x.trim())
+  .filter((x) => x !== "");
+const SOAK_MS =
+  process.env.BENCH_SOAK_MS !== undefined
+    ? Number(process.env.BENCH_SOAK_MS)
+    : process.env.BENCH_SOAK === "1"
+      ? 600_000
+      : 0;
+const SOAK_SAMPLE_MS = 10_000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? (QUICK ? 1000 : 5000));
 const CONCURRENCY = 64;
@@ -24,7 +38,9 @@ const RESULTS = join(ROOT, "bench/results");
 const work = mkdtempSync(join(tmpdir(), "otp-bench-"));
 
 type Protocol = "rest" | "connect" | "grpc";
-type Target = "service" | "connect-noop" | "grpcjs-noop";
+type Target = "service" | "connect-noop" | "grpcjs-noop" | "express-equivalent" | "http-redis";
+/** Servers that talk to Redis: their round trips are counted in a traced run of their own. */
+const USES_REDIS: ReadonlySet<Target> = new Set(["service", "express-equivalent", "http-redis"]);
 
 interface Sample {
   rps: number;
@@ -44,11 +60,14 @@ interface Scenario {
   readonly name: string;
   readonly protocol: Protocol;
   readonly target: Target;
-  readonly kind: "ceiling" | "SendOtp" | "VerifyOtp" | "flow";
+  /** `reference`: what the service is compared with that is not a ceiling (the express equivalent). */
+  readonly kind: "ceiling" | "reference" | "SendOtp" | "VerifyOtp" | "flow";
   readonly tool: "wrk" | "ours";
 }
 
-const scenarios: Scenario[] = [
+const EXPRESS = "express equivalent SendOtp /api/v1";
+const HTTP_REDIS = "ceiling /api/v1 + 1 Redis (node:http)";
+const allScenarios: Scenario[] = [
   {
     name: "ceiling /api/v1 (connect-node fallback, no-op)",
     protocol: "rest",
@@ -56,6 +75,8 @@ const scenarios: Scenario[] = [
     kind: "ceiling",
     tool: "wrk",
   },
+  { name: HTTP_REDIS, protocol: "rest", target: "http-redis", kind: "ceiling", tool: "wrk" },
+  { name: EXPRESS, protocol: "rest", target: "express-equivalent", kind: "reference", tool: "wrk" },
   {
     name: "ceiling Connect JSON (connect-node, no-op)",
     protocol: "connect",
@@ -91,6 +112,8 @@ const scenarios: Scenario[] = [
     tool: "ours",
   },
 ];
+const scenarios =
+  ONLY.length === 0 ? allScenarios : allScenarios.filter((s) => ONLY.some((o) => s.name.includes(o)));
 
 // ---------------------------------------------------------------------------------------------- processes
 
@@ -178,6 +201,8 @@ interface BenchServer {
   readonly port: number;
   readonly proc: ChildProcess;
   ask<T>(op: Record<string, unknown>): Promise<T>;
+  /** Closes the IPC channel, which makes the server close and exit; waits for it (at most 10 s). */
+  stop(): Promise<void>;
 }
 
 async function startServer(target: Target, env: Record<string, string>): Promise<BenchServer> {
@@ -215,6 +240,17 @@ async function startServer(target: Target, env: Record<string, string>): Promise
       return new Promise<T>((resolve) => {
         pending.set(id, resolve as (v: unknown) => void);
         proc.send({ ...op, id });
+      });
+    },
+    stop() {
+      return new Promise<void>((resolve) => {
+        if (proc.exitCode !== null || !proc.connected) return resolve();
+        const timer = setTimeout(resolve, 10_000);
+        proc.once("exit", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        proc.disconnect();
       });
     },
   };
@@ -335,7 +371,8 @@ async function h2load(port: number, protocol: "connect" | "grpc", durationMs: nu
 interface ServerStats {
   cpuMicros: number;
   peakRss: number;
-  rt: { requests: number; sumDepth: number; maxDepth: number; sumCommands: number; untraced: number };
+  /** Only from a server started with BENCH_TRACE=1. */
+  rt: { requests: number; sumDepth: number; maxDepth: number; sumCommands: number; untraced: number } | null;
 }
 
 async function redisCalls(redis: Redis): Promise<number> {
@@ -362,7 +399,8 @@ async function measure(server: BenchServer, redis: Redis, load: () => Promise<Lo
     throw new Error(`${result.failed} of ${result.requests} requests failed: ${result.firstFailure ?? "?"}`);
   }
   const n = Math.max(1, result.requests);
-  const rtReqs = Math.max(1, after.rt.requests);
+  const rt = after.rt;
+  const rtReqs = Math.max(1, rt?.requests ?? 0);
   return {
     rps: result.rps,
     p50Ms: result.p50Ms,
@@ -370,12 +408,257 @@ async function measure(server: BenchServer, redis: Redis, load: () => Promise<Lo
     cpuMicrosPerReq: (after.cpuMicros - before.cpuMicros) / n,
     peakRssMb: after.peakRss / 2 ** 20,
     redisCallsPerReq: calls / n,
-    sentPerReq: after.rt.sumCommands / rtReqs,
-    roundTripsMean: after.rt.sumDepth / rtReqs,
-    roundTripsMax: after.rt.maxDepth,
+    sentPerReq: rt ? rt.sumCommands / rtReqs : Number.NaN,
+    roundTripsMean: rt ? rt.sumDepth / rtReqs : Number.NaN,
+    roundTripsMax: rt ? rt.maxDepth : Number.NaN,
     requests: result.requests,
     failed: result.failed,
   };
+}
+
+/** Writes a result as JSON, formatted by Biome so that a result can be committed and `biome check` stays clean. */
+function writeResult(file: string, value: unknown): void {
+  writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+  try {
+    execFileSync(join(ROOT, "node_modules/.bin/biome"), ["format", "--write", file], { stdio: "ignore" });
+  } catch {
+    process.stderr.write(`bench: could not format ${file} with biome (the JSON is fine)\n`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- soak
+
+interface SoakDeps {
+  readonly svc: BenchServer;
+  readonly redis: Redis;
+  gen(
+    srv: BenchServer,
+    protocol: Protocol,
+    method: GenConfig["method"],
+    extra?: Partial<GenConfig>,
+  ): GenConfig;
+  prepare(svc: BenchServer, n: number, label: string): Promise<string>;
+  writeCodes(codes: Iterable<[string, string]>, label: string): string;
+  /** SendOtp req/s per protocol from the rounds, when they ran. */
+  readonly sendRps: ReadonlyMap<Protocol, number>;
+}
+
+interface SoakSample {
+  tMs: number;
+  rssMb: number;
+  heapUsedMb: number;
+  heapTotalMb: number;
+  /** The lowest heap used in the interval: what GC left, so a sawtooth does not read as growth. */
+  heapFloorMb: number;
+  peakRssMb: number;
+  eld: { p50Ms: number; p99Ms: number; maxMs: number };
+}
+
+// Keys allowed to live without a TTL: users (`user:{<phone>}`, `user:id:<id>`, the `user:seq` counter).
+const NO_TTL_ALLOWED = /^user:/;
+
+/** A key's shape: hash tags, long tokens and numbers folded, so a pattern counts every key of its kind. */
+function keyPattern(key: string): string {
+  return key
+    .replace(/\{[^}]*\}/g, "{…}")
+    .replace(/[A-Za-z0-9_-]{16,}/g, "<token>")
+    .replace(/\d+/g, "#");
+}
+
+/**
+ * The soak: after the peak is known, the login flow over /api/v1 (SendOtp, VerifyOtp, RefreshToken) open loop
+ * at half the flow's peak rate for BENCH_SOAK_MS, in chunks of 10 s: each chunk's sends are recorded by the
+ * sink and verified in the next chunk, so codes are always fresh and nothing is prepared ahead beyond the first
+ * chunk. Every 10 s the server reports RSS, heap and event-loop delay (p50/p99/max since the last sample). At
+ * the end every key of the bench's Redis is scanned: only users may live without a TTL. Writes
+ * bench/results/soak-<time>.json. Resolves false when a request failed or a key leaked.
+ */
+async function soak(d: SoakDeps): Promise<boolean> {
+  const { svc, redis } = d;
+  const started = Date.now();
+  // Peak: the flow closed loop, for as long as a round (or until its codes run out).
+  const sendGuess = d.sendRps.get("rest") ?? d.sendRps.get("connect") ?? 2000;
+  const peakCodes = Math.ceil((Math.max(300, sendGuess) * DURATION_MS) / 1000 / 2) + 100;
+  const peakRun = await ours(
+    d.gen(svc, "rest", "flow", { codesFile: await d.prepare(svc, peakCodes, "soak-peak") }),
+  );
+  if (peakRun.failed > 0)
+    throw new Error(`soak peak: ${peakRun.failed} failed ${peakRun.firstFailure ?? ""}`);
+  // A flow is three requests; its rate is logins per second.
+  const peakFlows = peakRun.rps / 3;
+  const rate = Math.max(10, Math.round(peakFlows / 2));
+  process.stdout.write(
+    `\nsoak: login flow /api/v1 peak ${peakFlows.toFixed(0)} flows/s (${peakRun.rps.toFixed(0)} req/s); ${rate} flows/s open loop for ${(SOAK_MS / 1000).toFixed(0)} s, a sample every ${SOAK_SAMPLE_MS / 1000} s\n`,
+  );
+
+  let codesFile = await d.prepare(svc, Math.ceil((rate * SOAK_SAMPLE_MS) / 1000) + 50, "soak-0");
+  await svc.ask({ op: "record", on: true });
+  await svc.ask({ op: "sample" }); // starts the event-loop delay monitor
+  const samples: SoakSample[] = [];
+  const chunks: {
+    tMs: number;
+    requests: number;
+    failed: number;
+    rps: number;
+    p50Ms: number;
+    p99Ms: number;
+  }[] = [];
+  let firstFailure: string | undefined;
+  const t0 = Date.now();
+  const takeSample = async () => {
+    const m = await svc.ask<{
+      rss: number;
+      heapUsed: number;
+      heapTotal: number;
+      heapFloor: number;
+      peakRss: number;
+      eld: SoakSample["eld"];
+    }>({ op: "sample" });
+    const mb = (b: number) => b / 2 ** 20;
+    const s: SoakSample = {
+      tMs: Date.now() - t0,
+      rssMb: mb(m.rss),
+      heapUsedMb: mb(m.heapUsed),
+      heapTotalMb: mb(m.heapTotal),
+      heapFloorMb: mb(m.heapFloor),
+      peakRssMb: mb(m.peakRss),
+      eld: m.eld,
+    };
+    samples.push(s);
+    process.stdout.write(
+      `soak ${(s.tMs / 1000).toFixed(0).padStart(4)} s: RSS ${s.rssMb.toFixed(0)} MB (peak ${s.peakRssMb.toFixed(0)}), heap ${s.heapUsedMb.toFixed(0)}/${s.heapTotalMb.toFixed(0)} MB (floor ${s.heapFloorMb.toFixed(0)}), event-loop delay p50 ${s.eld.p50Ms.toFixed(1)} p99 ${s.eld.p99Ms.toFixed(1)} max ${s.eld.maxMs.toFixed(1)} ms\n`,
+    );
+  };
+  let sampling = Promise.resolve();
+  const sampler = setInterval(() => {
+    sampling = sampling.then(takeSample);
+  }, SOAK_SAMPLE_MS);
+  let chunk = 0;
+  while (Date.now() - t0 < SOAK_MS - 500) {
+    chunk += 1;
+    const durationMs = Math.min(SOAK_SAMPLE_MS, SOAK_MS - (Date.now() - t0));
+    const r = await ours(d.gen(svc, "rest", "flow", { rate, durationMs, codesFile }));
+    chunks.push({
+      tMs: Date.now() - t0,
+      requests: r.requests,
+      failed: r.failed,
+      rps: r.rps,
+      p50Ms: r.p50Ms,
+      p99Ms: r.p99Ms,
+    });
+    if (r.failed > 0) firstFailure ??= r.firstFailure;
+    // This chunk's sends are the next chunk's verifies.
+    const { codes } = await svc.ask<{ codes: [string, string][] }>({ op: "codes" });
+    codesFile = d.writeCodes(new Map(codes), `soak-${chunk}`);
+  }
+  clearInterval(sampler);
+  await sampling;
+  if (samples.length === 0 || (samples.at(-1)?.tMs ?? 0) < Date.now() - t0 - SOAK_SAMPLE_MS / 2) {
+    await takeSample();
+  }
+  await svc.ask({ op: "record", on: false });
+  await svc.ask({ op: "codes" });
+  const requests = chunks.reduce((a, c) => a + c.requests, 0);
+  const failed = chunks.reduce((a, c) => a + c.failed, 0);
+
+  // Every key without a TTL, by pattern; users may, nothing else may.
+  const patterns = new Map<string, { keys: number; noTtl: number; example: string }>();
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "COUNT", 1000);
+    cursor = next;
+    const pipe = redis.pipeline();
+    for (const k of keys) pipe.ttl(k);
+    const ttls = (await pipe.exec()) ?? [];
+    keys.forEach((k, i) => {
+      const ttl = ttls[i]?.[1];
+      if (ttl === -2) return; // expired since the scan saw it
+      const p = keyPattern(k);
+      const entry = patterns.get(p) ?? { keys: 0, noTtl: 0, example: k };
+      entry.keys += 1;
+      if (ttl === -1) entry.noTtl += 1;
+      patterns.set(p, entry);
+    });
+  } while (cursor !== "0");
+  const keyReport = [...patterns]
+    .map(([pattern, v]) => ({ pattern, ...v, allowed: NO_TTL_ALLOWED.test(v.example) }))
+    .sort((a, b) => b.keys - a.keys);
+  const leaks = keyReport.filter((k) => k.noTtl > 0 && !k.allowed);
+  // What a leaking key is, and how big: a stream may be capped by length (XADD MAXLEN) rather than by time.
+  const leakInfo = await Promise.all(
+    leaks.map(async (k) => {
+      const type = await redis.type(k.example);
+      const size =
+        type === "stream"
+          ? `${await redis.xlen(k.example)} entries`
+          : type === "hash"
+            ? `${await redis.hlen(k.example)} fields`
+            : type === "string"
+              ? `${await redis.strlen(k.example)} bytes`
+              : "";
+      return `${k.pattern} (${type}${size ? `, ${size}` : ""}, e.g. ${k.example})`;
+    }),
+  );
+
+  // Flat: the last third's medians against the first third's, with a little slack for noise.
+  const third = Math.max(1, Math.floor(samples.length / 3));
+  const first = samples.slice(0, third);
+  const last = samples.slice(-third);
+  const metrics = [
+    { name: "RSS MB", of: (s: SoakSample) => s.rssMb, slack: 10 },
+    { name: "heap floor MB", of: (s: SoakSample) => s.heapFloorMb, slack: 10 },
+    { name: "event-loop delay p99 ms", of: (s: SoakSample) => s.eld.p99Ms, slack: 5 },
+  ].map((m) => {
+    const a = median(first.map(m.of));
+    const b = median(last.map(m.of));
+    return { metric: m.name, firstThird: a, lastThird: b, flat: b <= a * 1.1 + m.slack };
+  });
+  const flat = metrics.every((m) => m.flat);
+
+  const f = (x: number, dd = 1) => x.toFixed(dd);
+  process.stdout.write(
+    [
+      "",
+      `soak: ${requests} requests in ${chunks.length} chunks, ${failed} failed${firstFailure ? ` (first: ${firstFailure})` : ""}`,
+      ...metrics.map(
+        (m) =>
+          `soak ${m.metric}: first third ${f(m.firstThird)}, last third ${f(m.lastThird)}: ${m.flat ? "flat" : "GROWING"}`,
+      ),
+      `soak verdict: ${flat ? "flat" : "NOT flat"} (last third ≤ first third × 1.1 + 10 MB / 5 ms)`,
+      "soak keys (pattern: keys, without TTL):",
+      ...keyReport.map(
+        (k) =>
+          `  ${k.pattern}: ${k.keys}, ${k.noTtl}${k.noTtl > 0 ? (k.allowed ? " (users: allowed)" : " LEAK") : ""}`,
+      ),
+      leaks.length === 0
+        ? "soak TTLs: every key without a TTL is a user's"
+        : `soak TTLs: FAIL, ${leaks.length} pattern(s) without TTL: ${leakInfo.join(", ")}`,
+      "",
+    ].join("\n"),
+  );
+  mkdirSync(RESULTS, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const file = join(RESULTS, `soak-${stamp}.json`);
+  writeResult(file, {
+    when: new Date().toISOString(),
+    soakMs: SOAK_MS,
+    sampleMs: SOAK_SAMPLE_MS,
+    machine: { nproc: cpus().length, node: process.version, loadAverage: loadavg() },
+    peak: { flowsPerSecond: peakFlows, requestsPerSecond: peakRun.rps },
+    rateFlowsPerSecond: rate,
+    requests,
+    failed,
+    firstFailure,
+    flat,
+    metrics,
+    samples,
+    chunks,
+    keys: keyReport,
+    leaks: leakInfo,
+    tookMs: Date.now() - started,
+  });
+  process.stdout.write(`soak: written to ${file}\n`);
+  return failed === 0 && leaks.length === 0;
 }
 
 // ---------------------------------------------------------------------------------------------- main
@@ -389,6 +672,10 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   requireTools();
+  if (scenarios.length === 0 && SOAK_MS === 0) {
+    process.stderr.write(`bench: BENCH_ONLY=${ONLY.join(",")} names no scenario\n`);
+    process.exit(2);
+  }
   const started = Date.now();
   const { url: redisUrl, client: redis } = await startRedis();
   const jwtKey = generateKeyPairSync("ed25519")
@@ -413,12 +700,26 @@ async function main(): Promise<void> {
   };
   for (const [k, v] of Object.entries(process.env)) if (k in serviceEnv && v !== undefined) serviceEnv[k] = v;
   serviceEnv.REDIS_URL = redisUrl;
-  const servers: Record<Target, BenchServer> = {
-    service: await startServer("service", serviceEnv),
-    "connect-noop": await startServer("connect-noop", {}),
-    "grpcjs-noop": await startServer("grpcjs-noop", {}),
+  // The express equivalent reads the same limits and code settings from the same environment.
+  const envOf = (t: Target): Record<string, string> =>
+    t === "service" || t === "express-equivalent"
+      ? serviceEnv
+      : t === "http-redis"
+        ? { REDIS_URL: redisUrl }
+        : {};
+
+  // The generator is checked beside wrk/h2load on the no-op server for every protocol it loads.
+  const genProtocols = [...new Set(scenarios.filter((s) => s.tool === "ours").map((s) => s.protocol))];
+  const targets = new Set<Target>(scenarios.map((s) => s.target));
+  if (genProtocols.length > 0) targets.add("connect-noop");
+  if (SOAK_MS > 0) targets.add("service");
+  const servers: Partial<Record<Target, BenchServer>> = {};
+  for (const t of targets) servers[t] = await startServer(t, envOf(t));
+  const server = (t: Target): BenchServer => {
+    const s = servers[t];
+    if (!s) throw new Error(`bench server ${t} was not started`);
+    return s;
   };
-  const base = (t: Target) => `http://127.0.0.1:${servers[t].port}`;
   let phoneCursor = 0;
   const phones = (n: number) => {
     const first = phoneCursor;
@@ -426,12 +727,12 @@ async function main(): Promise<void> {
     return first;
   };
   const gen = (
-    target: Target,
+    srv: BenchServer,
     protocol: Protocol,
     method: GenConfig["method"],
     extra: Partial<GenConfig> = {},
   ): GenConfig => ({
-    url: base(target),
+    url: `http://127.0.0.1:${srv.port}`,
     protocol,
     method,
     durationMs: DURATION_MS,
@@ -441,11 +742,10 @@ async function main(): Promise<void> {
     ...extra,
   });
 
-  /** Codes for `n` verifies: sent through the service, read back from the sink over IPC. */
-  const prepare = async (n: number, label: string): Promise<string> => {
-    const svc = servers.service;
+  /** Codes for `n` verifies: sent through a service process, read back from its sink over IPC. */
+  const prepare = async (svc: BenchServer, n: number, label: string): Promise<string> => {
     await svc.ask({ op: "record", on: true });
-    const res = await ours(gen("service", "connect", "SendOtp", { count: n, durationMs: 120_000 }));
+    const res = await ours(gen(svc, "connect", "SendOtp", { count: n, durationMs: 120_000 }));
     await svc.ask({ op: "record", on: false });
     const { codes } = await svc.ask<{ codes: [string, string][] }>({ op: "codes" });
     // A load run that just ended can leave sends in flight that land while recording: keep the last code per
@@ -456,34 +756,63 @@ async function main(): Promise<void> {
         `preparing ${n} codes: ${live.size} recorded, ${res.failed} failed ${res.firstFailure ?? ""}`,
       );
     }
+    return writeCodes(live, label);
+  };
+  const writeCodes = (codes: Iterable<[string, string]>, label: string): string => {
     const file = join(work, `codes-${label}.txt`);
-    writeFileSync(file, `${[...live].map(([p, c]) => `${p} ${c}`).join("\n")}\n`);
+    writeFileSync(file, `${[...codes].map(([p, c]) => `${p} ${c}`).join("\n")}\n`);
     return file;
   };
 
-  process.stdout.write(
-    `bench: ${ROUNDS} round(s) of ${DURATION_MS} ms per scenario, ${CONCURRENCY} concurrent requests; servers on core ${SERVER_CORE}, load and redis on core ${LOAD_CORE}\n`,
-  );
-  // Warm-up: JIT and connection set-up should not land in the first round.
-  for (const t of ["service", "connect-noop", "grpcjs-noop"] as const) {
-    await ours(gen(t, "grpc", "SendOtp", { durationMs: QUICK ? 300 : 2000 }));
-    if (t !== "grpcjs-noop") await ours(gen(t, "connect", "SendOtp", { durationMs: QUICK ? 200 : 1000 }));
-  }
+  const sendRps = new Map<Protocol, number>();
+  /** One run of a scenario against `srv` (the throughput server, or a traced one). */
+  const loadFor = async (
+    s: Scenario,
+    srv: BenchServer,
+    durationMs: number,
+    label: string,
+  ): Promise<() => Promise<LoadResult>> => {
+    if (s.kind === "VerifyOtp" || s.kind === "flow") {
+      // Codes for twice what SendOtp managed in as long: our generator ends the run early (and says so) if
+      // verify outruns that, and the rate stays right.
+      const rps = Math.max(sendRps.get(s.protocol) ?? 0, 300);
+      const n = Math.ceil((rps * durationMs * 2) / 1000 / (s.kind === "flow" ? 3 : 1)) + 100;
+      const file = await prepare(srv, n, `${label}-${s.protocol}-${s.kind}`);
+      // Always our generator: it stops when the codes run out, which wrk cannot.
+      const method = s.kind === "flow" ? "flow" : "VerifyOtp";
+      return () => ours(gen(srv, s.protocol, method, { codesFile: file, durationMs }));
+    }
+    if (s.tool === "wrk") {
+      return () => wrk(srv.port, "wrk-send.lua", String(phones(10_000_000)), durationMs);
+    }
+    return () => ours(gen(srv, s.protocol, "SendOtp", { durationMs }));
+  };
+  /** Warm-up: JIT and connection set-up should not land in the first measured run. */
+  const warmUp = async (t: Target, srv: BenchServer, ms: number) => {
+    if (t === "express-equivalent" || t === "http-redis") {
+      await ours(gen(srv, "rest", "SendOtp", { durationMs: ms }));
+      return;
+    }
+    await ours(gen(srv, "grpc", "SendOtp", { durationMs: ms }));
+    if (t !== "grpcjs-noop") await ours(gen(srv, "connect", "SendOtp", { durationMs: Math.ceil(ms / 2) }));
+  };
 
-  // The generator must not be the bottleneck: same server, same fixed body, h2load beside ours.
+  process.stdout.write(
+    `bench: ${ROUNDS} round(s) of ${DURATION_MS} ms per scenario, ${CONCURRENCY} concurrent requests; servers on core ${SERVER_CORE}, load and redis on core ${LOAD_CORE}${ONLY.length === 0 ? "" : scenarios.length === 0 ? "; no scenario, the soak only" : `; only ${scenarios.map((s) => `"${s.name}"`).join(", ")}`}\n`,
+  );
+  for (const t of targets) await warmUp(t, server(t), QUICK ? 300 : 2000);
+
   // The generator must not be the bottleneck: on the no-op server, h2load (fixed body) and wrk beside ours.
   const genCheck: Record<string, { reference: string; theirs: number; ours: number }> = {};
-  for (const protocol of ["rest", "connect", "grpc"] as const) {
+  for (const protocol of genProtocols) {
     const d = QUICK ? 1000 : 3000;
-    const port = servers["connect-noop"].port;
+    const noop = server("connect-noop");
     const reference = protocol === "rest" ? "wrk" : "h2load";
     const h =
       protocol === "rest"
-        ? await wrk(port, "wrk-send.lua", String(phones(10_000_000)), d)
-        : await h2load(port, protocol, d);
-    const o = await ours(
-      gen("connect-noop", protocol, "SendOtp", { durationMs: d, fixedBody: protocol !== "rest" }),
-    );
+        ? await wrk(noop.port, "wrk-send.lua", String(phones(10_000_000)), d)
+        : await h2load(noop.port, protocol, d);
+    const o = await ours(gen(noop, protocol, "SendOtp", { durationMs: d, fixedBody: protocol !== "rest" }));
     if (h.failed > 0 || o.failed > 0) {
       throw new Error(
         `generator check failed: ${reference} ${h.failed}, ours ${o.failed} ${o.firstFailure ?? ""}`,
@@ -495,36 +824,23 @@ async function main(): Promise<void> {
     );
   }
 
+  // Throughput rounds: no server traces requests (the tracer's own CPU would be billed to the service).
   const samples = new Map<string, Sample[]>(scenarios.map((s) => [s.name, []]));
   for (let round = 1; round <= ROUNDS; round++) {
-    const sendRps = new Map<Protocol, number>();
+    sendRps.clear();
     for (const s of scenarios) {
-      const server = servers[s.target];
-      let load: () => Promise<LoadResult>;
-      if (s.kind === "VerifyOtp" || s.kind === "flow") {
-        // Codes for twice what SendOtp managed in as long: our generator ends the run early (and says so) if
-        // verify outruns that, and the rate stays right.
-        const rps = Math.max(sendRps.get(s.protocol) ?? 0, 300);
-        const n = Math.ceil((rps * DURATION_MS * 2) / 1000 / (s.kind === "flow" ? 3 : 1)) + 100;
-        const file = await prepare(n, `${round}-${s.protocol}-${s.kind}`);
-        // Always our generator: it stops when the codes run out, which wrk cannot.
-        const method = s.kind === "flow" ? "flow" : "VerifyOtp";
-        load = () => ours(gen(s.target, s.protocol, method, { codesFile: file }));
-      } else if (s.tool === "wrk") {
-        load = () => wrk(server.port, "wrk-send.lua", String(phones(10_000_000)), DURATION_MS);
-      } else {
-        load = () => ours(gen(s.target, s.protocol, "SendOtp"));
-      }
-      const sample = await measure(server, redis, load);
+      const srv = server(s.target);
+      const sample = await measure(srv, redis, await loadFor(s, srv, DURATION_MS, String(round)));
       if (s.kind === "SendOtp") sendRps.set(s.protocol, sample.rps);
       samples.get(s.name)?.push(sample);
       process.stdout.write(
-        `round ${round} ${s.name}: ${sample.rps.toFixed(0)} req/s, p99 ${sample.p99Ms.toFixed(1)} ms, ${sample.cpuMicrosPerReq.toFixed(0)} µs CPU/req, ${sample.roundTripsMean.toFixed(2)} round trips\n`,
+        `round ${round} ${s.name}: ${sample.rps.toFixed(0)} req/s, p99 ${sample.p99Ms.toFixed(1)} ms, ${sample.cpuMicrosPerReq.toFixed(0)} µs CPU/req\n`,
       );
     }
   }
 
   const med = (name: string, key: keyof Sample) => median((samples.get(name) ?? []).map((s) => s[key]));
+  for (const s of scenarios) if (s.kind === "SendOtp") sendRps.set(s.protocol, med(s.name, "rps"));
   const ceilingOf: Record<Protocol, string> = {
     rest: "ceiling /api/v1 (connect-node fallback, no-op)",
     connect: "ceiling Connect JSON (connect-node, no-op)",
@@ -535,16 +851,41 @@ async function main(): Promise<void> {
   const halfLoad: Record<string, { rate: number; p50Ms: number; p99Ms: number }> = {};
   for (const s of scenarios) {
     if (s.target !== "service" || s.kind === "flow") continue;
+    const svc = server("service");
     const rate = Math.max(100, Math.round(med(s.name, "rps") / 2));
     const durationMs = QUICK ? 1000 : 3000;
     const codesFile =
       s.kind === "VerifyOtp"
-        ? await prepare(Math.ceil((rate * durationMs) / 1000) + 50, `half-${s.protocol}`)
+        ? await prepare(svc, Math.ceil((rate * durationMs) / 1000) + 50, `half-${s.protocol}`)
         : undefined;
     const extra: Partial<GenConfig> = { rate, durationMs, ...(codesFile ? { codesFile } : {}) };
-    const r = await ours(gen("service", s.protocol, s.kind === "VerifyOtp" ? "VerifyOtp" : "SendOtp", extra));
+    const r = await ours(gen(svc, s.protocol, s.kind === "VerifyOtp" ? "VerifyOtp" : "SendOtp", extra));
     if (r.failed > 0) throw new Error(`half load ${s.name}: ${r.failed} failed ${r.firstFailure ?? ""}`);
     halfLoad[s.name] = { rate, p50Ms: r.p50Ms, p99Ms: r.p99Ms };
+  }
+
+  // Round trips: a separate, short run of each Redis-using scenario against a fresh process of the same
+  // server with BENCH_TRACE=1. Its CPU per request beside the untraced rounds' is what the tracer costs.
+  const traced = new Map<string, Sample>();
+  const TRACE_MS = QUICK ? 1000 : 2000;
+  for (const t of targets) {
+    const mine = scenarios.filter((s) => s.target === t);
+    if (!USES_REDIS.has(t) || mine.length === 0) continue;
+    const srv = await startServer(t, { ...envOf(t), BENCH_TRACE: "1" });
+    try {
+      await warmUp(t, srv, QUICK ? 300 : 2000);
+      for (const s of mine) {
+        // The process is fresh: one unmeasured run of the scenario first, so the JIT is not billed to the tracer.
+        await (await loadFor(s, srv, TRACE_MS, "traced-warm"))();
+        const sample = await measure(srv, redis, await loadFor(s, srv, TRACE_MS, "traced"));
+        traced.set(s.name, sample);
+        process.stdout.write(
+          `traced ${s.name}: ${sample.roundTripsMean.toFixed(2)} round trips (max ${sample.roundTripsMax}), ${sample.sentPerReq.toFixed(1)} sent/req; ${sample.cpuMicrosPerReq.toFixed(0)} µs CPU/req traced vs ${med(s.name, "cpuMicrosPerReq").toFixed(0)} untraced\n`,
+        );
+      }
+    } finally {
+      await srv.stop();
+    }
   }
 
   // Each round's ratio to the ceiling measured in the same round (closest in time), then the median: a
@@ -556,6 +897,7 @@ async function main(): Promise<void> {
   };
   const rows = scenarios.map((s) => {
     const rps = med(s.name, "rps");
+    const t = traced.get(s.name);
     return {
       scenario: s.name,
       protocol: s.protocol,
@@ -566,25 +908,39 @@ async function main(): Promise<void> {
       cpuMicrosPerReq: med(s.name, "cpuMicrosPerReq"),
       peakRssMb: Math.max(...(samples.get(s.name) ?? []).map((x) => x.peakRssMb)),
       redisCallsPerReq: med(s.name, "redisCallsPerReq"),
-      sentPerReq: med(s.name, "sentPerReq"),
-      roundTripsMean: med(s.name, "roundTripsMean"),
-      roundTripsMax: Math.max(...(samples.get(s.name) ?? []).map((x) => x.roundTripsMax)),
+      // From the traced run; zero without Redis.
+      sentPerReq: t ? t.sentPerReq : USES_REDIS.has(s.target) ? Number.NaN : 0,
+      roundTripsMean: t ? t.roundTripsMean : USES_REDIS.has(s.target) ? Number.NaN : 0,
+      roundTripsMax: t ? t.roundTripsMax : USES_REDIS.has(s.target) ? Number.NaN : 0,
+      tracedCpuMicrosPerReq: t?.cpuMicrosPerReq,
       ratioToCeiling: s.kind === "ceiling" ? undefined : ratio(s.name, ceilingOf[s.protocol]),
       ratioToGrpcJs: s.protocol === "grpc" ? ratio(s.name, "ceiling gRPC (grpc-js, no-op)") : undefined,
+      ratioToExpress:
+        s.target === "service" && s.kind === "SendOtp" && s.protocol === "rest"
+          ? ratio(s.name, EXPRESS)
+          : undefined,
+      ratioToHttpRedis:
+        s.protocol === "rest" && (s.target === "service" || s.kind === "reference")
+          ? ratio(s.name, HTTP_REDIS)
+          : undefined,
     };
   });
 
   const f = (x: number | undefined, d = 0) => (x === undefined || Number.isNaN(x) ? "–" : x.toFixed(d));
   const header =
-    "| scenario | req/s | p50 ms | p99 ms | p99 ms at ½ peak | CPU µs/req | peak RSS MB | Redis calls/req | sent/req | round trips mean (max) | × ceiling | × grpc-js |";
+    "| scenario | req/s | p50 ms | p99 ms | p99 ms at ½ peak | CPU µs/req | peak RSS MB | Redis calls/req | sent/req | round trips mean (max) | × ceiling | × grpc-js | × express | × node:http+Redis |";
   const lines = [
     header,
-    `|${" --- |".repeat(12)}`,
+    `|${" --- |".repeat(14)}`,
     ...rows.map(
       (r) =>
-        `| ${r.scenario} | ${f(r.rps)} | ${f(r.p50Ms, 1)} | ${f(r.p99Ms, 1)} | ${f(r.halfLoadP99Ms, 1)} | ${f(r.cpuMicrosPerReq)} | ${f(r.peakRssMb)} | ${f(r.redisCallsPerReq, 1)} | ${f(r.sentPerReq, 1)} | ${f(r.roundTripsMean, 2)} (${f(r.roundTripsMax)}) | ${f(r.ratioToCeiling, 2)} | ${f(r.ratioToGrpcJs, 2)} |`,
+        `| ${r.scenario} | ${f(r.rps)} | ${f(r.p50Ms, 1)} | ${f(r.p99Ms, 1)} | ${f(r.halfLoadP99Ms, 1)} | ${f(r.cpuMicrosPerReq)} | ${f(r.peakRssMb)} | ${f(r.redisCallsPerReq, 1)} | ${f(r.sentPerReq, 1)} | ${f(r.roundTripsMean, 2)} (${f(r.roundTripsMax)}) | ${f(r.ratioToCeiling, 2)} | ${f(r.ratioToGrpcJs, 2)} | ${f(r.ratioToExpress, 2)} | ${f(r.ratioToHttpRedis, 2)} |`,
     ),
   ];
+  const tracerCost = rows
+    .filter((r) => r.tracedCpuMicrosPerReq !== undefined)
+    .map((r) => `${r.scenario} ${f(r.tracedCpuMicrosPerReq)} vs ${f(r.cpuMicrosPerReq)}`)
+    .join("; ");
   const machine = {
     nproc: cpus().length,
     cpu:
@@ -593,20 +949,23 @@ async function main(): Promise<void> {
     node: process.version,
     redis: execFileSync("redis-server", ["--version"]).toString().trim(),
     h2load: execFileSync("h2load", ["--version"]).toString().trim(),
+    loadAverage: loadavg(),
   };
   const table = lines.join("\n");
-  process.stdout.write(
-    `\n${table}\n\ngenerator check (connect-node no-op server): ${Object.entries(genCheck)
-      .map(([p, v]) => `${p} ${v.reference} ${v.theirs.toFixed(0)} / ours ${v.ours.toFixed(0)} req/s`)
-      .join(
-        "; ",
-      )}\nmachine: ${machine.nproc} cores, ${machine.cpu}, node ${machine.node}; ${ROUNDS} round(s) × ${DURATION_MS} ms; took ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
-  );
+  if (scenarios.length > 0)
+    process.stdout.write(
+      `\n${table}\n\nround trips and sent/req from a separate traced run; CPU µs/req traced vs untraced: ${tracerCost || "–"}\ngenerator check (connect-node no-op server): ${
+        Object.entries(genCheck)
+          .map(([p, v]) => `${p} ${v.reference} ${v.theirs.toFixed(0)} / ours ${v.ours.toFixed(0)} req/s`)
+          .join("; ") || "–"
+      }\nmachine: ${machine.nproc} cores, ${machine.cpu}, node ${machine.node}, load average ${machine.loadAverage.map((x) => x.toFixed(2)).join(" ")}; ${ROUNDS} round(s) × ${DURATION_MS} ms; took ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
+    );
   mkdirSync(RESULTS, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const report = {
     when: new Date().toISOString(),
     quick: QUICK,
+    only: ONLY,
     rounds: ROUNDS,
     durationMs: DURATION_MS,
     concurrency: CONCURRENCY,
@@ -615,27 +974,19 @@ async function main(): Promise<void> {
     halfLoad,
     rows,
     samples: Object.fromEntries(samples),
+    traced: Object.fromEntries(traced),
     table,
   };
-  writeFileSync(
-    join(RESULTS, `${QUICK ? "quick" : "full"}-${stamp}.json`),
-    `${JSON.stringify(report, null, 2)}\n`,
-  );
+  if (scenarios.length > 0) writeResult(join(RESULTS, `${QUICK ? "quick" : "full"}-${stamp}.json`), report);
+
+  let soakFailed = false;
+  if (SOAK_MS > 0) {
+    soakFailed = !(await soak({ svc: server("service"), redis, gen, prepare, writeCodes, sendRps }));
+  }
   await redis.quit();
   // Let the servers exit on their own (a CPU profile is written at exit), then clean up whatever is left.
-  await Promise.all(
-    Object.values(servers).map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 10_000);
-          s.proc.once("exit", () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          s.proc.disconnect();
-        }),
-    ),
-  );
+  await Promise.all(Object.values(servers).map((s) => s.stop()));
+  if (soakFailed) throw new Error("soak failed: see above");
 }
 
 main().then(

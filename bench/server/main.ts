@@ -1,22 +1,34 @@
-import { pino } from "pino";
+import type { Server } from "node:http";
+import type { Http2Server } from "node:http2";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { buildApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
+import { createLogger } from "../../src/log.js";
+import { expressEquivalentServer } from "./express-equivalent.js";
+import { httpRedisServer } from "./http-redis.js";
 import { connectNoopServer, grpcJsNoopServer } from "./noop.js";
-import { instrumentRedisCommands, takeRoundTripStats, traceRequests } from "./round-trips.js";
 import { BenchSinkSms } from "./sink-sms.js";
 
 /**
  * The bench-only entrypoint, run as compiled JavaScript and only by `bench/run.ts` (it needs the IPC channel
  * the driver opens, and refuses to start without it). Modes:
- *   service       the real service (`buildApp`, production code paths) with the bench SMS sink
- *   connect-noop  the same one-port connect-node stack with no-op handlers
- *   grpcjs-noop   a @grpc/grpc-js server with the same no-op handlers
- * The parent asks over IPC for CPU time, memory, round-trip counts, and the codes the sink recorded.
+ *   service             the real service (`buildApp`, production code paths) with the bench SMS sink
+ *   connect-noop        the same one-port connect-node stack with no-op handlers
+ *   grpcjs-noop         a @grpc/grpc-js server with the same no-op handlers
+ *   express-equivalent  SendOtp as a team would write it in express (see express-equivalent.ts)
+ *   http-redis          bare node:http and one Redis round trip per request
+ * The parent asks over IPC for CPU time, memory, round-trip counts, the codes the sink recorded, and (soak)
+ * event-loop delay.
+ *
+ * BENCH_TRACE=1 counts Redis round trips per request (round-trips.ts: AsyncLocalStorage around every request
+ * and a hook on every ioredis command). That costs CPU, so the driver runs the throughput rounds without it and
+ * counts round trips in a separate, short run of a traced process.
  */
 type Request =
   | { id: number; op: "stats" }
   | { id: number; op: "record"; on: boolean }
-  | { id: number; op: "codes" };
+  | { id: number; op: "codes" }
+  | { id: number; op: "sample" };
 
 const send = process.send?.bind(process);
 if (!send) {
@@ -28,17 +40,23 @@ const mode = process.argv[2];
 const port = Number(process.env.BENCH_PORT ?? "0");
 const host = "127.0.0.1";
 const sink = new BenchSinkSms();
+// Loaded only when tracing: an AsyncLocalStorage that is never entered costs nothing, but none at all is surer.
+const tracer = process.env.BENCH_TRACE === "1" ? await import("./round-trips.js") : undefined;
+tracer?.instrumentRedisCommands();
+const trace = (...servers: (Server | Http2Server)[]) => {
+  for (const s of servers) tracer?.traceRequests(s);
+};
 let close: () => Promise<void>;
 let boundPort: number;
 
 if (mode === "service") {
-  instrumentRedisCommands();
   const config = loadConfig(process.env);
-  // The service's own logger at `info`, as in production; the driver sends stdout to /dev/null.
-  const log = pino({ level: process.env.LOG_LEVEL ?? "info", base: { service: "otp-auth" } });
+  // The production logger (redaction, the reqId mixin) at `info`, on stdout, which the driver sends to
+  // /dev/null. No destination is passed, as src/main.ts passes none in production: whatever createLogger
+  // writes to by default is what is measured.
+  const log = createLogger({ production: true, level: process.env.LOG_LEVEL ?? "info" });
   const app = await buildApp(config, log, { sms: sink });
-  traceRequests(app.server.h1);
-  traceRequests(app.server.h2);
+  trace(app.server.h1, app.server.h2);
   boundPort = (await app.server.listen(port, host)).port;
   close = () => app.close();
 } else if (mode === "connect-noop") {
@@ -49,15 +67,34 @@ if (mode === "service") {
   const server = await grpcJsNoopServer(port, host);
   boundPort = port;
   close = () => new Promise((resolve) => server.tryShutdown(() => resolve()));
+} else if (mode === "express-equivalent") {
+  const server = expressEquivalentServer(process.env);
+  trace(server.server);
+  boundPort = await server.listen(port, host);
+  close = () => server.close();
+} else if (mode === "http-redis") {
+  const server = httpRedisServer(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+  trace(server.server);
+  boundPort = await server.listen(port, host);
+  close = () => server.close();
 } else {
-  process.stderr.write(`bench server: unknown mode "${mode}" (service, connect-noop, grpcjs-noop)\n`);
+  process.stderr.write(
+    `bench server: unknown mode "${mode}" (service, connect-noop, grpcjs-noop, express-equivalent, http-redis)\n`,
+  );
   process.exit(2);
 }
+
+const ELD_RESOLUTION_MS = 10;
+/** Soak only: the event-loop delay monitor, started by the first `sample`. */
+let eld: ReturnType<typeof monitorEventLoopDelay> | undefined;
+/** Soak only: the lowest heap used since the last `sample`, the floor GC leaves (a leak raises it). */
+let heapFloor = Number.POSITIVE_INFINITY;
 
 // Peak resident memory since the last `stats`, sampled often enough to catch a load run's plateau.
 let peakRss = process.memoryUsage.rss();
 setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  if (eld) heapFloor = Math.min(heapFloor, process.memoryUsage().heapUsed);
 }, 100).unref();
 
 process.on("message", (msg: Request) => {
@@ -70,7 +107,8 @@ process.on("message", (msg: Request) => {
         cpuMicros: cpu.user + cpu.system,
         rss,
         peakRss: Math.max(peakRss, rss),
-        rt: takeRoundTripStats(),
+        // null when not tracing: the driver takes round trips from the traced run only.
+        rt: tracer ? tracer.takeRoundTripStats() : null,
       });
       peakRss = rss;
       break;
@@ -82,6 +120,29 @@ process.on("message", (msg: Request) => {
     case "codes":
       send({ id: msg.id, codes: sink.take() });
       break;
+    case "sample": {
+      // Soak: memory now and the event loop's delay since the last sample (the first starts the monitor).
+      const mem = process.memoryUsage();
+      // The histogram records the time between its timer's ticks, the resolution included: the delay is beyond it.
+      const ms = (ns: number) => Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS);
+      send({
+        id: msg.id,
+        rss: mem.rss,
+        heapUsed: mem.heapUsed,
+        heapTotal: mem.heapTotal,
+        heapFloor: Math.min(heapFloor, mem.heapUsed),
+        peakRss: Math.max(peakRss, mem.rss),
+        eld: eld
+          ? { p50Ms: ms(eld.percentile(50)), p99Ms: ms(eld.percentile(99)), maxMs: ms(eld.max) }
+          : null,
+      });
+      eld ??= monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
+      eld.enable();
+      eld.reset();
+      peakRss = mem.rss;
+      heapFloor = Number.POSITIVE_INFINITY;
+      break;
+    }
   }
 });
 process.on("disconnect", () => {

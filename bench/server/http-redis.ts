@@ -1,0 +1,60 @@
+import { createServer, type Server } from "node:http";
+import { Redis } from "ioredis";
+
+/**
+ * The bare ceiling with Redis in it: node:http, the body read and parsed, one Redis round trip (`SET` of the
+ * phone with a 600 s expiry), a JSON answer. The client has the service's auto-pipelining, so concurrent
+ * requests' commands share writes as the service's do. What the service costs above this is its own work.
+ */
+export function httpRedisServer(redisUrl: string): {
+  readonly server: Server;
+  listen(port: number, host: string): Promise<number>;
+  close(): Promise<void>;
+} {
+  const redis = new Redis(redisUrl, { enableAutoPipelining: true });
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      let phone: unknown;
+      try {
+        phone = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { phone?: unknown }).phone;
+      } catch {
+        phone = undefined;
+      }
+      if (typeof phone !== "string") {
+        res.writeHead(400, { "content-type": "application/json" }).end('{"detail":"phone is required"}');
+        return;
+      }
+      redis.set(`bench:phone:${phone}`, phone, "EX", 600).then(
+        () => {
+          const payload = JSON.stringify({ message: "OTP sent successfully", phone });
+          res.writeHead(200, {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(payload),
+          });
+          res.end(payload);
+        },
+        () => {
+          res.writeHead(503, { "content-type": "application/json" }).end('{"detail":"redis"}');
+        },
+      );
+    });
+  });
+  return {
+    server,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          const addr = server.address();
+          resolve(typeof addr === "object" && addr ? addr.port : port);
+        });
+      });
+    },
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await redis.quit();
+    },
+  };
+}
