@@ -148,7 +148,9 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   // One store for tokens and their sessions: a login and a refresh write both in one step.
   const refreshTokens = redis ? new RedisRefreshStore(redis) : new MemoryRefreshStore();
   const auditRing = redis ? undefined : new MemoryAuditLog(config.audit.memoryEvents);
-  const audit = redis ? new RedisAuditLog(redis, config.audit.maxLen, log) : (auditRing as MemoryAuditLog);
+  const audit = redis
+    ? new RedisAuditLog(redis, config.audit.maxLen, config.audit.retentionMs, log)
+    : (auditRing as MemoryAuditLog);
   if (config.otp.testNumbers.size > 0) {
     log.warn(
       { count: config.otp.testNumbers.size },

@@ -174,7 +174,7 @@ describeWithRedis("with Redis", (redis) => {
     const warnings: unknown[] = [];
     const log = { warn: (o: unknown) => warnings.push(o), info() {}, error() {}, debug() {} };
     let t = 1_000;
-    const audit = new RedisAuditLog(scope.client(), 1_000, log, () => t++);
+    const audit = new RedisAuditLog(scope.client(), 1_000, 86_400_000, log, () => t++);
     const conn = scope.client();
     for (let i = 0; i < 50; i++)
       audit.append({ event: "otp.sent", verificationId: `VE${i}`, phone: "+91******0001" });
@@ -202,5 +202,23 @@ describeWithRedis("with Redis", (redis) => {
     });
     expect(last[1]).toEqual(["t", "1050", "e", "user.created", "u", "7"]);
     expect(warnings).toEqual([]);
+  });
+
+  it("keeps events for AUDIT_STREAM_RETENTION_DAYS: older ones are trimmed and the key expires after the last", async () => {
+    const scope = redis.fresh();
+    const log = { warn() {}, info() {}, error() {}, debug() {} };
+    const conn = scope.client();
+    // An event from long ago (stream ids are Redis's clock in ms), then one appended now.
+    await conn.xadd("audit:stream", "1000-0", "t", "1000", "e", "otp.sent");
+    const audit = new RedisAuditLog(scope.client(), 1_000, 2 * 86_400_000, log);
+    audit.append({ event: "user.created", userId: 9 });
+    const kept = await until(async () => {
+      const entries = await conn.xrange("audit:stream", "-", "+");
+      return entries.some(([, f]) => f[3] === "user.created") ? entries : undefined;
+    });
+    expect(kept.map(([, f]) => f[3])).toEqual(["user.created"]);
+    const ttl = await conn.pttl("audit:stream");
+    expect(ttl).toBeGreaterThan(2 * 86_400_000 - 60_000);
+    expect(ttl).toBeLessThanOrEqual(2 * 86_400_000);
   });
 });

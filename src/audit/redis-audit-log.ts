@@ -8,16 +8,22 @@ const STREAM = "audit:stream";
 const BLOCK_MS = 2_000;
 const BATCH = 100;
 
-// Appends a batch: ARGV is MAXLEN, then per entry its field count and its fields. One command for the
-// events of one turn of the event loop, where an XADD each cost a command each (ioredis builds, writes and
-// parses every one: ~2 % of a SendOtp).
+// Appends a batch: ARGV is MAXLEN, the retention in ms, then per entry its field count and its fields. One
+// command for the events of one turn of the event loop, where an XADD each cost a command each (ioredis builds,
+// writes and parses every one: ~2 % of a SendOtp). Then the retention: entries older than it are trimmed (stream
+// ids are Redis's clock in ms) and the key expires that long after the last append, so the stream is bounded in
+// time as well as in length and no key of the service outlives its use (users aside).
 const APPEND_BATCH = `
-local i = 2
+local i = 3
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, i + 1, i + n))
   i = i + n + 1
 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('XTRIM', KEYS[1], 'MINID', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 0
 `;
 
@@ -28,9 +34,10 @@ interface AuditCommands {
 
 /**
  * The audit log on a Redis Stream. An append is queued and never awaited by the request; the queue goes out at
- * the end of the event loop's turn, one XADD for a single event, one script for several, so under load the
- * events of many requests cost one command. `MAXLEN ~` keeps the stream about `maxLen` long at the cost of
- * trimming whole nodes. Each event keeps the time it was appended at (`t`); the stream id is when it was written.
+ * the end of the event loop's turn as one script call, so under load the events of many requests cost one
+ * command. `MAXLEN ~` keeps the stream about `maxLen` long at the cost of trimming whole nodes; `retentionMs`
+ * bounds the age of what it keeps. Each event keeps the time it was appended at (`t`); the stream id is when it
+ * was written.
  *
  * The write runs in the async context the log was built in, not a request's: it is the log's write, which
  * no request waits on (an outcome's event follows the round trip that decided it), so tracing that follows a
@@ -46,6 +53,7 @@ export class RedisAuditLog implements AuditLog {
   constructor(
     private readonly redis: RedisClient,
     private readonly maxLen: number,
+    private readonly retentionMs: number,
     private readonly log: LoginLog,
     private readonly now: () => number = Date.now,
   ) {
@@ -66,12 +74,7 @@ export class RedisAuditLog implements AuditLog {
         { err, events: batch.length, event: batch[0]?.event },
         "could not append to the audit stream",
       );
-    const [only] = batch;
-    if (batch.length === 1 && only) {
-      this.#redis.xadd(STREAM, "MAXLEN", "~", this.maxLen, "*", ...only.fields).catch(failed);
-      return;
-    }
-    const args: (string | number)[] = [this.maxLen];
+    const args: (string | number)[] = [this.maxLen, this.retentionMs];
     for (const { fields } of batch) args.push(fields.length, ...fields);
     this.#redis.auditAppendBatch(STREAM, ...args).catch(failed);
   };
