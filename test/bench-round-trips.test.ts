@@ -29,6 +29,11 @@ describeWithRedis("bench round-trip tracer", (redis) => {
       await client.benchEcho("k");
       await client.pipeline().get("k").set("k", "w").exec();
     },
+    // A write issued with the answer, not waited for: the answer waited on one round trip of the two.
+    "/after-answer": async () => {
+      await client.get("k");
+      void client.set("k", "after");
+    },
     // A command issued later but before the first reply arrives overlaps it: still one wait.
     "/overlap": async () => {
       const first = client.get("k");
@@ -107,6 +112,7 @@ describeWithRedis("bench round-trip tracer", (redis) => {
     ["/chain", 3, 4],
     ["/script-then-pipeline", 2, 3],
     ["/overlap", 1, 2],
+    ["/after-answer", 1, 2],
   ];
 
   for (const [via, send] of [

@@ -16,18 +16,24 @@ import { Command } from "ioredis";
 interface Trace {
   /** Deepest depth whose reply has arrived. */
   settled: number;
+  /** Deepest depth issued. */
   depth: number;
   commands: number;
+  /** `settled` when the response was written: the round trips the answer waited on. */
+  answered: number | undefined;
 }
 
 export interface RoundTripStats {
   requests: number;
   /** Requests that issued at least one command. */
   withRedis: number;
+  /** Round trips the answers waited on (see `traceRequests`). */
   sumDepth: number;
   maxDepth: number;
+  /** The deepest round trip issued, writes after the answer included. */
+  maxIssuedDepth: number;
   sumCommands: number;
-  /** depth -> requests. */
+  /** waited depth -> requests. */
   histogram: Record<number, number>;
   /** Commands issued outside any traced request (start-up, or a context the tracer lost). */
   untraced: number;
@@ -37,7 +43,16 @@ const als = new AsyncLocalStorage<Trace>();
 let stats = emptyStats();
 
 function emptyStats(): RoundTripStats {
-  return { requests: 0, withRedis: 0, sumDepth: 0, maxDepth: 0, sumCommands: 0, histogram: {}, untraced: 0 };
+  return {
+    requests: 0,
+    withRedis: 0,
+    sumDepth: 0,
+    maxDepth: 0,
+    maxIssuedDepth: 0,
+    sumCommands: 0,
+    histogram: {},
+    untraced: 0,
+  };
 }
 
 /** Takes the counts since the last call and starts afresh. */
@@ -86,8 +101,16 @@ export function traceRequests(server: Server | Http2Server): void {
   server.on(
     "request",
     (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
-      const trace: Trace = { settled: 0, depth: 0, commands: 0 };
+      const trace: Trace = { settled: 0, depth: 0, commands: 0, answered: undefined };
       res.once("finish", () => record(trace));
+      // What the answer waited on: the round trips whose replies had arrived when it was written. A write the
+      // handler issues and does not wait for (a record made after the answer) goes deeper without delaying it.
+      const answer = res as unknown as { end: (...args: unknown[]) => unknown };
+      const end = answer.end;
+      answer.end = function (this: unknown, ...args: unknown[]) {
+        trace.answered ??= trace.settled;
+        return end.apply(this, args);
+      };
       // A handler that works in the request's event callbacks ('data', 'end') would otherwise run in the
       // socket's context, not the request's: emit every event of the request inside its trace.
       const emit = req.emit;
@@ -102,10 +125,12 @@ export function traceRequests(server: Server | Http2Server): void {
 }
 
 function record(trace: Trace): void {
+  const waited = trace.answered ?? trace.depth;
   stats.requests += 1;
   if (trace.commands > 0) stats.withRedis += 1;
-  stats.sumDepth += trace.depth;
+  stats.sumDepth += waited;
   stats.sumCommands += trace.commands;
-  if (trace.depth > stats.maxDepth) stats.maxDepth = trace.depth;
-  stats.histogram[trace.depth] = (stats.histogram[trace.depth] ?? 0) + 1;
+  if (waited > stats.maxDepth) stats.maxDepth = waited;
+  if (trace.depth > stats.maxIssuedDepth) stats.maxIssuedDepth = trace.depth;
+  stats.histogram[waited] = (stats.histogram[waited] ?? 0) + 1;
 }
