@@ -83,7 +83,7 @@ describeWithRedis(
       const auth = createClient(AuthService, createGrpcTransport({ baseUrl }));
       const phone2 = uniquePhone();
       phones.push(phone2);
-      await auth.sendOtp({ phone: phone2 });
+      await auth.sendOtp({ phone: phone2 }, { headers: { "x-request-id": "grpc-send-1" } });
       secrets.push(sms.lastCode(phone2));
       const s2 = await auth.verifyOtp({ phone: phone2, otp: sms.lastCode(phone2) });
       secrets.push(s2.accessToken, s2.refreshToken);
@@ -120,6 +120,12 @@ describeWithRedis(
       expect(parsed.find((l) => l.msg === "sms send failed")?.reqId).toBe("sms-down-1");
       expect(parsed.find((l) => l.msg.startsWith("store unavailable"))?.reqId).toBe("store-down-1");
       expect(parsed.filter((l) => l.msg === "otp sent").every((l) => typeof l.reqId === "string")).toBe(true);
+      // A gRPC call's line too, though its body's events fire outside the request's async context.
+      expect(
+        (parsed as { msg: string; reqId?: string; phone?: string }[]).find(
+          (l) => l.msg === "otp sent" && l.phone === maskPhone(phone2),
+        )?.reqId,
+      ).toBe("grpc-send-1");
     }, 60_000);
   },
   { outage: true },

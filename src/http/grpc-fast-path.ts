@@ -1,4 +1,4 @@
-import { AsyncResource } from "node:async_hooks";
+import { AsyncLocalStorage } from "node:async_hooks";
 import {
   constants,
   type Http2ServerRequest,
@@ -160,16 +160,15 @@ class FastCall {
     }
     // A reset stream (the client canceled, or the stream timeout fired) ends the call: nothing is run for it,
     // and an answer still coming from the login core is dropped.
-    // Stream events fire in the session's async context, not the request's: bound, so the login core's log
-    // lines (and ours) carry the request id.
-    const canceled = AsyncResource.bind(() => this.#canceled());
+    // Stream events fire in the session's async context, not the request's: run in a snapshot of it, so the
+    // login core's log lines (and ours) carry the request id. One snapshot serves both events (each
+    // `AsyncResource.bind` was an async resource of its own: ~5 % of a fast-path call).
+    const inContext = AsyncLocalStorage.snapshot();
+    const canceled = () => inContext(() => this.#canceled());
     res.stream.once("aborted", canceled);
     res.stream.once("close", canceled);
     req.on("data", (chunk: Buffer) => this.#data(chunk));
-    req.once(
-      "end",
-      AsyncResource.bind(() => this.#end()),
-    );
+    req.once("end", () => inContext(() => this.#end()));
   }
 
   #data(chunk: Buffer): void {
