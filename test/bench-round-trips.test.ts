@@ -45,6 +45,17 @@ describeWithRedis("bench round-trip tracer", (redis) => {
     req: http.IncomingMessage | http2.Http2ServerRequest,
     res: http.ServerResponse | http2.Http2ServerResponse,
   ) => {
+    // The answer written on the HTTP/2 stream itself, as the gRPC fast path does.
+    if (req.url === "/stream-answer" && "stream" in res) {
+      req.on("data", () => {});
+      req.on("end", async () => {
+        await client.get("k");
+        void client.set("k", "after");
+        res.stream.respond({ ":status": 200 });
+        res.stream.end("ok");
+      });
+      return;
+    }
     const fn = paths[req.url ?? ""];
     if (!fn) {
       res.writeHead(404).end();
@@ -142,4 +153,17 @@ describeWithRedis("bench round-trip tracer", (redis) => {
       },
     );
   }
+
+  it("HTTP/2 answered on the stream itself: waits on 1 round trip of the 2 it issues", async () => {
+    takeRoundTripStats();
+    await viaH2("/stream-answer");
+    const stats = await until(
+      () => {
+        const taken = takeRoundTripStats();
+        return taken.requests > 0 && taken;
+      },
+      { what: "the request to finish", timeoutMs: 5_000, intervalMs: 10 },
+    );
+    expect(stats).toMatchObject({ requests: 1, maxDepth: 1, sumDepth: 1, sumCommands: 2, untraced: 0 });
+  });
 });

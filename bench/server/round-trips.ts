@@ -105,12 +105,13 @@ export function traceRequests(server: Server | Http2Server): void {
       res.once("finish", () => record(trace));
       // What the answer waited on: the round trips whose replies had arrived when it was written. A write the
       // handler issues and does not wait for (a record made after the answer) goes deeper without delaying it.
-      const answer = res as unknown as { end: (...args: unknown[]) => unknown };
-      const end = answer.end;
-      answer.end = function (this: unknown, ...args: unknown[]) {
+      // The answer starts with `res.end` (HTTP/1.1, and HTTP/2's compatibility API) or, for a handler that
+      // writes to the HTTP/2 stream itself (the gRPC fast path), with the stream's `respond`.
+      const answered = () => {
         trace.answered ??= trace.settled;
-        return end.apply(this, args);
       };
+      before(res, "end", answered);
+      if ("stream" in res) before(res.stream, "respond", answered);
       // A handler that works in the request's event callbacks ('data', 'end') would otherwise run in the
       // socket's context, not the request's: emit every event of the request inside its trace.
       const emit = req.emit;
@@ -122,6 +123,17 @@ export function traceRequests(server: Server | Http2Server): void {
       });
     },
   );
+}
+
+/** Calls `hook` before every call of `obj[name]`. */
+function before(obj: object, name: string, hook: () => void): void {
+  const target = obj as Record<string, (...args: unknown[]) => unknown>;
+  const original = target[name];
+  if (typeof original !== "function") return;
+  target[name] = function (this: unknown, ...args: unknown[]) {
+    hook();
+    return original.apply(this, args);
+  };
 }
 
 function record(trace: Trace): void {
