@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -205,6 +205,18 @@ interface BenchServer {
   stop(): Promise<void>;
 }
 
+/**
+ * The Node flags production runs with (the image's NODE_OPTIONS, read from the Dockerfile so the two cannot
+ * drift), given to every bench server: memory and GC are measured as deployed. BENCH_NODE_FLAGS replaces them.
+ */
+const PRODUCTION_NODE_FLAGS = (
+  process.env.BENCH_NODE_FLAGS ??
+  /^ENV NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(ROOT, "Dockerfile"), "utf8"))?.[1] ??
+  ""
+)
+  .split(/\s+/)
+  .filter((f) => f !== "");
+
 async function startServer(target: Target, env: Record<string, string>): Promise<BenchServer> {
   const port = await freePort();
   // BENCH_CPU_PROF=1: a V8 CPU profile of each server, written when it exits, for `--cpu-prof` hunting.
@@ -212,7 +224,15 @@ async function startServer(target: Target, env: Record<string, string>): Promise
     process.env.BENCH_CPU_PROF === "1" ? ["--cpu-prof", "--cpu-prof-dir", join(RESULTS, "profiles")] : [];
   const proc = spawn(
     "taskset",
-    ["-c", SERVER_CORE, process.execPath, ...prof, join(ROOT, "dist/bench/server/main.js"), target],
+    [
+      "-c",
+      SERVER_CORE,
+      process.execPath,
+      ...PRODUCTION_NODE_FLAGS,
+      ...prof,
+      join(ROOT, "dist/bench/server/main.js"),
+      target,
+    ],
     {
       stdio: ["ignore", "ignore", "inherit", "ipc"],
       env: { ...process.env, ...env, BENCH_PORT: String(port) },
@@ -643,7 +663,12 @@ async function soak(d: SoakDeps): Promise<boolean> {
     when: new Date().toISOString(),
     soakMs: SOAK_MS,
     sampleMs: SOAK_SAMPLE_MS,
-    machine: { nproc: cpus().length, node: process.version, loadAverage: loadavg() },
+    machine: {
+      nproc: cpus().length,
+      node: process.version,
+      nodeFlags: PRODUCTION_NODE_FLAGS,
+      loadAverage: loadavg(),
+    },
     peak: { flowsPerSecond: peakFlows, requestsPerSecond: peakRun.rps },
     rateFlowsPerSecond: rate,
     requests,
@@ -947,6 +972,7 @@ async function main(): Promise<void> {
       execFileSync("sh", ["-c", "lscpu | sed -n 's/^Model name: *//p' | head -1"]).toString().trim() ||
       cpus()[0]?.model,
     node: process.version,
+    nodeFlags: PRODUCTION_NODE_FLAGS,
     redis: execFileSync("redis-server", ["--version"]).toString().trim(),
     h2load: execFileSync("h2load", ["--version"]).toString().trim(),
     loadAverage: loadavg(),
@@ -958,7 +984,7 @@ async function main(): Promise<void> {
         Object.entries(genCheck)
           .map(([p, v]) => `${p} ${v.reference} ${v.theirs.toFixed(0)} / ours ${v.ours.toFixed(0)} req/s`)
           .join("; ") || "–"
-      }\nmachine: ${machine.nproc} cores, ${machine.cpu}, node ${machine.node}, load average ${machine.loadAverage.map((x) => x.toFixed(2)).join(" ")}; ${ROUNDS} round(s) × ${DURATION_MS} ms; took ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
+      }\nmachine: ${machine.nproc} cores, ${machine.cpu}, node ${machine.node} ${machine.nodeFlags.join(" ")}, load average ${machine.loadAverage.map((x) => x.toFixed(2)).join(" ")}; ${ROUNDS} round(s) × ${DURATION_MS} ms; took ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
     );
   mkdirSync(RESULTS, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");

@@ -138,6 +138,16 @@ describe("deployment files agree with the code", () => {
     expect(await answers("/healthz")).toBe(200);
   });
 
+  it("Dockerfile: a heap limit that fits the Kubernetes memory limit with room for the rest of the process", () => {
+    const heapMb = Number(/^ENV NODE_OPTIONS=.*--max-old-space-size=(\d+)/m.exec(read("Dockerfile"))?.[1]);
+    const deployment = manifests("deploy/kubernetes/deployment.yaml").find((m) => m.kind === "Deployment");
+    const limit = /limits: \{ memory: (\d+)Mi \}/.exec(read("deploy/kubernetes/deployment.yaml"))?.[1];
+    expect(deployment).toBeDefined();
+    expect(heapMb).toBeGreaterThan(0);
+    // Young generation, code, buffers and native memory come on top of the old generation: keep a third free.
+    expect(heapMb).toBeLessThanOrEqual((Number(limit) * 2) / 3);
+  });
+
   it(".env.example names every variable the readers know, and no other", () => {
     const names = [...read(".env.example").matchAll(/^#? ?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
     expect([...new Set(names)].sort()).toEqual([...known].sort());

@@ -89,6 +89,9 @@ describeWithRedis("the runtime stage: production dependencies and dist/ only", (
       env: {
         PATH: process.env.PATH,
         NODE_ENV: "production",
+        // The image's heap limit, as the Dockerfile sets it.
+        NODE_OPTIONS:
+          /^ENV NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(root, "Dockerfile"), "utf8"))?.[1] ?? "",
         NODE_EXTRA_CA_CERTS: join(work, "cert.pem"),
         HOST: "127.0.0.1",
         PORT: "0",
