@@ -33,6 +33,8 @@ const CONCURRENCY = 64;
 const SESSIONS = 4;
 const SERVER_CORE = process.env.BENCH_SERVER_CORE ?? "0";
 const LOAD_CORE = process.env.BENCH_LOAD_CORE ?? "1";
+// Redis shares the load generators' core unless told otherwise (to see what that sharing costs the latency).
+const REDIS_CORE = process.env.BENCH_REDIS_CORE ?? LOAD_CORE;
 const ROOT = new URL("..", import.meta.url).pathname;
 const RESULTS = join(ROOT, "bench/results");
 const work = mkdtempSync(join(tmpdir(), "otp-bench-"));
@@ -169,7 +171,7 @@ async function startRedis(): Promise<{ url: string; client: Redis }> {
     "taskset",
     [
       "-c",
-      LOAD_CORE,
+      REDIS_CORE,
       "redis-server",
       "--port",
       String(port),
@@ -823,7 +825,7 @@ async function main(): Promise<void> {
   };
 
   process.stdout.write(
-    `bench: ${ROUNDS} round(s) of ${DURATION_MS} ms per scenario, ${CONCURRENCY} concurrent requests; servers on core ${SERVER_CORE}, load and redis on core ${LOAD_CORE}${ONLY.length === 0 ? "" : scenarios.length === 0 ? "; no scenario, the soak only" : `; only ${scenarios.map((s) => `"${s.name}"`).join(", ")}`}\n`,
+    `bench: ${ROUNDS} round(s) of ${DURATION_MS} ms per scenario, ${CONCURRENCY} concurrent requests; servers on core ${SERVER_CORE}, load on core ${LOAD_CORE}, redis on core ${REDIS_CORE}${ONLY.length === 0 ? "" : scenarios.length === 0 ? "; no scenario, the soak only" : `; only ${scenarios.map((s) => `"${s.name}"`).join(", ")}`}\n`,
   );
   for (const t of targets) await warmUp(t, server(t), QUICK ? 300 : 2000);
 
@@ -873,7 +875,7 @@ async function main(): Promise<void> {
   };
 
   // Latency at half of peak: an open-loop run at half the median peak rate of each service scenario.
-  const halfLoad: Record<string, { rate: number; p50Ms: number; p99Ms: number }> = {};
+  const halfLoad: Record<string, { rate: number; p50Ms: number; p99Ms: number; noopP99Ms?: number }> = {};
   for (const s of scenarios) {
     if (s.target !== "service" || s.kind === "flow") continue;
     const svc = server("service");
@@ -886,7 +888,16 @@ async function main(): Promise<void> {
     const extra: Partial<GenConfig> = { rate, durationMs, ...(codesFile ? { codesFile } : {}) };
     const r = await ours(gen(svc, s.protocol, s.kind === "VerifyOtp" ? "VerifyOtp" : "SendOtp", extra));
     if (r.failed > 0) throw new Error(`half load ${s.name}: ${r.failed} failed ${r.firstFailure ?? ""}`);
-    halfLoad[s.name] = { rate, p50Ms: r.p50Ms, p99Ms: r.p99Ms };
+    // The same rate against the no-op server: what the generator, the machine and the stack give at this rate
+    // with no work behind them, the floor the service's figure is read against.
+    const noop = servers["connect-noop"];
+    const floor = noop ? await ours(gen(noop, s.protocol, "SendOtp", { rate, durationMs })) : undefined;
+    halfLoad[s.name] = {
+      rate,
+      p50Ms: r.p50Ms,
+      p99Ms: r.p99Ms,
+      ...(floor && floor.failed === 0 ? { noopP99Ms: floor.p99Ms } : {}),
+    };
   }
 
   // Round trips: a separate, short run of each Redis-using scenario against a fresh process of the same
@@ -978,9 +989,15 @@ async function main(): Promise<void> {
     loadAverage: loadavg(),
   };
   const table = lines.join("\n");
+  const floors = Object.entries(halfLoad)
+    .map(
+      ([name, h]) =>
+        `${name} ${h.p99Ms.toFixed(1)} / ${h.noopP99Ms === undefined ? "–" : h.noopP99Ms.toFixed(1)} ms at ${h.rate} req/s`,
+    )
+    .join("; ");
   if (scenarios.length > 0)
     process.stdout.write(
-      `\n${table}\n\nround trips and sent/req from a separate traced run; CPU µs/req traced vs untraced: ${tracerCost || "–"}\ngenerator check (connect-node no-op server): ${
+      `\n${table}\n\nround trips and sent/req from a separate traced run; CPU µs/req traced vs untraced: ${tracerCost || "–"}\np99 at half of peak, the service / the connect-node no-op at the same rate: ${floors || "–"}\ngenerator check (connect-node no-op server): ${
         Object.entries(genCheck)
           .map(([p, v]) => `${p} ${v.reference} ${v.theirs.toFixed(0)} / ours ${v.ours.toFixed(0)} req/s`)
           .join("; ") || "–"
