@@ -12,7 +12,7 @@ import { RedisOtpStore } from "../../src/otp/redis-store.js";
 import { readLimits } from "../../src/ratelimit/config.js";
 
 /**
- * What a team would write instead of the service, for issue 15's "/api/v1 at ≥ 2× express": express 5,
+ * What a team would write instead of the service, for issue 15's "/api/v1 SendOtp ≥ 1.5× express": express 5,
  * `express.json()`, an E.164 regex, the send limits the service applies as six rate-limiter-flexible
  * `RateLimiterRedis` consumes in one `Promise.all` (429 on any refusal), a 6-digit `randomInt` code stored as
  * the service stores it (its HMAC, through the service's own `put` script), and the service's answer.
