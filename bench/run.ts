@@ -984,6 +984,7 @@ async function main(): Promise<void> {
       cpus()[0]?.model,
     node: process.version,
     nodeFlags: PRODUCTION_NODE_FLAGS,
+    cores: { server: SERVER_CORE, load: LOAD_CORE, redis: REDIS_CORE },
     redis: execFileSync("redis-server", ["--version"]).toString().trim(),
     h2load: execFileSync("h2load", ["--version"]).toString().trim(),
     loadAverage: loadavg(),
