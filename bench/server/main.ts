@@ -1,6 +1,6 @@
 import type { Server } from "node:http";
 import type { Http2Server } from "node:http2";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { buildApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
@@ -90,6 +90,17 @@ let eld: ReturnType<typeof monitorEventLoopDelay> | undefined;
 /** Soak only: the lowest heap used since the last `sample`, the floor GC leaves (a leak raises it). */
 let heapFloor = Number.POSITIVE_INFINITY;
 
+// Garbage-collection pauses since the last `stats`: how many, their total and the longest, for reading a
+// latency tail against them.
+let gc = { count: 0, totalMs: 0, maxMs: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gc.count += 1;
+    gc.totalMs += e.duration;
+    if (e.duration > gc.maxMs) gc.maxMs = e.duration;
+  }
+}).observe({ entryTypes: ["gc"] });
+
 // Peak resident memory since the last `stats`, sampled often enough to catch a load run's plateau.
 let peakRss = process.memoryUsage.rss();
 setInterval(() => {
@@ -109,8 +120,10 @@ process.on("message", (msg: Request) => {
         peakRss: Math.max(peakRss, rss),
         // null when not tracing: the driver takes round trips from the traced run only.
         rt: tracer ? tracer.takeRoundTripStats() : null,
+        gc,
       });
       peakRss = rss;
+      gc = { count: 0, totalMs: 0, maxMs: 0 };
       break;
     }
     case "record":
