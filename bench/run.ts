@@ -450,6 +450,22 @@ function writeResult(file: string, value: unknown): void {
   }
 }
 
+/** What a result was measured on, written into every result file. */
+function machineInfo() {
+  return {
+    nproc: cpus().length,
+    cpu:
+      execFileSync("sh", ["-c", "lscpu | sed -n 's/^Model name: *//p' | head -1"]).toString().trim() ||
+      cpus()[0]?.model,
+    node: process.version,
+    nodeFlags: PRODUCTION_NODE_FLAGS,
+    cores: { server: SERVER_CORE, load: LOAD_CORE, redis: REDIS_CORE },
+    redis: execFileSync("redis-server", ["--version"]).toString().trim(),
+    h2load: execFileSync("h2load", ["--version"]).toString().trim(),
+    loadAverage: loadavg(),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------- soak
 
 interface SoakDeps {
@@ -667,12 +683,7 @@ async function soak(d: SoakDeps): Promise<boolean> {
     when: new Date().toISOString(),
     soakMs: SOAK_MS,
     sampleMs: SOAK_SAMPLE_MS,
-    machine: {
-      nproc: cpus().length,
-      node: process.version,
-      nodeFlags: PRODUCTION_NODE_FLAGS,
-      loadAverage: loadavg(),
-    },
+    machine: machineInfo(),
     peak: { flowsPerSecond: peakFlows, requestsPerSecond: peakRun.rps },
     rateFlowsPerSecond: rate,
     requests,
@@ -992,18 +1003,7 @@ async function main(): Promise<void> {
     .filter((r) => r.tracedCpuMicrosPerReq !== undefined)
     .map((r) => `${r.scenario} ${f(r.tracedCpuMicrosPerReq)} vs ${f(r.cpuMicrosPerReq)}`)
     .join("; ");
-  const machine = {
-    nproc: cpus().length,
-    cpu:
-      execFileSync("sh", ["-c", "lscpu | sed -n 's/^Model name: *//p' | head -1"]).toString().trim() ||
-      cpus()[0]?.model,
-    node: process.version,
-    nodeFlags: PRODUCTION_NODE_FLAGS,
-    cores: { server: SERVER_CORE, load: LOAD_CORE, redis: REDIS_CORE },
-    redis: execFileSync("redis-server", ["--version"]).toString().trim(),
-    h2load: execFileSync("h2load", ["--version"]).toString().trim(),
-    loadAverage: loadavg(),
-  };
+  const machine = machineInfo();
   const table = lines.join("\n");
   const floors = Object.entries(halfLoad)
     .map(

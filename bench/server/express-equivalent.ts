@@ -1,5 +1,5 @@
 import { createHmac, randomInt } from "node:crypto";
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { Redis } from "ioredis";
 import { getCountries, getCountryCallingCode } from "libphonenumber-js/min";
@@ -10,6 +10,7 @@ import { newVerificationId } from "../../src/login/verifications.js";
 import { readOtpConfig } from "../../src/otp/config.js";
 import { RedisOtpStore } from "../../src/otp/redis-store.js";
 import { readLimits } from "../../src/ratelimit/config.js";
+import { type PlainServer, plainServer } from "./plain-server.js";
 
 /**
  * What a team would write instead of the service, for issue 15's "/api/v1 SendOtp ≥ 1.5× express": express 5,
@@ -23,11 +24,7 @@ import { readLimits } from "../../src/ratelimit/config.js";
  * lock, no send record or audit entry after the answer, no log line per send, no SMS sink call, and an ioredis
  * client with its defaults (no auto-pipelining).
  */
-export function expressEquivalentServer(env: Readonly<Record<string, string | undefined>>): {
-  readonly server: Server;
-  listen(port: number, host: string): Promise<number>;
-  close(): Promise<void>;
-} {
+export function expressEquivalentServer(env: Readonly<Record<string, string | undefined>>): PlainServer {
   const r = new EnvReader(env);
   const limits = readLimits(r);
   const otp = readOtpConfig(r);
@@ -119,20 +116,5 @@ export function expressEquivalentServer(env: Readonly<Record<string, string | un
   });
 
   const server = createServer(app);
-  return {
-    server,
-    listen(port, host) {
-      return new Promise((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(port, host, () => {
-          const addr = server.address();
-          resolve(typeof addr === "object" && addr ? addr.port : port);
-        });
-      });
-    },
-    async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await redis.quit();
-    },
-  };
+  return plainServer(server, redis);
 }

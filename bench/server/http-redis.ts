@@ -1,16 +1,14 @@
 import { createServer, type Server } from "node:http";
 import { Redis } from "ioredis";
+import { OTP_SENT_MESSAGE } from "../../src/login/model.js";
+import { type PlainServer, plainServer } from "./plain-server.js";
 
 /**
  * The bare ceiling with Redis in it: node:http, the body read and parsed, one Redis round trip (`SET` of the
  * phone with a 600 s expiry), a JSON answer. The client has the service's auto-pipelining, so concurrent
  * requests' commands share writes as the service's do. What the service costs above this is its own work.
  */
-export function httpRedisServer(redisUrl: string): {
-  readonly server: Server;
-  listen(port: number, host: string): Promise<number>;
-  close(): Promise<void>;
-} {
+export function httpRedisServer(redisUrl: string): PlainServer {
   const redis = new Redis(redisUrl, { enableAutoPipelining: true });
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -28,7 +26,7 @@ export function httpRedisServer(redisUrl: string): {
       }
       redis.set(`bench:phone:${phone}`, phone, "EX", 600).then(
         () => {
-          const payload = JSON.stringify({ message: "OTP sent successfully", phone });
+          const payload = JSON.stringify({ message: OTP_SENT_MESSAGE, phone });
           res.writeHead(200, {
             "content-type": "application/json",
             "content-length": Buffer.byteLength(payload),
@@ -41,20 +39,5 @@ export function httpRedisServer(redisUrl: string): {
       );
     });
   });
-  return {
-    server,
-    listen(port, host) {
-      return new Promise((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(port, host, () => {
-          const addr = server.address();
-          resolve(typeof addr === "object" && addr ? addr.port : port);
-        });
-      });
-    },
-    async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await redis.quit();
-    },
-  };
+  return plainServer(server, redis);
 }

@@ -30,8 +30,6 @@ export interface RoundTripStats {
   /** Round trips the answers waited on (see `traceRequests`). */
   sumDepth: number;
   maxDepth: number;
-  /** The deepest round trip issued, writes after the answer included. */
-  maxIssuedDepth: number;
   sumCommands: number;
   /** waited depth -> requests. */
   histogram: Record<number, number>;
@@ -48,7 +46,6 @@ function emptyStats(): RoundTripStats {
     withRedis: 0,
     sumDepth: 0,
     maxDepth: 0,
-    maxIssuedDepth: 0,
     sumCommands: 0,
     histogram: {},
     untraced: 0,
@@ -143,6 +140,5 @@ function record(trace: Trace): void {
   stats.sumDepth += waited;
   stats.sumCommands += trace.commands;
   if (waited > stats.maxDepth) stats.maxDepth = waited;
-  if (trace.depth > stats.maxIssuedDepth) stats.maxIssuedDepth = trace.depth;
   stats.histogram[waited] = (stats.histogram[waited] ?? 0) + 1;
 }
