@@ -28,8 +28,7 @@ export class TrustedProxies {
     for (const entry of entries) {
       const [addr = "", bits] = entry.split("/");
       if (isIP(addr) === 4) {
-        const mask =
-          bits === undefined || bits === "32" ? -1 : Number(bits) === 0 ? 0 : -1 << (32 - Number(bits));
+        const mask = v4Mask(bits === undefined ? 32 : Number(bits));
         this.#v4.push({ net: v4Int(addr) & mask, mask });
       } else if (bits === undefined) this.#list.addAddress(addr, "ipv6");
       else this.#list.addSubnet(addr, Number(bits), "ipv6");
@@ -58,6 +57,11 @@ export class TrustedProxies {
     const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
     return m?.[1] !== undefined && this.has(m[1]);
   }
+}
+
+/** The netmask of a /`bits` IPv4 prefix as a 32-bit integer (JavaScript shifts by `bits % 32`: /0 apart). */
+function v4Mask(bits: number): number {
+  return bits === 0 ? 0 : -1 << (32 - bits);
 }
 
 /** A dotted-quad IPv4 address (already checked by `isIP`) as a 32-bit integer. */

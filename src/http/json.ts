@@ -61,9 +61,9 @@ export function sendError(res: Res, err: HttpError): void {
 
 /**
  * A request body as UTF-8 text, refused with REQUEST_TOO_LARGE (413) once it passes `maxBytes`, without
- * reading the rest. Read with stream
- * events rather than `for await`: the async iterator's promise per chunk cost ~2 % of a small JSON request.
- * Rejects when the stream fails or closes before its end (the caller hung up).
+ * reading the rest. Read with stream events rather than `for await`: the async iterator's promise per chunk
+ * cost ~2 % of a small JSON request. Rejects when the stream fails or closes before its end (the caller hung
+ * up).
  */
 export function readBody(req: Req, maxBytes: number): Promise<string> {
   // Nothing left to wait for: no 'end' or 'close' would come.

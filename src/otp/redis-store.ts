@@ -311,9 +311,9 @@ export class RedisOtpStore implements OtpStore, VerificationStore {
     redis.defineCommand("otpRecordSend", { numberOfKeys: 1, lua: RECORD_SEND });
     // The key count varies (a failed send has no message id): given per call.
     redis.defineCommand("otpRecordSendIndexed", { lua: RECORD_SEND_INDEXED });
-    this.#oneNode = !isCluster(redis);
     redis.defineCommand("otpRecordReceipt", { numberOfKeys: 1, lua: RECORD_RECEIPT });
     this.#redis = redis as RedisClient & OtpCommands;
+    this.#oneNode = !isCluster(redis);
   }
 
   async put(phone: string, digest: string, ttlSeconds: number, code: NewCode): Promise<PutResult> {
