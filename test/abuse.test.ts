@@ -344,25 +344,45 @@ describeWithRedis("with Redis", (redis) => {
     afterAll(() => s?.close());
 
     /**
-     * Writes to the Redis socket during `fn`: auto-pipelining writes once per tick, so once per round trip. A
-     * write that carries only the audit log's append is not one: nothing waits on it (the log sends its events
-     * at the end of the event loop's turn, in a write of their own when nothing else is going out).
+     * Sequential round trips to Redis that `fn` waited on: a write that follows a reply opens one, writes with no
+     * reply between them (commands issued together, all in flight at once) share it, and it counts when its
+     * first reply arrives before `fn` is done. A write issued with the answer and not awaited (the send record)
+     * is not waited on, nor is one that carries only the audit log's append (the log sends its events at the
+     * end of the event loop's turn, in a write of their own).
      */
-    async function writesDuring(fn: () => Promise<unknown>): Promise<number> {
-      const stream = (s.app.redis as unknown as { stream: { write: (...args: unknown[]) => boolean } })
-        .stream;
+    async function roundTripsDuring(fn: () => Promise<unknown>): Promise<number> {
+      const stream = (
+        s.app.redis as unknown as {
+          stream: { write: (...args: unknown[]) => boolean } & {
+            on: (e: "data", f: () => void) => void;
+            off: (e: "data", f: () => void) => void;
+          };
+        }
+      ).stream;
       const write = stream.write;
       let n = 0;
+      let open = false;
+      let replied = true;
+      const onData = () => {
+        if (open) n += 1;
+        open = false;
+        replied = true;
+      };
+      stream.on("data", onData);
       stream.write = (...args: unknown[]) => {
         const payload = String(args[0]);
         const commands = payload.match(/(^|\r\n)\*\d+\r\n/g)?.length ?? 0;
-        if (!(commands === 1 && payload.includes("audit:stream"))) n += 1;
+        if (!(commands === 1 && payload.includes("audit:stream")) && replied) {
+          open = true;
+          replied = false;
+        }
         return write.apply(stream, args);
       };
       try {
         await fn();
       } finally {
         stream.write = write;
+        stream.off("data", onData);
       }
       return n;
     }
@@ -377,8 +397,8 @@ describeWithRedis("with Redis", (redis) => {
       await login.verifyOtp(phone, s.sms.lastCode(phone), client);
       // Lift the cooldown that login started (the user must stay, so no fresh store).
       await redis.client().del(`rl:send-cooldown:${phone}`);
-      expect(await writesDuring(() => login.sendOtp(phone, client))).toBe(2);
-      expect(await writesDuring(() => login.verifyOtp(phone, s.sms.lastCode(phone), client))).toBe(3);
+      expect(await roundTripsDuring(() => login.sendOtp(phone, client))).toBe(2);
+      expect(await roundTripsDuring(() => login.verifyOtp(phone, s.sms.lastCode(phone), client))).toBe(3);
     });
 
     it("a first login (a new user) also waits on 3: the user is created in the session's round trip", async () => {
@@ -391,7 +411,7 @@ describeWithRedis("with Redis", (redis) => {
       const phone = uniquePhone();
       await login.sendOtp(phone, client);
       let session: Awaited<ReturnType<typeof login.verifyOtp>> | undefined;
-      const writes = await writesDuring(async () => {
+      const writes = await roundTripsDuring(async () => {
         session = await login.verifyOtp(phone, s.sms.lastCode(phone), client);
       });
       expect(writes).toBe(3);

@@ -320,8 +320,8 @@ export class LoginService {
     const digests = settings.previousCodeSecret
       ? [digest, codeDigest(settings.previousCodeSecret, e164, code)]
       : digest;
-    // Independent commands go out together (ioredis auto-pipelining): the user lookup rides along with the
-    // verification in the same round trip, and is simply unused when the code is wrong.
+    // Independent commands go out together (both in flight before either reply): the user lookup rides along
+    // with the verification in the same round trip, and is simply unused when the code is wrong.
     const [outcome, existing] = await this.#store(
       Promise.all([
         codes.verify(

@@ -22,7 +22,7 @@ export interface Refusal {
 }
 
 /**
- * Consumes request-counting checks (per IP) at once (ioredis auto-pipelining puts them in one round trip) and
+ * Consumes request-counting checks (per IP) at once (all in flight together, so one round trip) and
  * returns the refusals, longest wait first. A refused request keeps its point: asking is what they count.
  * Rejects if the store fails.
  */
