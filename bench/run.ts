@@ -1,10 +1,11 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { imageNodeFlags } from "./image-node-flags.js";
 import type { GenConfig, GenResult } from "./load/h2gen.js";
 
 /**
@@ -208,16 +209,15 @@ interface BenchServer {
 }
 
 /**
- * The Node flags production runs with (the image's NODE_OPTIONS, read from the Dockerfile so the two cannot
- * drift), given to every bench server: memory and GC are measured as deployed. BENCH_NODE_FLAGS replaces them.
+ * The Node flags production runs with (the image's NODE_OPTIONS and its CMD's options, read from the Dockerfile so
+ * the two cannot drift), given to every bench server: memory and GC are measured as deployed. BENCH_NODE_FLAGS
+ * replaces them.
  */
-const PRODUCTION_NODE_FLAGS = (
-  process.env.BENCH_NODE_FLAGS ??
-  /^ENV NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(ROOT, "Dockerfile"), "utf8"))?.[1] ??
-  ""
-)
-  .split(/\s+/)
-  .filter((f) => f !== "");
+const PRODUCTION_NODE_FLAGS = (() => {
+  if (process.env.BENCH_NODE_FLAGS !== undefined) return process.env.BENCH_NODE_FLAGS.split(/\s+/);
+  const image = imageNodeFlags(join(ROOT, "Dockerfile"));
+  return [...image.nodeOptions.split(/\s+/), ...image.cmdFlags];
+})().filter((f) => f !== "");
 
 async function startServer(target: Target, env: Record<string, string>): Promise<BenchServer> {
   const port = await freePort();

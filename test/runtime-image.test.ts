@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { imageNodeFlags } from "../bench/image-node-flags.js";
 import { createAuthClient } from "../packages/client/src/index.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { type FakeTwilio, startFakeTwilio } from "./support/fake-twilio.js";
@@ -83,15 +84,15 @@ describeWithRedis("the runtime stage: production dependencies and dist/ only", (
       return join(secrets, name);
     };
     const pem = generateKeyPairSync("ed25519").privateKey.export({ format: "pem", type: "pkcs8" }).toString();
-    child = spawn(process.execPath, ["dist/src/main.js"], {
+    const image = imageNodeFlags(join(root, "Dockerfile"));
+    child = spawn(process.execPath, [...image.cmdFlags, "dist/src/main.js"], {
       cwd: app,
       stdio: ["ignore", "pipe", "pipe"],
       env: {
         PATH: process.env.PATH,
         NODE_ENV: "production",
-        // The image's heap limit, as the Dockerfile sets it.
-        NODE_OPTIONS:
-          /^ENV NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(root, "Dockerfile"), "utf8"))?.[1] ?? "",
+        // The image's heap limit and GC flags, as the Dockerfile sets them.
+        NODE_OPTIONS: image.nodeOptions,
         NODE_EXTRA_CA_CERTS: join(work, "cert.pem"),
         HOST: "127.0.0.1",
         PORT: "0",
