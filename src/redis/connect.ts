@@ -13,8 +13,8 @@ const backoff = (attempt: number) => Math.min(attempt * 100, 1_000);
  * The service's Redis client. Independent commands of a request are issued together (`Promise.all`), so they
  * are all in flight before any reply and share a round trip. ioredis's auto-pipelining is off: it would also
  * coalesce them into one write, but it builds a `Pipeline` per tick that copies every defined script onto
- * itself (about 10 KB per command at our rates); measured under load, that garbage was a third of the
- * client's allocation and about four fifths of the GC time at half of peak, and the tail latency with it.
+ * itself (about 10 KB per request at our rates); measured under load, that was half of what the client
+ * allocated per request and most of the GC time at half of peak, and the tail latency with it.
  *
  * Tuned to fail fast rather than hang when Redis is away (callers answer Unavailable, the process stays up):
  * no offline queue, so a command without a connection is refused at once; in-flight commands are failed as
