@@ -353,7 +353,8 @@ describeWithRedis("with Redis", (redis) => {
     async function roundTripsDuring(fn: () => Promise<unknown>): Promise<number> {
       const stream = (
         s.app.redis as unknown as {
-          stream: { write: (...args: unknown[]) => boolean } & {
+          stream: {
+            write: (...args: unknown[]) => boolean;
             on: (e: "data", f: () => void) => void;
             off: (e: "data", f: () => void) => void;
           };
@@ -361,21 +362,17 @@ describeWithRedis("with Redis", (redis) => {
       ).stream;
       const write = stream.write;
       let n = 0;
-      let open = false;
-      let replied = true;
+      // A round trip is open: written, no reply yet.
+      let awaiting = false;
       const onData = () => {
-        if (open) n += 1;
-        open = false;
-        replied = true;
+        if (awaiting) n += 1;
+        awaiting = false;
       };
       stream.on("data", onData);
       stream.write = (...args: unknown[]) => {
         const payload = String(args[0]);
         const commands = payload.match(/(^|\r\n)\*\d+\r\n/g)?.length ?? 0;
-        if (!(commands === 1 && payload.includes("audit:stream")) && replied) {
-          open = true;
-          replied = false;
-        }
+        if (!(commands === 1 && payload.includes("audit:stream"))) awaiting = true;
         return write.apply(stream, args);
       };
       try {
@@ -411,10 +408,10 @@ describeWithRedis("with Redis", (redis) => {
       const phone = uniquePhone();
       await login.sendOtp(phone, client);
       let session: Awaited<ReturnType<typeof login.verifyOtp>> | undefined;
-      const writes = await roundTripsDuring(async () => {
+      const trips = await roundTripsDuring(async () => {
         session = await login.verifyOtp(phone, s.sms.lastCode(phone), client);
       });
-      expect(writes).toBe(3);
+      expect(trips).toBe(3);
       // The session stored in that same round trip belongs to the user created in it.
       expect(session?.user.phone).toBe(phone);
       const rotated = await login.refresh(session?.refreshToken ?? "");
