@@ -244,6 +244,9 @@ class Load {
 const retryable = (a: Answer) =>
   a.code === "unavailable" || a.code === "refused" || a.code.startsWith("network");
 
+/** undici's words for the HTTP/1.1 keep-alive race at shutdown (a request written as the server closes it). */
+const KEEP_ALIVE_RACE = ["network: ECONNRESET", "network: UND_ERR_SOCKET"];
+
 /** Never acceptable while the service runs: a bug's answer, no answer in time, or no answer at all. */
 const broken = (o: Outcome) =>
   o.http === 500 ||
@@ -564,6 +567,7 @@ describeWithRedis(
           // Everything asked before SIGTERM got its answer. After it, new connections are refused, and an idle
           // keep-alive connection the server closes can meet a request the client was writing on it (the
           // HTTP/1.1 race every server has; the request never reached the service, and a client retries it).
+          // undici reports it as ECONNRESET or, when the server's FIN arrives first, UND_ERR_SOCKET.
           const report = {
             before: load.summary((o) => o.startedAt < termAt),
             after: load.summary((o) => o.startedAt >= termAt),
@@ -580,7 +584,7 @@ describeWithRedis(
               (o) =>
                 broken(o) &&
                 o.code !== "refused" &&
-                !(o.proto === "rest" && o.code === "network: ECONNRESET") &&
+                !(o.proto === "rest" && KEEP_ALIVE_RACE.includes(o.code)) &&
                 // OPEN: about one run in five, a gRPC call started on the HTTP/2 session as the GOAWAY lands
                 // is failed by connect-node itself as `internal` (no ErrorInfo: the service never answered
                 // it). Client-made, so not counted here; anything the service answers `internal` still is.
