@@ -187,7 +187,7 @@ export class LoginService {
       this.#events.smsSend(receipt.provider, "sent");
       log.info({ phone: masked, provider: receipt.provider, messageId: receipt.id }, "otp sent");
       // The caller is answered as soon as the provider took the message; the record of it (for
-      // GetVerification and the provider's receipts) follows in a write of its own, not a third round trip.
+      // GetVerification and the provider's receipts) follows without being waited on: not a third round trip.
       this.#afterAnswer(this.#recordSend(e164, filed, receipt.provider, receipt.id));
       this.#audit.append({ ...audit, reason: receipt.provider });
     } catch (err) {
