@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from "node:async_hooks";
+import { AsyncResource } from "node:async_hooks";
 import {
   constants,
   type Http2ServerRequest,
@@ -160,15 +160,16 @@ class FastCall {
     }
     // A reset stream (the client canceled, or the stream timeout fired) ends the call: nothing is run for it,
     // and an answer still coming from the login core is dropped.
-    // Stream events fire in the session's async context, not the request's: run in a snapshot of it, so the
-    // login core's log lines (and ours) carry the request id. One snapshot serves both events (each
-    // `AsyncResource.bind` was an async resource of its own: ~5 % of a fast-path call).
-    const inContext = AsyncLocalStorage.snapshot();
-    const canceled = () => inContext(() => this.#canceled());
+    // Stream events fire in the session's async context, not the request's: run in the request's, so the
+    // login core's log lines (and ours) carry the request id. One async resource serves both events; it is
+    // what `AsyncLocalStorage.snapshot()` makes, without the bound function around it (`AsyncResource.bind`
+    // defines two deprecated accessors per call: ~1.7 % of a fast-path call's CPU in its profile).
+    const context = new AsyncResource("otp-auth.grpc-call");
+    const canceled = () => context.runInAsyncScope(this.#canceled, this);
     res.stream.once("aborted", canceled);
     res.stream.once("close", canceled);
     req.on("data", (chunk: Buffer) => this.#data(chunk));
-    req.once("end", () => inContext(() => this.#end()));
+    req.once("end", () => context.runInAsyncScope(this.#end, this));
   }
 
   #data(chunk: Buffer): void {
