@@ -6,11 +6,11 @@ import { connectRedis, untilReady } from "../src/redis/connect.js";
 import { describeWithRedis } from "./support/redis.js";
 
 /**
- * The single-Redis client writes the commands of one tick in one socket write (src/redis/one-write-per-tick.ts)
+ * The single-Redis client writes the commands of one turn of the event loop in one socket write (src/redis/one-write-per-turn.ts)
  * and still pairs every reply with its own command. Only ECHO is sent: no key is created, so a REDIS_URL given
  * to the tests is left exactly as it was.
  */
-describeWithRedis("the Redis client writes one tick's commands together", (redis) => {
+describeWithRedis("the Redis client writes one turn's commands together", (redis) => {
   let client: Redis;
   /** Socket writes the client made (each `_write` or `_writev` is one write to the kernel), and their commands. */
   const writes: number[] = [];
@@ -35,7 +35,7 @@ describeWithRedis("the Redis client writes one tick's commands together", (redis
   });
   afterAll(() => client?.quit());
 
-  it("commands issued together leave in one write; a command of a later tick in a write of its own", async () => {
+  it("commands issued together leave in one write; a command of a later turn in a write of its own", async () => {
     writes.length = 0;
     const together = await Promise.all([client.echo("a"), client.echo("b"), client.echo("c")]);
     expect(together).toEqual(["a", "b", "c"]);
@@ -47,8 +47,22 @@ describeWithRedis("the Redis client writes one tick's commands together", (redis
     expect(writes).toEqual([1, 1]);
   });
 
-  it("every reply reaches its own command, however batches and ticks interleave (property)", async () => {
-    // A batch is issued in one tick; before the next one the test either awaits the replies so far or only
+  it("commands issued by separate callbacks of one turn (two timers due together) leave together", async () => {
+    writes.length = 0;
+    const replies = await Promise.all(
+      ["t1", "t2"].map(
+        (tag) =>
+          new Promise<string>((resolve, reject) => {
+            setTimeout(() => client.echo(tag).then(resolve, reject), 0);
+          }),
+      ),
+    );
+    expect(replies).toEqual(["t1", "t2"]);
+    expect(writes).toEqual([2]);
+  });
+
+  it("every reply reaches its own command, however batches and turns interleave (property)", async () => {
+    // A batch is issued in one turn; before the next one the test either awaits the replies so far or only
     // yields a turn of the event loop, so later batches are written while earlier replies are in flight.
     const batch = fc.record({ size: fc.integer({ min: 1, max: 12 }), awaitBefore: fc.boolean() });
     let run = 0;

@@ -1,15 +1,15 @@
 import { createServer, type Server } from "node:http";
 import { OTP_SENT_MESSAGE } from "../../src/login/model.js";
-import { OneWritePerTickRedis } from "../../src/redis/one-write-per-tick.js";
+import { OneWritePerTurnRedis } from "../../src/redis/one-write-per-turn.js";
 import { type PlainServer, plainServer } from "./plain-server.js";
 
 /**
  * The bare ceiling with Redis in it: node:http, the body read and parsed, one Redis round trip (`SET` of the
- * phone with a 600 s expiry), a JSON answer. The client is the service's (no auto-pipelining, one socket write per tick).
+ * phone with a 600 s expiry), a JSON answer. The client is the service's (no auto-pipelining, one socket write per turn of the event loop).
  * What the service costs above this is its own work.
  */
 export function httpRedisServer(redisUrl: string): PlainServer {
-  const redis = new OneWritePerTickRedis(redisUrl, { enableAutoPipelining: false });
+  const redis = new OneWritePerTurnRedis(redisUrl, { enableAutoPipelining: false });
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
