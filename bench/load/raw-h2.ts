@@ -62,6 +62,8 @@ export class RawH2Connection {
   #buffer: Buffer = Buffer.alloc(0);
   #received = 0;
   #corked = false;
+  /** Why the connection can take no more requests (closed, failed, or told to go away); undefined while it can. */
+  #gone: string | undefined;
 
   private constructor(socket: net.Socket) {
     this.#socket = socket;
@@ -103,6 +105,10 @@ export class RawH2Connection {
   }
 
   request(block: Buffer, extraHeaders: readonly [string, string][], body: Buffer): Promise<RawReply> {
+    // A request written to a connection that is gone would wait for an answer for ever (and the generator's
+    // process with it, until Node exits with 13 for an unsettled top-level await): it fails at once instead.
+    if (this.#gone !== undefined)
+      return Promise.resolve({ ok: false, body: Buffer.alloc(0), why: this.#gone });
     const id = this.#nextStream;
     this.#nextStream += 2;
     const headers = Buffer.concat([block, ...extraHeaders.map(([n, v]) => literal(0, n, v))]);
@@ -209,6 +215,7 @@ export class RawH2Connection {
   }
 
   #failAll(why: string): void {
+    this.#gone ??= why;
     for (const id of [...this.#pending.keys()]) this.#finish(id, false, why);
   }
 }
