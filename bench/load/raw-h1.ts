@@ -10,11 +10,14 @@ class RawH1Connection {
   readonly #socket: net.Socket;
   #buffer: Buffer = Buffer.alloc(0);
   #waiting: ((reply: RawReply) => void) | undefined;
+  /** Why the connection can take no more requests; undefined while it can. */
+  #gone: string | undefined;
 
   constructor(socket: net.Socket) {
     this.#socket = socket;
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
     const fail = (why: string) => () => {
+      this.#gone ??= why;
       const w = this.#waiting;
       this.#waiting = undefined;
       w?.({ ok: false, body: Buffer.alloc(0), why });
@@ -24,6 +27,11 @@ class RawH1Connection {
   }
 
   request(head: string, body: Buffer): Promise<RawReply> {
+    // The pool hands a connection that just failed to the next request in line: written to a closed socket,
+    // that request would wait for ever (and the generator's process with it, until Node exits with 13 for an
+    // unsettled top-level await). It fails at once, with the reason.
+    if (this.#gone !== undefined)
+      return Promise.resolve({ ok: false, body: Buffer.alloc(0), why: this.#gone });
     return new Promise((resolve) => {
       this.#waiting = resolve;
       this.#socket.write(Buffer.concat([Buffer.from(head, "latin1"), body]));
@@ -42,6 +50,7 @@ class RawH1Connection {
     const length = /\r\ncontent-length: *(\d+)/i.exec(head);
     const w = this.#waiting;
     if (!length) {
+      this.#gone = "the connection was dropped after an answer without content-length";
       this.#waiting = undefined;
       w?.({ ok: false, body: Buffer.alloc(0), why: `no content-length: ${head.slice(0, 200)}` });
       this.#socket.destroy();
