@@ -37,11 +37,18 @@ export const GRPC_PATH_ENV: Readonly<Record<string, string>> =
 /** The real service on 127.0.0.1:0 with the given environment and an SMS provider the test can read. */
 export async function startApp(
   env: Record<string, string | undefined> = {},
-  opts: { readonly configuredSms?: boolean } = {},
+  opts: {
+    readonly configuredSms?: boolean;
+    /** Receives the app's error lines (JSON), so a test can say why a call was answered `internal`. */
+    readonly errorLines?: string[];
+  } = {},
 ): Promise<RunningApp> {
   const config = loadConfig({ NODE_ENV: "test", ...GENEROUS_LIMITS, ...GRPC_PATH_ENV, ...env });
   const sms = new CaptureSms();
-  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const errorLines = opts.errorLines;
+  const log = errorLines
+    ? pino({ level: "error" }, { write: (line: string) => void errorLines.push(line) })
+    : pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   // `configuredSms`: the providers SMS_PROVIDER names (pointed at local fakes), not the capturing one.
   const app = await buildApp(config, log, opts.configuredSms ? {} : { sms });
   const addr: AddressInfo = await app.server.listen(0, "127.0.0.1");
