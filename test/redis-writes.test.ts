@@ -6,9 +6,9 @@ import { connectRedis, untilReady } from "../src/redis/connect.js";
 import { describeWithRedis } from "./support/redis.js";
 
 /**
- * The single-Redis client writes the commands of one turn of the event loop in one socket write (src/redis/one-write-per-turn.ts)
- * and still pairs every reply with its own command. Only ECHO is sent: no key is created, so a REDIS_URL given
- * to the tests is left exactly as it was.
+ * The single-Redis client writes the commands of one turn of the event loop in one socket write
+ * (src/redis/one-write-per-turn.ts) and still pairs every reply with its own command. Only ECHO is sent: no
+ * key is created, so a REDIS_URL given to the tests is left exactly as it was.
  */
 describeWithRedis("the Redis client writes one turn's commands together", (redis) => {
   let client: Redis;

@@ -62,7 +62,7 @@ export class RawH2Connection {
   #buffer: Buffer = Buffer.alloc(0);
   #received = 0;
   #corked = false;
-  /** Why the connection can take no more requests (closed, failed, or told to go away); undefined while it can. */
+  /** Why the connection can take no more requests (closed, failed, told to go away); undefined while it can. */
   #gone: string | undefined;
 
   private constructor(socket: net.Socket) {

@@ -5,7 +5,8 @@ import { type PlainServer, plainServer } from "./plain-server.js";
 
 /**
  * The bare ceiling with Redis in it: node:http, the body read and parsed, one Redis round trip (`SET` of the
- * phone with a 600 s expiry), a JSON answer. The client is the service's (no auto-pipelining, one socket write per turn of the event loop).
+ * phone with a 600 s expiry), a JSON answer. The client is the service's (no auto-pipelining, one socket write
+ * per turn of the event loop).
  * What the service costs above this is its own work.
  */
 export function httpRedisServer(redisUrl: string): PlainServer {

@@ -12,11 +12,11 @@ const backoff = (attempt: number) => Math.min(attempt * 100, 1_000);
 
 /**
  * The service's Redis client. Independent commands of a request are issued together (`Promise.all`), so they
- * are all in flight before any reply and share a round trip, and the commands of one turn of the event loop leave in one socket
- * write (`OneWritePerTurnRedis`). ioredis's auto-pipelining is off: it would also coalesce them, but it builds
- * a `Pipeline` per tick that copies every defined script onto itself (about 10 KB per request at our rates);
- * measured under load, that was half of what the client allocated per request and most of the GC time at half
- * of peak, and the tail latency with it.
+ * are all in flight before any reply and share a round trip, and the commands of one turn of the event loop
+ * leave in one socket write (`OneWritePerTurnRedis`). ioredis's auto-pipelining is off: it would also coalesce
+ * them, but it builds a `Pipeline` per tick that copies every defined script onto itself (about 10 KB per
+ * request at our rates); measured under load, that was half of what the client allocated per request and most
+ * of the GC time at half of peak, and the tail latency with it.
  *
  * Tuned to fail fast rather than hang when Redis is away (callers answer Unavailable, the process stays up):
  * no offline queue, so a command without a connection is refused at once; in-flight commands are failed as
