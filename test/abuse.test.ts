@@ -344,11 +344,12 @@ describeWithRedis("with Redis", (redis) => {
     afterAll(() => s?.close());
 
     /**
-     * Sequential round trips to Redis that `fn` waited on: a write that follows a reply opens one, writes with no
-     * reply between them (commands issued together, all in flight at once) share it, and it counts when its
-     * first reply arrives before `fn` is done. A write issued with the answer and not awaited (the send record)
-     * is not waited on, nor is one that carries only the audit log's append (the log sends its events at the
-     * end of the event loop's turn, in a write of their own).
+     * Sequential round trips to Redis that `fn` waited on: a command written after a reply opens one, commands
+     * with no reply between them (issued together, all in flight at once) share it, and it counts when its
+     * first reply arrives before `fn` is done. ioredis hands each command to `stream.write` on its own (the
+     * client corks the socket, so several may reach the kernel in one writev). A command issued with the answer
+     * and not awaited (the send record) is not waited on, nor is the audit log's append (the log sends its
+     * events at the end of the event loop's turn, as one command of their own).
      */
     async function roundTripsDuring(fn: () => Promise<unknown>): Promise<number> {
       const stream = (
