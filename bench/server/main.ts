@@ -1,12 +1,6 @@
 import type { Server } from "node:http";
 import type { Http2Server } from "node:http2";
 import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
-import { buildApp } from "../../src/app.js";
-import { loadConfig } from "../../src/config.js";
-import { createLogger } from "../../src/log.js";
-import { expressEquivalentServer } from "./express-equivalent.js";
-import { httpRedisServer } from "./http-redis.js";
-import { connectNoopServer, grpcJsNoopServer } from "./noop.js";
 import { BenchSinkSms } from "./sink-sms.js";
 
 /**
@@ -49,7 +43,14 @@ const trace = (...servers: (Server | Http2Server)[]) => {
 let close: () => Promise<void>;
 let boundPort: number;
 
+// Each mode imports only what its server needs, so a process carries the memory of its own server alone (the
+// service's RSS is then the production process's, not that plus express and grpc-js).
 if (mode === "service") {
+  const [{ buildApp }, { loadConfig }, { createLogger }] = await Promise.all([
+    import("../../src/app.js"),
+    import("../../src/config.js"),
+    import("../../src/log.js"),
+  ]);
   const config = loadConfig(process.env);
   // The production logger (redaction, the reqId mixin) at `info`, on stdout, which the driver sends to
   // /dev/null. No destination is passed, as src/main.ts passes none in production: whatever createLogger
@@ -60,19 +61,23 @@ if (mode === "service") {
   boundPort = (await app.server.listen(port, host)).port;
   close = () => app.close();
 } else if (mode === "connect-noop") {
+  const { connectNoopServer } = await import("./noop.js");
   const server = connectNoopServer();
   boundPort = (await server.listen(port, host)).port;
   close = () => server.close();
 } else if (mode === "grpcjs-noop") {
+  const { grpcJsNoopServer } = await import("./noop.js");
   const server = await grpcJsNoopServer(port, host);
   boundPort = port;
   close = () => new Promise((resolve) => server.tryShutdown(() => resolve()));
 } else if (mode === "express-equivalent") {
+  const { expressEquivalentServer } = await import("./express-equivalent.js");
   const server = expressEquivalentServer(process.env);
   trace(server.server);
   boundPort = await server.listen(port, host);
   close = () => server.close();
 } else if (mode === "http-redis") {
+  const { httpRedisServer } = await import("./http-redis.js");
   const server = httpRedisServer(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
   trace(server.server);
   boundPort = await server.listen(port, host);

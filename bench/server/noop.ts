@@ -2,7 +2,7 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import { OnePortServer } from "../../src/http/one-port.js";
 
@@ -96,10 +96,12 @@ export async function grpcJsNoopServer(port: number, host: string): Promise<grpc
       );
     };
   }
-  const server = new grpc.Server();
+  // Imported here so the connect-node no-op's process does not carry grpc-js.
+  const { Server, ServerCredentials } = await import("@grpc/grpc-js");
+  const server = new Server();
   server.addService(definition, handlers);
   await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err) =>
+    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err) =>
       err ? reject(err) : resolve(),
     ),
   );
