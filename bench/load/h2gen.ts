@@ -30,6 +30,12 @@ export interface GenConfig {
   readonly sessions: number;
   /** Requests per second, open loop; absent: closed loop, as fast as the server answers. */
   readonly rate?: number;
+  /**
+   * Open loop only: run at `rate` for this long first, on the same connections, before `durationMs` is
+   * measured. Its requests are checked like any other, but their latencies are reported apart
+   * (`warmUpP99Ms`): they time this process's own cold start as much as the server.
+   */
+  readonly warmUpMs?: number;
   /** First phone index for SendOtp. */
   readonly phoneBase: number;
   /** Prepared `phone code` lines for VerifyOtp and flow; the run ends early when they run out. */
@@ -51,6 +57,8 @@ export interface GenResult {
   readonly p99Ms: number;
   /** The prepared codes ran out before the duration did. */
   readonly exhausted: boolean;
+  /** p99 of the warm-up's requests alone (`warmUpMs`). */
+  readonly warmUpP99Ms?: number;
 }
 
 interface Call {
@@ -125,22 +133,33 @@ export async function run(cfg: GenConfig): Promise<GenResult> {
 
   const transport = cfg.protocol === "rest" ? await h1Transport(cfg) : await h2Transport(cfg);
   const latencies: number[] = [];
+  const warmUpLatencies: number[] = [];
   let ok = 0;
   let failed = 0;
   let firstFailure: string | undefined;
-  const start = performance.now();
+  const warmUpMs = cfg.rate === undefined ? 0 : (cfg.warmUpMs ?? 0);
+  const begin = performance.now();
+  // `start` is where the measured part begins; the warm-up is scheduled before it.
+  const start = begin + warmUpMs;
   const end = start + cfg.durationMs;
 
   const timed = async (call: Call, scheduled = performance.now()): Promise<Reply> => {
     const reply = await transport
       .send(call)
       .catch((err: Error): Reply => ({ ok: false, body: Buffer.alloc(0), why: err.message }));
-    latencies.push(performance.now() - scheduled);
-    if (reply.ok) ok += 1;
-    else {
-      failed += 1;
-      firstFailure ??= `${call.path}: ${reply.why ?? ""}`;
+    const latency = performance.now() - scheduled;
+    if (scheduled < start) {
+      warmUpLatencies.push(latency);
+      return reply.ok ? reply : countFailure(call, reply);
     }
+    latencies.push(latency);
+    if (reply.ok) ok += 1;
+    else countFailure(call, reply);
+    return reply;
+  };
+  const countFailure = (call: Call, reply: Reply): Reply => {
+    failed += 1;
+    firstFailure ??= `${call.path}: ${reply.why ?? ""}`;
     return reply;
   };
 
@@ -185,7 +204,7 @@ export async function run(cfg: GenConfig): Promise<GenResult> {
     // from the scheduled start, so a stalled server cannot hide its queue (no coordinated omission).
     const interval = 1000 / cfg.rate;
     const inFlight = new Set<Promise<unknown>>();
-    let next = start;
+    let next = begin;
     await new Promise<void>((resolve) => {
       const tick = () => {
         const now = performance.now();
@@ -203,8 +222,6 @@ export async function run(cfg: GenConfig): Promise<GenResult> {
   }
   const elapsedMs = performance.now() - start;
   transport.close();
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
   return {
     requests: ok + failed,
     ok,
@@ -212,10 +229,16 @@ export async function run(cfg: GenConfig): Promise<GenResult> {
     ...(firstFailure !== undefined ? { firstFailure } : {}),
     elapsedMs,
     rps: ((ok + failed) * 1000) / elapsedMs,
-    p50Ms: pct(0.5),
-    p99Ms: pct(0.99),
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
     exhausted,
+    ...(warmUpMs > 0 ? { warmUpP99Ms: percentile(warmUpLatencies, 0.99) } : {}),
   };
+}
+
+function percentile(values: number[], p: number): number {
+  values.sort((a, b) => a - b);
+  return values[Math.min(values.length - 1, Math.floor(values.length * p))] ?? 0;
 }
 
 interface Transport {
