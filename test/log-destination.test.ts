@@ -1,8 +1,11 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { describe, expect, it } from "vitest";
-import { createLogger, terminalDestination } from "../src/log.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { createLogger, LOG_FLUSH_MS, terminalDestination } from "../src/log.js";
 import { made } from "./support/fake-pretty.js";
+import { until } from "./support/wait.js";
 
 const fake = pathToFileURL(resolve(import.meta.dirname, "support/fake-pretty.ts")).href;
 
@@ -22,5 +25,41 @@ describe("where logs go", () => {
     expect(await terminalDestination({ production: false, isTTY: undefined, module: fake })).toBeUndefined();
     const missing = pathToFileURL(resolve(import.meta.dirname, "support/no-such-module.js")).href;
     expect(await terminalDestination({ production: false, isTTY: true, module: missing })).toBeUndefined();
+  });
+});
+
+describe("stdout in production: lines are gathered and written in batches", () => {
+  let child: ChildProcess | undefined;
+  afterEach(() => {
+    child?.kill("SIGKILL");
+  });
+  const start = (mode: "stay" | "exit") => {
+    child = spawn(process.execPath, ["--import", "tsx", "test/support/log-child.ts", mode], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const lines: string[] = [];
+    let rest = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      const parts = (rest + d.toString()).split("\n");
+      rest = parts.pop() ?? "";
+      lines.push(...parts);
+    });
+    return { child, lines };
+  };
+
+  it(`a lone line is written by the timed flush (every ${LOG_FLUSH_MS} ms) while the process keeps running`, async () => {
+    const { child: c, lines } = start("stay");
+    // The child stays up for a minute: the line can only come from the timed flush, not the one at exit.
+    await until(() => lines.length > 0, { what: "the lone line on stdout", timeoutMs: 20_000 });
+    expect(c.exitCode).toBeNull();
+    expect(JSON.parse(lines[0] ?? "")).toMatchObject({ msg: "lone line", n: 1, service: "otp-auth" });
+  });
+
+  it("lines still gathered when the process exits are written before it ends", async () => {
+    const { child: c, lines } = start("exit");
+    const [code] = await once(c, "exit");
+    await until(() => c.stdout?.readableEnded || lines.length >= 3, { what: "stdout to end" });
+    expect(code).toBe(0);
+    expect(lines.map((l) => (JSON.parse(l) as { n: number }).n)).toEqual([1, 2, 3]);
   });
 });
