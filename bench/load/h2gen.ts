@@ -49,6 +49,7 @@ export interface GenConfig {
 export interface GenResult {
   readonly requests: number;
   readonly ok: number;
+  /** Failed requests, the warm-up's included: a failure anywhere is reported. */
   readonly failed: number;
   readonly firstFailure?: string;
   readonly elapsedMs: number;
