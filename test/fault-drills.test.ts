@@ -521,7 +521,8 @@ describeWithRedis(
         let out = "";
         child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
         child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
-        const exited = once(child, "exit");
+        // "close", not "exit": the log is read after it, and its last lines may still be in the pipe at exit.
+        const exited = once(child, "close");
         await until(
           () => {
             if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${out}`);

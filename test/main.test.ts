@@ -72,7 +72,8 @@ describe("main", () => {
     const { port } = taken.address() as AddressInfo;
     try {
       const m = startMain({ PORT: String(port) });
-      const [code] = await once(m.child, "exit");
+      // "close", not "exit": the output is read next, and its last lines may still be in the pipe at exit.
+      const [code] = await once(m.child, "close");
       expect(code).not.toBe(0);
       const complaint = m
         .output()
@@ -89,7 +90,7 @@ describe("main", () => {
 
   it("refuses to start in production without Redis and a real SMS provider, naming the variables", async () => {
     const m = startMain({ NODE_ENV: "production" });
-    const [code] = await once(m.child, "exit");
+    const [code] = await once(m.child, "close");
     expect(code).toBe(1);
     expect(m.output()).toMatch(/REDIS_URL is required/);
     expect(m.output()).toMatch(/SMS_PROVIDER is required/);

@@ -168,7 +168,8 @@ describe("SIGTERM on the real process", () => {
     let out = "";
     child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
-    const exited = once(child, "exit");
+    // "close", not "exit": the log is read after it, and its last lines may still be in the pipe at exit.
+    const exited = once(child, "close");
     await until(() => /listening on http:\/\/127\.0\.0\.1:\d+/.test(out), {
       what: "the server to listen",
       timeoutMs: 20_000,
