@@ -54,10 +54,11 @@ export const LOG_BATCH_BYTES = 4096;
 export const LOG_FLUSH_MS = 100;
 
 /**
- * stdout, written asynchronously and in batches: lines are gathered until LOG_BATCH_BYTES or LOG_FLUSH_MS, then
- * written together while requests go on. A write per line cost each request a hand-off to libuv's thread pool
- * and back (~5 % of a gRPC SendOtp's CPU at moderate load, where few lines share an event-loop turn). pino
- * flushes what is gathered when the process exits; a process killed outright loses at most LOG_FLUSH_MS of lines.
+ * stdout, written asynchronously and in batches: lines are gathered until LOG_BATCH_BYTES or LOG_FLUSH_MS,
+ * then written together while requests go on. A write per line cost each request a hand-off to libuv's thread
+ * pool and back (~5 % of a gRPC SendOtp's CPU at moderate load, where few lines share an event-loop turn).
+ * pino flushes what is gathered when the process exits; a process killed outright loses at most LOG_FLUSH_MS
+ * of lines.
  */
 export function stdoutDestination(): DestinationStream {
   return destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });

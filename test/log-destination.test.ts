@@ -47,7 +47,7 @@ describe("stdout in production: lines are gathered and written in batches", () =
     return { child, lines };
   };
 
-  it(`a lone line is written by the timed flush (every ${LOG_FLUSH_MS} ms) while the process keeps running`, async () => {
+  it(`a lone line arrives by the timed flush (every ${LOG_FLUSH_MS} ms) while the child runs`, async () => {
     const { child: c, lines } = start("stay");
     // The child stays up for a minute: the line can only come from the timed flush, not the one at exit.
     await until(() => lines.length > 0, { what: "the lone line on stdout", timeoutMs: 20_000 });
