@@ -54,6 +54,15 @@ export const LOG_BATCH_BYTES = 4096;
 export const LOG_FLUSH_MS = 100;
 
 /**
+ * Bytes of log lines that may wait for a stdout that does not take them (a stalled log collector). Past it,
+ * new lines are dropped and counted on stderr instead of growing the heap until the process is killed: every
+ * request, a caller's refused ones too, writes a line.
+ */
+export const LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024;
+/** How often dropped lines are reported on stderr while stdout is stalled. */
+export const LOG_DROP_REPORT_MS = 1_000;
+
+/**
  * stdout, written asynchronously and in batches: lines are gathered until LOG_BATCH_BYTES or LOG_FLUSH_MS,
  * then written together while requests go on. A write per line cost each request a hand-off to libuv's thread
  * pool and back (~5 % of a gRPC SendOtp's CPU at moderate load, where few lines share an event-loop turn).
@@ -61,7 +70,27 @@ export const LOG_FLUSH_MS = 100;
  * of lines.
  */
 export function stdoutDestination(): DestinationStream {
-  return destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
+  const stream = destination({
+    dest: 1,
+    sync: false,
+    minLength: LOG_BATCH_BYTES,
+    periodicFlush: LOG_FLUSH_MS,
+    maxLength: LOG_BUFFER_MAX_BYTES,
+  });
+  // Said on stderr (not through the stalled stdout), at most once per LOG_DROP_REPORT_MS, with the count.
+  let dropped = 0;
+  stream.on("drop", () => {
+    dropped += 1;
+    if (dropped > 1) return;
+    setTimeout(() => {
+      process.stderr.write(
+        `otp-auth: stdout is not keeping up; ${dropped} log line(s) dropped ` +
+          `(${LOG_BUFFER_MAX_BYTES} bytes already waiting)\n`,
+      );
+      dropped = 0;
+    }, LOG_DROP_REPORT_MS).unref();
+  });
+  return stream;
 }
 
 /** pino-pretty's factory, as far as we use it. */

@@ -3,7 +3,13 @@ import { once } from "node:events";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLogger, LOG_FLUSH_MS, terminalDestination } from "../src/log.js";
+import {
+  createLogger,
+  LOG_BUFFER_MAX_BYTES,
+  LOG_DROP_REPORT_MS,
+  LOG_FLUSH_MS,
+  terminalDestination,
+} from "../src/log.js";
 import { made } from "./support/fake-pretty.js";
 import { until } from "./support/wait.js";
 
@@ -33,9 +39,9 @@ describe("stdout in production: lines are gathered and written in batches", () =
   afterEach(() => {
     child?.kill("SIGKILL");
   });
-  const start = (mode: "stay" | "exit") => {
+  const start = (mode: "stay" | "exit" | "flood") => {
     child = spawn(process.execPath, ["--import", "tsx", "test/support/log-child.ts", mode], {
-      stdio: ["ignore", "pipe", "inherit"],
+      stdio: ["ignore", "pipe", mode === "flood" ? "pipe" : "inherit"],
     });
     const lines: string[] = [];
     let rest = "";
@@ -62,4 +68,23 @@ describe("stdout in production: lines are gathered and written in batches", () =
     expect(code).toBe(0);
     expect(lines.map((l) => (JSON.parse(l) as { n: number }).n)).toEqual([1, 2, 3]);
   });
+
+  it(`past ${LOG_BUFFER_MAX_BYTES} bytes waiting on stdout, lines are dropped and counted`, async () => {
+    child = spawn(process.execPath, ["--import", "tsx", "test/support/log-child.ts", "flood"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    // Nobody reads the child's stdout: once the pipe is full, its lines can only wait or be dropped.
+    child.stdout?.pause();
+    let err = "";
+    child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+    await until(() => err.includes("flooded"), {
+      what: "the child to log twice the bound",
+      timeoutMs: 60_000,
+    });
+    const report = await until(() => /stdout is not keeping up; (\d+) log line\(s\) dropped/.exec(err), {
+      what: `a report of dropped lines (one per ${LOG_DROP_REPORT_MS} ms at most)`,
+    });
+    expect(Number(report[1])).toBeGreaterThan(0);
+    expect(child.exitCode).toBeNull();
+  }, 90_000);
 });
