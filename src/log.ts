@@ -69,7 +69,7 @@ export const LOG_DROP_REPORT_MS = 1_000;
  * pino flushes what is gathered when the process exits; a process killed outright loses at most LOG_FLUSH_MS
  * of lines.
  */
-export function stdoutDestination(): DestinationStream {
+function stdoutDestination(): DestinationStream {
   const stream = destination({
     dest: 1,
     sync: false,

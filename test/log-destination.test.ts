@@ -39,18 +39,23 @@ describe("stdout in production: lines are gathered and written in batches", () =
   afterEach(() => {
     child?.kill("SIGKILL");
   });
-  const start = (mode: "stay" | "exit" | "flood") => {
+  const spawnChild = (mode: "stay" | "exit" | "flood", stderr: "inherit" | "pipe" = "inherit") => {
     child = spawn(process.execPath, ["--import", "tsx", "test/support/log-child.ts", mode], {
-      stdio: ["ignore", "pipe", mode === "flood" ? "pipe" : "inherit"],
+      stdio: ["ignore", "pipe", stderr],
     });
+    return child;
+  };
+  /** The child, and the stdout lines it has written so far. */
+  const start = (mode: "stay" | "exit") => {
+    const c = spawnChild(mode);
     const lines: string[] = [];
     let rest = "";
-    child.stdout?.on("data", (d: Buffer) => {
+    c.stdout?.on("data", (d: Buffer) => {
       const parts = (rest + d.toString()).split("\n");
       rest = parts.pop() ?? "";
       lines.push(...parts);
     });
-    return { child, lines };
+    return { child: c, lines };
   };
 
   it(`a lone line arrives by the timed flush (every ${LOG_FLUSH_MS} ms) while the child runs`, async () => {
@@ -70,13 +75,11 @@ describe("stdout in production: lines are gathered and written in batches", () =
   });
 
   it(`past ${LOG_BUFFER_MAX_BYTES} bytes waiting on stdout, lines are dropped and counted`, async () => {
-    child = spawn(process.execPath, ["--import", "tsx", "test/support/log-child.ts", "flood"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const c = spawnChild("flood", "pipe");
     // Nobody reads the child's stdout: once the pipe is full, its lines can only wait or be dropped.
-    child.stdout?.pause();
+    c.stdout?.pause();
     let err = "";
-    child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+    c.stderr?.on("data", (d: Buffer) => (err += d.toString()));
     await until(() => err.includes("flooded"), {
       what: "the child to log twice the bound",
       timeoutMs: 60_000,
@@ -85,6 +88,6 @@ describe("stdout in production: lines are gathered and written in batches", () =
       what: `a report of dropped lines (one per ${LOG_DROP_REPORT_MS} ms at most)`,
     });
     expect(Number(report[1])).toBeGreaterThan(0);
-    expect(child.exitCode).toBeNull();
+    expect(c.exitCode).toBeNull();
   }, 90_000);
 });

@@ -149,18 +149,12 @@ export async function run(cfg: GenConfig): Promise<GenResult> {
       .send(call)
       .catch((err: Error): Reply => ({ ok: false, body: Buffer.alloc(0), why: err.message }));
     const latency = performance.now() - scheduled;
-    if (scheduled < start) {
-      warmUpLatencies.push(latency);
-      return reply.ok ? reply : countFailure(call, reply);
-    }
-    latencies.push(latency);
-    if (reply.ok) ok += 1;
-    else countFailure(call, reply);
-    return reply;
-  };
-  const countFailure = (call: Call, reply: Reply): Reply => {
-    failed += 1;
-    firstFailure ??= `${call.path}: ${reply.why ?? ""}`;
+    if (scheduled < start) warmUpLatencies.push(latency);
+    else latencies.push(latency);
+    if (!reply.ok) {
+      failed += 1;
+      firstFailure ??= `${call.path}: ${reply.why ?? ""}`;
+    } else if (scheduled >= start) ok += 1;
     return reply;
   };
 
