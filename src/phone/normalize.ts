@@ -3,6 +3,7 @@ import { parsePhoneNumberWithError } from "libphonenumber-js/max";
 import type { Phone } from "../login/model.js";
 import type { PhoneParser } from "../login/ports.js";
 import { invalidPhone as invalid } from "../login/reasons.js";
+import { E164Classifier } from "./e164-classifier.js";
 
 /**
  * Turns what a user typed ("98765 43210", "+91 98765-43210", "0091 9876543210") into E.164, or refuses it
@@ -12,6 +13,7 @@ import { invalidPhone as invalid } from "../login/reasons.js";
 export class PhoneNormalizer implements PhoneParser {
   // Parsing costs ~30 µs; a verify follows every send of the same input, so a small cache pays for itself.
   readonly #cache = new Map<string, Phone>();
+  readonly #e164 = new E164Classifier();
 
   constructor(
     private readonly defaultCountry: string,
@@ -39,6 +41,18 @@ export class PhoneNormalizer implements PhoneParser {
     if (!/^[+\d\s().-]+$/.test(raw)) {
       throw invalid(`phone "${raw}" may contain only digits, spaces, "+", "-", "(", ")" and "."`);
     }
+    const { e164, region, callingCode, nationalNumber, type } =
+      this.#e164.classify(raw) ?? this.#parseWithLibrary(raw);
+    if (type === "FIXED_LINE" || type === "TOLL_FREE" || type === "PREMIUM_RATE" || type === "SHARED_COST") {
+      throw invalid(
+        `phone "${raw}" is a ${type.toLowerCase().replaceAll("_", " ")} number and cannot receive SMS`,
+      );
+    }
+    return Object.freeze({ e164, region, callingCode, nationalNumber, type });
+  }
+
+  /** Any input libphonenumber reads; refuses what it cannot read or finds invalid. */
+  #parseWithLibrary(raw: string): Phone {
     let parsed: ReturnType<typeof parsePhoneNumberWithError>;
     try {
       parsed = parsePhoneNumberWithError(raw, this.defaultCountry as CountryCode);
@@ -54,17 +68,12 @@ export class PhoneNormalizer implements PhoneParser {
         `phone "${raw}" is not a valid number${parsed.country ? ` for ${parsed.country}` : ""}; use E.164 such as +919876543210`,
       );
     }
-    if (type === "FIXED_LINE" || type === "TOLL_FREE" || type === "PREMIUM_RATE" || type === "SHARED_COST") {
-      throw invalid(
-        `phone "${raw}" is a ${type.toLowerCase().replaceAll("_", " ")} number and cannot receive SMS`,
-      );
-    }
-    return Object.freeze({
+    return {
       e164: parsed.number,
       region: parsed.country,
       callingCode: parsed.countryCallingCode,
       nationalNumber: parsed.nationalNumber,
       type,
-    });
+    };
   }
 }
