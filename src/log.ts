@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { parsePhoneNumberFromString } from "libphonenumber-js/max";
 import { type DestinationStream, destination, type Logger as PinoLogger, pino } from "pino";
+import { censorNested, errorSerializer, REDACTED, SECRET_FIELDS } from "./log-redaction.js";
 import { maskedPhone } from "./login/model.js";
 
 /** The log surface the service uses; pino's, so fields stay structured. */
@@ -26,23 +27,11 @@ export function createLogger(opts: {
         const reqId = currentRequestId.getStore();
         return reqId === undefined ? {} : { reqId };
       },
-      // Tokens and codes must never reach logs; these paths catch accidental inclusion in structured fields.
-      redact: {
-        paths: [
-          "otp",
-          "code",
-          "*.otp",
-          "*.code",
-          "access_token",
-          "refresh_token",
-          "accessToken",
-          "refreshToken",
-          "*.token",
-          "authorization",
-          "*.authorization",
-        ],
-        censor: "[redacted]",
-      },
+      // Tokens and codes must never reach logs; these catch accidental inclusion in structured fields: the
+      // exact top-level paths by pino's redaction, the same names one level down by src/log-redaction.ts.
+      redact: { paths: [...SECRET_FIELDS], censor: REDACTED },
+      formatters: { log: censorNested },
+      serializers: { err: errorSerializer },
     },
     opts.destination ?? stdoutDestination(),
   );
