@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
  */
 export function imageNodeFlags(dockerfile: string): { nodeOptions: string; cmdFlags: string[] } {
   const text = readFileSync(dockerfile, "utf8");
-  const nodeOptions = /^ENV NODE_OPTIONS=(.*)$/m.exec(text)?.[1] ?? "";
+  // ENV takes the value bare or in double quotes (needed for more than one flag).
+  const nodeOptions = (/^ENV NODE_OPTIONS=(.*)$/m.exec(text)?.[1] ?? "").replace(/^"(.*)"$/, "$1");
   const cmd = /^CMD (\[.*\])$/m.exec(text)?.[1];
   const argv = cmd ? (JSON.parse(cmd) as string[]) : [];
   const cmdFlags = argv[0] === "node" ? argv.slice(1).filter((a) => a.startsWith("--")) : [];
