@@ -11,7 +11,8 @@ import { E164Classifier } from "./e164-classifier.js";
  * types: a landline cannot receive an SMS, and telling the user now is better than a provider error later.
  */
 export class PhoneNormalizer implements PhoneParser {
-  // Parsing costs ~30 µs; a verify follows every send of the same input, so a small cache pays for itself.
+  // libphonenumber's parse costs ~20-30 µs (E.164 input ~1 µs, see E164Classifier); a verify follows every
+  // send of the same input, so a small cache pays for itself.
   readonly #cache = new Map<string, Phone>();
   readonly #e164 = new E164Classifier();
 
