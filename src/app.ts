@@ -211,8 +211,9 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
     },
     reroute: config.sms.rerouteUndelivered ? (v) => login.reroute(v) : undefined,
   });
-  const onReceipt = (provider: string) => (r: { messageId: string; status: string; errorCode: string }) =>
-    verifications.receipt({ provider, ...r });
+  const onReceipt =
+    (provider: string) => (r: { messageId: string; status: string; errorCode: string }, requestId?: string) =>
+      verifications.receipt({ provider, ...r }, requestId);
   const twilioWebhook = twilioWebhookOf(config, {
     counter: deliveryStatus,
     seen: redis ? new RedisSeenCallbacks(redis) : new MemorySeenCallbacks(),

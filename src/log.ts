@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { parsePhoneNumberFromString } from "libphonenumber-js/max";
 import { type DestinationStream, destination, type Logger as PinoLogger, pino } from "pino";
 import { censorNested, errorSerializer, REDACTED, SECRET_FIELDS } from "./log-redaction.js";
@@ -6,12 +5,6 @@ import { maskedPhone } from "./login/model.js";
 
 /** The log surface the service uses; pino's, so fields stay structured. */
 export type Logger = Pick<PinoLogger, "info" | "warn" | "error" | "debug" | "child">;
-
-/**
- * The id of the request being served, set by the HTTP layer around each request. Every log line written
- * while serving it carries `reqId`, without threading a logger through the login core.
- */
-export const currentRequestId = new AsyncLocalStorage<string>();
 
 export function createLogger(opts: {
   production: boolean;
@@ -23,10 +16,6 @@ export function createLogger(opts: {
     {
       level: opts.level ?? (opts.production ? "info" : "debug"),
       base: { service: "otp-auth" },
-      mixin() {
-        const reqId = currentRequestId.getStore();
-        return reqId === undefined ? {} : { reqId };
-      },
       // Tokens and codes must never reach logs; these catch accidental inclusion in structured fields: the
       // exact top-level paths by pino's redaction, the same names one level down by src/log-redaction.ts.
       redact: { paths: [...SECRET_FIELDS], censor: REDACTED },

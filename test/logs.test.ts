@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { AuthService } from "../gen/auth/v1/auth_pb.js";
 import { type App, buildApp } from "../src/app.js";
@@ -88,6 +88,13 @@ describeWithRedis(
       const s2 = await auth.verifyOtp({ phone: phone2, otp: sms.lastCode(phone2) });
       secrets.push(s2.accessToken, s2.refreshToken);
 
+      // Connect JSON: a send (connect-node's pipeline, not the gRPC fast path).
+      const connect = createClient(AuthService, createConnectTransport({ baseUrl, httpVersion: "1.1" }));
+      const phone4 = uniquePhone();
+      phones.push(phone4);
+      await connect.sendOtp({ phone: phone4 }, { headers: { "x-request-id": "connect-send-1" } });
+      secrets.push(sms.lastCode(phone4));
+
       // The SMS provider fails, in its own words and in a way nobody expected.
       const phone3 = uniquePhone();
       phones.push(phone3);
@@ -120,12 +127,17 @@ describeWithRedis(
       expect(parsed.find((l) => l.msg === "sms send failed")?.reqId).toBe("sms-down-1");
       expect(parsed.find((l) => l.msg.startsWith("store unavailable"))?.reqId).toBe("store-down-1");
       expect(parsed.filter((l) => l.msg === "otp sent").every((l) => typeof l.reqId === "string")).toBe(true);
-      // A gRPC call's line too, though its body's events fire outside the request's async context.
+      // A gRPC call's line too (the fast path), and a Connect call's (connect-node's pipeline).
       expect(
         (parsed as { msg: string; reqId?: string; phone?: string }[]).find(
           (l) => l.msg === "otp sent" && l.phone === maskPhone(phone2),
         )?.reqId,
       ).toBe("grpc-send-1");
+      expect(
+        (parsed as { msg: string; reqId?: string; phone?: string }[]).find(
+          (l) => l.msg === "otp sent" && l.phone === maskPhone(phone4),
+        )?.reqId,
+      ).toBe("connect-send-1");
     }, 60_000);
   },
   { outage: true },

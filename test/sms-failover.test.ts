@@ -95,12 +95,16 @@ describe("failover between providers", () => {
     const { sms, logged } = build(TWILIO_THEN_MSG91);
     twilio.behave({ kind: "down" });
     const before = counts();
-    const m = message();
+    const m = { ...message(), requestId: "req-failover-1" };
     const receipt = await sms.send(m);
     expect(receipt).toEqual({ provider: "msg91", id: msg91.messages.at(-1)?.requestId });
     expect(msg91.messages.at(-1)?.variables.otp).toBe(m.code);
     expect(delta(before)).toEqual({ twilio: 1, msg91: 1 });
-    expect(logged.some((l) => l.level === "warn" && l.msg === "sms provider failed")).toBe(true);
+    // Both lines carry the id of the request that asked for the send.
+    const failed = logged.find((l) => l.level === "warn" && l.msg === "sms provider failed");
+    expect(failed?.extra).toMatchObject({ reqId: "req-failover-1", provider: "twilio" });
+    const fallback = logged.find((l) => l.msg === "sms sent by a fallback provider");
+    expect(fallback?.extra).toMatchObject({ reqId: "req-failover-1", provider: "msg91" });
     // Logs carry a masked number, never the full one or the code.
     expect(JSON.stringify(logged)).not.toContain(TO);
     expect(JSON.stringify(logged)).not.toContain(m.code);

@@ -5,8 +5,10 @@ import { EnvReader } from "../src/env-reader.js";
 import { SmsError } from "../src/login/failures.js";
 import { readSmsConfig, settingsOf } from "../src/sms/config.js";
 import { twilioProvider } from "../src/sms/twilio/provider.js";
+import { twilioSdk } from "../src/sms/twilio/sdk.js";
 import { TwilioSmsSender } from "../src/sms/twilio/twilio.js";
 import { classifyTwilioError } from "../src/sms/twilio/twilio-errors.js";
+import { createTwilioHttpClient, withSendSignal } from "../src/sms/twilio/twilio-http-client.js";
 import { type FakeTwilio, startFakeTwilio } from "./support/fake-twilio.js";
 
 const SERVICE_SID = `MG${"a1".repeat(16)}`;
@@ -155,6 +157,28 @@ describe("Twilio through the SDK against the fake API", () => {
     const receipt = await sender().send(message());
     expect(receipt.id).toMatch(/^SM/);
     expect(fake.requests - requests).toBe(3);
+  });
+
+  it("a send's signal reaches the SDK's request: once aborted, nothing more goes to Twilio", async () => {
+    // The SDK's client is shared by every send; each send's signal is tied to its own request (and retries).
+    const httpClient = createTwilioHttpClient({
+      baseUrl: fake.baseUrl,
+      timeoutMs: 5_000,
+      maxRetries: 0,
+      maxRetryDelayMs: 0,
+    });
+    const messages = twilioSdk()(fake.accountSid, fake.authToken, { httpClient }).messages;
+    const params = { to: TO, from: FROM, body: "482913 is your code" };
+    const before = fake.requests;
+    await expect(withSendSignal(AbortSignal.abort(), () => messages.create(params))).rejects.toThrow(
+      /cancel/i,
+    );
+    expect(fake.requests).toBe(before);
+    // A live signal on the same client, and a request outside any send, both go out.
+    const live = new AbortController().signal;
+    expect((await withSendSignal(live, () => messages.create(params))).sid).toMatch(/^SM/);
+    expect((await messages.create(params)).sid).toMatch(/^SM/);
+    expect(fake.requests).toBe(before + 2);
   });
 
   it("gives up on a 429 after bounded retries, as provider_down", async () => {

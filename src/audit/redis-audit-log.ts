@@ -41,8 +41,7 @@ interface AuditCommands {
  *
  * The write runs in the async context the log was built in, not a request's: it is the log's write, which
  * no request waits on (an outcome's event follows the round trip that decided it), so tracing that follows a
- * request's context (the bench's round-trip tracer, per-request log fields) does not count it as one of the
- * request's round trips.
+ * request's context (the bench's round-trip tracer) does not count it as one of the request's round trips.
  */
 export class RedisAuditLog implements AuditLog {
   readonly #detached = AsyncLocalStorage.snapshot();

@@ -1,6 +1,7 @@
 import { BlockList, isIP } from "node:net";
 import type { Client } from "../login/model.js";
 import type { Req } from "./json.js";
+import { requestIdFrom } from "./request-id.js";
 
 /** Whether `entry` is an IP address or a CIDR ("10.0.0.0/8", "2001:db8::/32"). */
 export function isIpOrCidr(entry: string): boolean {
@@ -106,7 +107,10 @@ export function clientResolver(trusted: TrustedProxies): (req: Req) => Client {
     // machine's keyboard, even when the proxy itself runs here.
     const proxied = forwardedFor !== undefined || req.headers.forwarded !== undefined;
     const userAgent = req.headers["user-agent"];
-    return !proxied && isLoopback(unwrapMapped(peer)) ? { ip, userAgent, loopback: true } : { ip, userAgent };
+    const requestId = requestIdFrom(req);
+    return !proxied && isLoopback(unwrapMapped(peer))
+      ? { ip, userAgent, requestId, loopback: true }
+      : { ip, userAgent, requestId };
   };
 }
 

@@ -1,4 +1,3 @@
-import { AsyncResource } from "node:async_hooks";
 import {
   constants,
   type Http2ServerRequest,
@@ -18,12 +17,14 @@ import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { Logger } from "../log.js";
 import type { Client } from "../login/model.js";
+import { requestLog } from "../login/request-log.js";
 import { codeNames } from "../ops/answer-code.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { AuthCalls, UnaryCall } from "../rpc/auth-calls.js";
 import { toConnectError } from "../rpc/errors.js";
 import { undecodable } from "../rpc/malformed-requests.js";
 import { encodeGrpcMessage } from "./grpc-message.js";
+import { requestIdFrom } from "./request-id.js";
 
 /*
  * Unary gRPC without connect-node's pipeline. connect-node runs every call through its streaming machinery
@@ -160,16 +161,11 @@ class FastCall {
     }
     // A reset stream (the client canceled, or the stream timeout fired) ends the call: nothing is run for it,
     // and an answer still coming from the login core is dropped.
-    // Stream events fire in the session's async context, not the request's: run in the request's, so the
-    // login core's log lines (and ours) carry the request id. One async resource serves both events; it is
-    // what `AsyncLocalStorage.snapshot()` makes, without the bound function around it (`AsyncResource.bind`
-    // defines two deprecated accessors per call: ~1.7 % of a fast-path call's CPU in its profile).
-    const context = new AsyncResource("otp-auth.grpc-call");
-    const canceled = () => context.runInAsyncScope(this.#canceled, this);
+    const canceled = () => this.#canceled();
     res.stream.once("aborted", canceled);
     res.stream.once("close", canceled);
     req.on("data", (chunk: Buffer) => this.#data(chunk));
-    req.once("end", () => context.runInAsyncScope(this.#end, this));
+    req.once("end", () => this.#end());
   }
 
   #data(chunk: Buffer): void {
@@ -204,9 +200,10 @@ class FastCall {
       this.#refuse(ConnectError.from(err));
       return;
     }
-    run(this.deps.clientOf(this.req)).then(
+    const client = this.deps.clientOf(this.req);
+    run(client).then(
       (message) => this.#reply(message),
-      (err: unknown) => this.#refuse(toConnectError(err, this.deps.log)),
+      (err: unknown) => this.#refuse(toConnectError(err, requestLog(this.deps.log, client))),
     );
   }
 
@@ -283,7 +280,7 @@ class FastCall {
 
   #canceled(): void {
     if (!this.#settle()) return;
-    this.deps.log.debug({ procedure: this.req.url }, "client closed request");
+    this.deps.log.debug({ reqId: requestIdFrom(this.req), procedure: this.req.url }, "client closed request");
     this.#observe("canceled");
   }
 

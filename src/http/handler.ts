@@ -24,6 +24,7 @@ import { HttpError, sendError } from "./json.js";
 import { MSG91_DLR_PREFIX, type Msg91DlrSettings, serveMsg91Dlr } from "./msg91-dlr-route.js";
 import { openApiJson } from "./openapi.js";
 import { type OpsRoute, opsRoutes } from "./ops-routes.js";
+import { requestIdFrom } from "./request-id.js";
 import {
   restRoutes,
   serveRest,
@@ -136,7 +137,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       }
       if (path.startsWith(MSG91_DLR_PREFIX) && deps.msg91Dlr) {
         void serveMsg91Dlr(req, res, path, deps.msg91Dlr).catch((err: unknown) => {
-          deps.log.warn({ err }, "msg91 delivery report failed");
+          deps.log.warn({ reqId: requestIdFrom(req), err }, "msg91 delivery report failed");
           if (!res.headersSent) sendError(res, new HttpError(503, "STORE_UNAVAILABLE", "try again"));
         });
         return;
@@ -153,7 +154,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       }
       if (path === TWILIO_STATUS_PATH && deps.twilioWebhook) {
         void serveTwilioStatus(req, res, deps.twilioWebhook).catch((err: unknown) => {
-          deps.log.warn({ err }, "twilio status callback failed");
+          deps.log.warn({ reqId: requestIdFrom(req), err }, "twilio status callback failed");
           // Not a 2xx, so Twilio retries a receipt we could not keep.
           if (!res.headersSent)
             sendError(res, new HttpError(503, "STORE_UNAVAILABLE", "could not keep the callback"));

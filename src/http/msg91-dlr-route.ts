@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { parseMsg91Dlr } from "../sms/msg91/msg91-dlr.js";
 import { HttpError, type Req, type Res, readBody, sendError } from "./json.js";
+import { requestIdFrom } from "./request-id.js";
 
 export const MSG91_DLR_PREFIX = "/webhooks/msg91/dlr/";
 const MAX_BODY_BYTES = 64 * 1024;
@@ -8,7 +9,11 @@ const MAX_BODY_BYTES = 64 * 1024;
 export interface Msg91DlrSettings {
   /** MSG91_DLR_SECRET: the path segment that proves MSG91 (or whoever we gave the URL) is calling. */
   readonly secret: string;
-  readonly onReceipt: (receipt: { messageId: string; status: string; errorCode: string }) => Promise<unknown>;
+  /** `requestId`: the webhook request's id, for the log lines written while keeping the receipt. */
+  readonly onReceipt: (
+    receipt: { messageId: string; status: string; errorCode: string },
+    requestId?: string,
+  ) => Promise<unknown>;
 }
 
 /**
@@ -41,7 +46,8 @@ export async function serveMsg91Dlr(
     return;
   }
   const reports = parseMsg91Dlr(String(req.headers["content-type"] ?? ""), body);
-  for (const report of reports) await settings.onReceipt(report);
+  const requestId = requestIdFrom(req);
+  for (const report of reports) await settings.onReceipt(report, requestId);
   res.writeHead(200, { "content-type": "application/json" });
   res.end(JSON.stringify({ received: reports.length }));
 }

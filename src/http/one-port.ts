@@ -3,7 +3,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import { pino } from "pino";
-import { currentRequestId, type Logger } from "../log.js";
+import type { Logger } from "../log.js";
 import { DEFAULT_H2_LIMITS, H2Guard, type H2Limits, h2Settings } from "./h2-guard.js";
 import type { Handler } from "./handler.js";
 import { requestIdOf } from "./request-id.js";
@@ -67,8 +67,9 @@ export interface DrainResult {
  * Node's `allowHTTP1` only works with TLS, so each connection is handed to the right server by its first
  * bytes: an HTTP/2 client opens with the fixed preface "PRI * HTTP/2.0", which no HTTP/1 method starts with.
  *
- * It also owns the connections' lifecycle: every request gets a request id (echoed as `x-request-id`, on every
- * log line written while serving it), and `shutdown()` drains HTTP/1.1 and HTTP/2 connections gracefully.
+ * It also owns the connections' lifecycle: every request gets a request id (echoed as `x-request-id`, and written
+ * back into the request's own header, where each layer reads it for the log lines it writes while serving the
+ * request), and `shutdown()` drains HTTP/1.1 and HTTP/2 connections gracefully.
  */
 export class OnePortServer {
   readonly h1: http.Server;
@@ -207,6 +208,8 @@ export class OnePortServer {
 
   #serve(req: Request, res: Response, handler: Handler): void {
     const id = requestIdOf(req.headers["x-request-id"]);
+    // Written back, so every layer reads the id it is served under from the request (`requestIdFrom`).
+    req.headers["x-request-id"] = id;
     res.setHeader("x-request-id", id);
     this.#inFlight.set(res, req);
     const h1Socket = req.httpVersionMajor === 1 ? req.socket : undefined;
@@ -222,7 +225,7 @@ export class OnePortServer {
       this.#h1Busy.set(h1Socket, left);
       if (this.#draining && left === 0) h1Socket.destroySoon();
     });
-    currentRequestId.run(id, handler, req, res);
+    handler(req, res);
   }
 
   #dispatch(socket: net.Socket): void {

@@ -1,6 +1,8 @@
 import type { Logger } from "../log.js";
+import { requestLog } from "../login/request-log.js";
 import type { SessionService } from "../login/session-service.js";
 import { HttpError, type Req, type Res, sendError, sendJson } from "./json.js";
+import { requestIdFrom } from "./request-id.js";
 import { type RestObserver, toHttpError } from "./rest.js";
 
 const BASE = "/api/v1/auth/sessions";
@@ -17,7 +19,8 @@ type SessionPath = (typeof SESSION_REST_PATHS)[number];
 interface SessionRoute {
   readonly path: SessionPath;
   readonly method: "GET" | "POST" | "DELETE";
-  readonly run: (bearer: string | undefined) => Promise<unknown>;
+  /** `requestId`: the request's, for the log lines written while serving it. */
+  readonly run: (bearer: string | undefined, requestId: string | undefined) => Promise<unknown>;
 }
 
 /**
@@ -30,8 +33,8 @@ export function sessionRoute(sessions: SessionService, path: string): SessionRou
     return {
       path: BASE,
       method: "GET",
-      run: async (bearer) => ({
-        sessions: (await sessions.list(bearer)).map((s) => ({
+      run: async (bearer, requestId) => ({
+        sessions: (await sessions.list(bearer, requestId)).map((s) => ({
           id: s.id,
           device_name: s.label,
           ip: s.ip,
@@ -46,14 +49,14 @@ export function sessionRoute(sessions: SessionService, path: string): SessionRou
     return {
       path: `${BASE}/revoke-others`,
       method: "POST",
-      run: async (bearer) => ({ revoked_count: await sessions.revokeOthers(bearer) }),
+      run: async (bearer, requestId) => ({ revoked_count: await sessions.revokeOthers(bearer, requestId) }),
     };
   }
   if (path === `${BASE}/revoke-all`) {
     return {
       path: `${BASE}/revoke-all`,
       method: "POST",
-      run: async (bearer) => ({ revoked_count: await sessions.revokeAll(bearer) }),
+      run: async (bearer, requestId) => ({ revoked_count: await sessions.revokeAll(bearer, requestId) }),
     };
   }
   const id = path.startsWith(`${BASE}/`) ? path.slice(BASE.length + 1) : undefined;
@@ -61,8 +64,8 @@ export function sessionRoute(sessions: SessionService, path: string): SessionRou
   return {
     path: `${BASE}/{id}`,
     method: "DELETE",
-    run: async (bearer) => {
-      await sessions.revoke(bearer, id);
+    run: async (bearer, requestId) => {
+      await sessions.revoke(bearer, id, requestId);
       return { message: "session revoked" };
     },
   };
@@ -91,9 +94,9 @@ export async function serveSessionRoute(
     }
     // The body is never read; draining it lets a kept-alive connection carry the next request.
     req.resume();
-    sendJson(res, 200, await route.run(req.headers.authorization));
+    sendJson(res, 200, await route.run(req.headers.authorization, requestIdFrom(req)));
   } catch (err) {
-    const e = toHttpError(err, log);
+    const e = toHttpError(err, requestLog(log, { requestId: requestIdFrom(req) }));
     code = e.code;
     sendError(res, e);
   } finally {

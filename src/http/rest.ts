@@ -3,7 +3,9 @@ import { codeFromString, codeToHttpStatus } from "@connectrpc/connect/protocol-c
 import type { Logger } from "../log.js";
 import type { LoginService } from "../login/login-service.js";
 import { type Client, OTP_SENT_MESSAGE, type TokenPair } from "../login/model.js";
+import type { LoginLog } from "../login/ports.js";
 import { internalError, REASONS } from "../login/reasons.js";
+import { requestLog } from "../login/request-log.js";
 import type { VerificationService, VerificationView } from "../login/verifications.js";
 import {
   HttpError,
@@ -15,6 +17,7 @@ import {
   sendJson,
   stringField,
 } from "./json.js";
+import { requestIdFrom } from "./request-id.js";
 
 const MAX_BODY_BYTES = 16 * 1024;
 
@@ -70,8 +73,8 @@ export function restRoutes(login: LoginService): ReadonlyMap<string, Route> {
     ],
     [
       "/api/v1/auth/logout",
-      async (body) => {
-        await login.logout(stringField(body, "refresh_token"));
+      async (body, client) => {
+        await login.logout(stringField(body, "refresh_token"), client);
         return { message: "logged out" };
       },
     ],
@@ -116,12 +119,13 @@ export async function serveVerification(
     // Nothing is read from a body: the id in the path is the whole request.
     req.resume();
     const id = decodeURIComponent(rawId);
-    const v = cancel ? await verifications.cancel(id) : await verifications.get(id);
+    const requestId = requestIdFrom(req);
+    const v = cancel ? await verifications.cancel(id, requestId) : await verifications.get(id, requestId);
     sendJson(res, 200, verificationJson(v));
   } catch (err) {
     const e = toHttpError(
       err instanceof URIError ? new HttpError(400, "MALFORMED_REQUEST", "bad id") : err,
-      log,
+      requestLog(log, { requestId: requestIdFrom(req) }),
     );
     code = e.code;
     sendError(res, e);
@@ -178,10 +182,10 @@ export async function serveRest(
     // The caller hung up or timed out mid-upload: nobody to answer, and no server fault to log or alert on.
     if (req.readableAborted) {
       code = "canceled";
-      log.debug({ err }, "client closed request");
+      log.debug({ reqId: client.requestId, err }, "client closed request");
       return;
     }
-    const e = toHttpError(err, log);
+    const e = toHttpError(err, requestLog(log, client));
     code = e.code;
     sendError(res, e);
   } finally {
@@ -193,7 +197,7 @@ export async function serveRest(
  * A refusal in REST terms: the status Connect gives its code (connectrpc.com/docs/protocol#error-codes), the
  * reason, and what the caller can act on; anything else is `internal` with an error id.
  */
-export function toHttpError(err: unknown, log: Logger): HttpError {
+export function toHttpError(err: unknown, log: LoginLog): HttpError {
   if (err instanceof HttpError) return err;
   const refusal = internalError(err, log);
   const entry = REASONS[refusal.reason];

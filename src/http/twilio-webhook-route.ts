@@ -5,6 +5,7 @@ import {
 } from "../sms/twilio/twilio-status-webhook.js";
 import type { Req, Res } from "./json.js";
 import { HttpError, readBody, sendError } from "./json.js";
+import { requestIdFrom } from "./request-id.js";
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -18,7 +19,11 @@ export interface TwilioWebhookSettings {
   readonly seen: SeenCallbacks;
   /** Where a signed final status goes the first time: the message's verification record. */
   readonly onReceipt?:
-    | ((receipt: { messageId: string; status: string; errorCode: string }) => Promise<unknown>)
+    | ((
+        receipt: { messageId: string; status: string; errorCode: string },
+        /** The webhook request's id, for the log lines written while keeping the receipt. */
+        requestId?: string,
+      ) => Promise<unknown>)
     | undefined;
 }
 
@@ -32,6 +37,8 @@ export async function serveTwilioStatus(req: Req, res: Res, settings: TwilioWebh
     sendError(res, err);
     return;
   }
+  const onReceipt = settings.onReceipt;
+  const requestId = requestIdFrom(req);
   const answer = await handleTwilioStatusCallback(
     {
       url: req.url,
@@ -39,7 +46,7 @@ export async function serveTwilioStatus(req: Req, res: Res, settings: TwilioWebh
       headers: req.headers,
       rawBody: body,
     },
-    settings,
+    onReceipt ? { ...settings, onReceipt: (receipt) => onReceipt(receipt, requestId) } : settings,
   );
   res.writeHead(answer.status, answer.headers);
   res.end(answer.body);

@@ -49,6 +49,7 @@ import {
   verificationNotFound,
 } from "./reasons.js";
 import { mintRefreshToken, parseRefreshToken, successorRefreshToken } from "./refresh-token.js";
+import { requestLog } from "./request-log.js";
 import { isVerificationId, newVerificationId } from "./verifications.js";
 
 export interface LoginSettings {
@@ -125,14 +126,12 @@ export const TEST_NUMBER_PROVIDER = "test";
 export class LoginService {
   readonly #events: LoginEvents;
   readonly #audit: AuditLog;
-  readonly #store: <T>(call: Promise<T>) => Promise<T>;
   /** Writes the answer does not wait for (a sent code's record), so shutdown and tests can. */
   readonly #pending = new Set<Promise<void>>();
 
   constructor(private readonly deps: LoginDeps) {
     this.#events = deps.events ?? noLoginEvents;
     this.#audit = deps.audit ?? noAuditLog;
-    this.#store = storeCall(deps.log);
   }
 
   /** Who hears about what the kernel does (metrics), for the verification flows to report to as well. */
@@ -151,7 +150,8 @@ export class LoginService {
   }
 
   async sendOtp(rawPhone: string, client: Client): Promise<SentCode> {
-    const { settings, codes, sms, guard, log } = this.deps;
+    const { settings, codes, sms, guard } = this.deps;
+    const log = requestLog(this.deps.log, client);
     const phone = this.deps.phones.parse(rawPhone);
     const e164 = phone.e164;
     const masked = maskedPhone(phone);
@@ -159,13 +159,13 @@ export class LoginService {
     // Limits first: a refused request costs no SMS and leaves the phone's current code alone.
     const permit =
       testCode === undefined
-        ? await this.#limited(guard.beforeSend(phone, client))
-        : await this.#limited(guard.beforeTestNumberSend(client)).then(() => NO_PERMIT);
+        ? await this.#limited(guard.beforeSend(phone, client), log)
+        : await this.#limited(guard.beforeTestNumberSend(client), log).then(() => NO_PERMIT);
     const code = testCode ?? generateCode(settings.codeLength);
     const digest = codeDigest(settings.codeSecret, e164, code);
     let filed: PutResult;
     try {
-      filed = await this.#store(this.#put(phone, digest));
+      filed = await storeCall(this.#put(phone, digest), log);
     } catch (err) {
       await permit.cancel().catch((e: unknown) => log.warn({ err: e }, "could not refund the send limits"));
       throw err;
@@ -177,18 +177,23 @@ export class LoginService {
       clientIp: client.ip,
     };
     if (testCode !== undefined) {
-      this.#afterAnswer(this.#recordSend(e164, filed, TEST_NUMBER_PROVIDER, ""));
+      this.#afterAnswer(this.#recordSend(e164, filed, TEST_NUMBER_PROVIDER, ""), log);
       this.#audit.append({ ...audit, reason: TEST_NUMBER_PROVIDER });
       log.info({ phone: masked, verificationId: filed.verificationId }, "otp for a test number: not sent");
       return this.#sent(e164, filed);
     }
     try {
-      const receipt = await sms.send({ to: e164, text: this.deps.message(code), code });
+      const receipt = await sms.send({
+        to: e164,
+        text: this.deps.message(code),
+        code,
+        requestId: client.requestId,
+      });
       this.#events.smsSend(receipt.provider, "sent");
       log.info({ phone: masked, provider: receipt.provider, messageId: receipt.id }, "otp sent");
       // The caller is answered as soon as the provider took the message; the record of it (for
       // GetVerification and the provider's receipts) follows without being waited on: not a third round trip.
-      this.#afterAnswer(this.#recordSend(e164, filed, receipt.provider, receipt.id));
+      this.#afterAnswer(this.#recordSend(e164, filed, receipt.provider, receipt.id), log);
       this.#audit.append({ ...audit, reason: receipt.provider });
     } catch (err) {
       // A code nobody received must not stay live: delete it (only if it is still this one) before answering.
@@ -227,14 +232,14 @@ export class LoginService {
     const last = v.sendAttempts.at(-1);
     if (via === undefined || !sms.sendVia || last?.provider === via) return;
     const phone = this.deps.phones.parse(v.phone);
-    const permit = await this.#limited(guard.beforeReroute(phone));
+    const permit = await this.#limited(guard.beforeReroute(phone), log);
     const code = generateCode(settings.codeLength);
     const digest = codeDigest(settings.codeSecret, phone.e164, code);
-    const filed = await this.#store(this.#put(phone, digest));
+    const filed = await storeCall(this.#put(phone, digest), log);
     try {
       const receipt = await sms.sendVia(via, { to: phone.e164, text: this.deps.message(code), code });
       this.#events.smsSend(receipt.provider, "sent");
-      await this.#store(this.#recordSend(phone.e164, filed, receipt.provider, receipt.id));
+      await storeCall(this.#recordSend(phone.e164, filed, receipt.provider, receipt.id), log);
       this.#audit.append({
         event: "otp.sent",
         verificationId: filed.verificationId,
@@ -285,9 +290,9 @@ export class LoginService {
   }
 
   /** Runs a write after the answer: its failure is logged, and `settled()` waits for it. */
-  #afterAnswer(write: Promise<void>): void {
+  #afterAnswer(write: Promise<void>, log: LoginLog): void {
     const tracked = write
-      .catch((err: unknown) => this.deps.log.warn({ err }, "could not record the send"))
+      .catch((err: unknown) => log.warn({ err }, "could not record the send"))
       .finally(() => this.#pending.delete(tracked));
     this.#pending.add(tracked);
   }
@@ -308,21 +313,22 @@ export class LoginService {
    * `deviceName` labels the new session (else the client's User-Agent does).
    */
   async verifyOtp(rawPhone: string, otp: string, client: Client, opts: VerifyOptions = {}): Promise<Session> {
-    const { settings, codes, users, guard, log } = this.deps;
+    const { settings, codes, users, guard } = this.deps;
+    const log = requestLog(this.deps.log, client);
     const phone = this.deps.phones.parse(rawPhone);
     const e164 = phone.e164;
     const code = otp.trim();
     if (!isCodeShaped(code, settings.codeLength)) throw invalidOtpFormat(settings.codeLength);
     const wanted = opts.verificationId?.trim() ?? "";
     if (wanted !== "" && !isVerificationId(wanted)) throw verificationNotFound();
-    await this.#limited(guard.beforeVerify(phone, client));
+    await this.#limited(guard.beforeVerify(phone, client), log);
     const digest = codeDigest(settings.codeSecret, e164, code);
     const digests = settings.previousCodeSecret
       ? [digest, codeDigest(settings.previousCodeSecret, e164, code)]
       : digest;
     // Independent commands go out together (both in flight before either reply): the user lookup rides along
     // with the verification in the same round trip, and is simply unused when the code is wrong.
-    const [outcome, existing] = await this.#store(
+    const [outcome, existing] = await storeCall(
       Promise.all([
         codes.verify(
           e164,
@@ -334,6 +340,7 @@ export class LoginService {
         ),
         users.findByPhone(e164),
       ]),
+      log,
     );
     // Appended in the round trip that follows (the session's), or after a refusal is answered: never waited on.
     const checked = (reason: string, vid?: string): AuditEntry => ({
@@ -377,15 +384,15 @@ export class LoginService {
       .catch((e: unknown) => log.warn({ err: e }, "could not refund limits"));
     const start = { ip: client.ip, label: sessionLabel(opts.deviceName, client.userAgent) };
     if (existing) {
-      const [pair] = await Promise.all([this.#issue(existing, start), refund]);
+      const [pair] = await Promise.all([this.#issue(existing, start, log), refund]);
       return { ...pair, user: existing };
     }
     // A first login: with the new user's id reserved up front, creating the user and storing its session
     // are independent and share one round trip.
-    const id = await this.#store(users.reserveId());
+    const id = await storeCall(users.reserveId(), log);
     const [user, draft] = await Promise.all([
-      this.#store(users.create(e164, id)),
-      this.#issue(newUser(id, e164), start),
+      storeCall(users.create(e164, id), log),
+      this.#issue(newUser(id, e164), start, log),
       refund,
     ]);
     if (user.id === id) {
@@ -400,13 +407,13 @@ export class LoginService {
     }
     // A concurrent first login of the same phone created the user first. The draft session names an id that
     // no user has; its token was never handed out, so it just expires. Issue one for the real user.
-    return { ...(await this.#issue(user, start)), user };
+    return { ...(await this.#issue(user, start, log)), user };
   }
 
   /** Counts each limit's refusals by its reason, for metrics, and passes everything through unchanged. */
-  async #limited<T>(decision: Promise<T>): Promise<T> {
+  async #limited<T>(decision: Promise<T>, log: LoginLog): Promise<T> {
     try {
-      return await this.#store(decision);
+      return await storeCall(decision, log);
     } catch (err) {
       if (err instanceof LoginError && err.kind !== "unavailable") this.#events.limitRefused(err.reason);
       throw err;
@@ -415,14 +422,15 @@ export class LoginService {
 
   /** `client`, when the transport knows it, is recorded as the session's last use. */
   async refresh(refreshToken: string, client?: Client): Promise<TokenPair> {
-    const { refreshTokens, settings, log } = this.deps;
+    const { refreshTokens, settings } = this.deps;
+    const log = requestLog(this.deps.log, client);
     const presented = refreshToken.trim();
     const current = parseRefreshToken(presented);
     if (!current) throw refreshTokenInvalid();
     // The same token always rotates into the same successor, so an answer lost to a timeout (the rotation
     // may well have happened) can be asked for again and is the token the store already holds.
     const next = successorRefreshToken(presented, settings.refreshSecret);
-    const outcome = await this.#store(
+    const outcome = await storeCall(
       refreshTokens.rotate(
         current,
         next.ref.hash,
@@ -430,6 +438,7 @@ export class LoginService {
         settings.refreshReuseGraceSeconds,
         client && { ip: client.ip },
       ),
+      log,
     );
     if (outcome.kind === "reused") {
       log.warn({ userId: current.userId }, "refresh token reused: family revoked");
@@ -458,26 +467,30 @@ export class LoginService {
    * (RFC 7009 §2.2): the caller learns nothing about a token by logging out with it, and a logout retried
    * after a lost answer is not an error. Only a blank token, a missing parameter, is refused.
    */
-  async logout(refreshToken: string): Promise<void> {
+  async logout(refreshToken: string, client?: Client): Promise<void> {
     const presented = refreshToken.trim();
     if (presented === "") throw refreshTokenInvalid();
     const current = parseRefreshToken(presented);
     if (!current) return;
-    const known = await this.#store(this.deps.refreshTokens.revokeFamily(current));
+    const known = await storeCall(
+      this.deps.refreshTokens.revokeFamily(current),
+      requestLog(this.deps.log, client),
+    );
     if (known) this.#audit.append({ event: "session.logout", userId: current.userId });
   }
 
-  async #issue(user: User, session: SessionStart): Promise<TokenPair> {
+  async #issue(user: User, session: SessionStart, log: LoginLog): Promise<TokenPair> {
     const { refreshTokens, settings } = this.deps;
     const minted = mintRefreshToken(user.id);
     const [access] = await Promise.all([
       this.deps.accessTokens.sign(user, minted.ref.family),
-      this.#store(
+      storeCall(
         refreshTokens.create(
           { ...minted.ref, phone: user.phone, role: user.role },
           settings.refreshTtlSeconds,
           session,
         ),
+        log,
       ),
     ]);
     return { accessToken: access.token, refreshToken: minted.token, expiresIn: access.expiresIn };
@@ -488,16 +501,14 @@ export class LoginService {
  * A store that cannot answer fails the request closed as STORE_UNAVAILABLE, with the cause in the operator's
  * log. Anything else a store throws is a bug and travels on, to be answered `internal` with an error id.
  */
-function storeCall(log: LoginLog) {
-  return async <T>(call: Promise<T>): Promise<T> => {
-    try {
-      return await call;
-    } catch (err) {
-      if (!(err instanceof StoreUnavailableError)) throw err;
-      log.error({ err: err.cause ?? err }, `store unavailable: ${err.message}`);
-      throw storeUnavailable();
-    }
-  };
+async function storeCall<T>(call: Promise<T>, log: LoginLog): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (!(err instanceof StoreUnavailableError)) throw err;
+    log.error({ err: err.cause ?? err }, `store unavailable: ${err.message}`);
+    throw storeUnavailable();
+  }
 }
 
 function smsFailure(err: unknown, phone: Phone, log: LoginLog): LoginError {

@@ -353,6 +353,8 @@ export interface SmsMessage {
   readonly text: string;
   /** The code alone, for providers that template it themselves (MSG91 DLT variables) and for development. */
   readonly code: string;
+  /** The id of the request that asked for it (`Client.requestId`): the SMS layer's log lines carry it. */
+  readonly requestId?: string | undefined;
 }
 
 export interface SmsReceipt {

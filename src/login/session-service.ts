@@ -2,6 +2,7 @@ import { StoreUnavailableError } from "./failures.js";
 import type { ListedSession } from "./model.js";
 import type { AccessTokenVerifier, Caller, LoginLog, SessionStore } from "./ports.js";
 import { accessTokenInvalid, sessionNotFound, storeUnavailable } from "./reasons.js";
+import { requestLog } from "./request-log.js";
 
 export interface SessionDeps {
   readonly sessions: SessionStore;
@@ -18,10 +19,13 @@ export interface SessionDeps {
 export class SessionService {
   constructor(private readonly deps: SessionDeps) {}
 
-  /** The caller's live sessions, most recently used first, the asking one marked `current`. */
-  async list(bearer: string | undefined): Promise<ListedSession[]> {
+  /**
+   * The caller's live sessions, most recently used first, the asking one marked `current`. `requestId`, on
+   * every method: the request's id, for the log lines written while serving it.
+   */
+  async list(bearer: string | undefined, requestId?: string): Promise<ListedSession[]> {
     const caller = await this.#caller(bearer);
-    const all = await this.#store(this.deps.sessions.list(caller.userId));
+    const all = await this.#store(this.deps.sessions.list(caller.userId), requestId);
     // A revoked session's access token lives on until it expires; it must not keep seeing the account.
     if (!all.some((s) => s.id === caller.sessionId)) throw accessTokenInvalid();
     return all
@@ -30,31 +34,38 @@ export class SessionService {
   }
 
   /** Ends one of the caller's sessions (the caller's own included: a logout by session id). */
-  async revoke(bearer: string | undefined, sessionId: string): Promise<void> {
+  async revoke(bearer: string | undefined, sessionId: string, requestId?: string): Promise<void> {
     const caller = await this.#caller(bearer);
     const outcome = await this.#store(
       this.deps.sessions.revoke(caller.userId, caller.sessionId, sessionId.trim()),
+      requestId,
     );
     if (outcome === "caller_revoked") throw accessTokenInvalid();
     if (outcome === "not_found") throw sessionNotFound();
-    this.deps.log.info({ userId: caller.userId }, "session revoked");
+    requestLog(this.deps.log, { requestId }).info({ userId: caller.userId }, "session revoked");
   }
 
   /** Ends every session of the caller's but the current one; how many. */
-  revokeOthers(bearer: string | undefined): Promise<number> {
-    return this.#revokeAll(bearer, true);
+  revokeOthers(bearer: string | undefined, requestId?: string): Promise<number> {
+    return this.#revokeAll(bearer, true, requestId);
   }
 
   /** Ends every session of the caller's, the current one too; how many. */
-  revokeAll(bearer: string | undefined): Promise<number> {
-    return this.#revokeAll(bearer, false);
+  revokeAll(bearer: string | undefined, requestId?: string): Promise<number> {
+    return this.#revokeAll(bearer, false, requestId);
   }
 
-  async #revokeAll(bearer: string | undefined, keepCaller: boolean): Promise<number> {
+  async #revokeAll(bearer: string | undefined, keepCaller: boolean, requestId?: string): Promise<number> {
     const caller = await this.#caller(bearer);
-    const n = await this.#store(this.deps.sessions.revokeAll(caller.userId, caller.sessionId, keepCaller));
+    const n = await this.#store(
+      this.deps.sessions.revokeAll(caller.userId, caller.sessionId, keepCaller),
+      requestId,
+    );
     if (n === "caller_revoked") throw accessTokenInvalid();
-    this.deps.log.info({ userId: caller.userId, revoked: n, keepCaller }, "sessions revoked");
+    requestLog(this.deps.log, { requestId }).info(
+      { userId: caller.userId, revoked: n, keepCaller },
+      "sessions revoked",
+    );
     return n;
   }
 
@@ -65,12 +76,15 @@ export class SessionService {
     return caller;
   }
 
-  async #store<T>(call: Promise<T>): Promise<T> {
+  async #store<T>(call: Promise<T>, requestId: string | undefined): Promise<T> {
     try {
       return await call;
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
-      this.deps.log.error({ err: err.cause ?? err }, `store unavailable: ${err.message}`);
+      requestLog(this.deps.log, { requestId }).error(
+        { err: err.cause ?? err },
+        `store unavailable: ${err.message}`,
+      );
       throw storeUnavailable();
     }
   }

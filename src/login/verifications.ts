@@ -11,6 +11,7 @@ import type {
 } from "./ports.js";
 import { randomHex } from "./random-pool.js";
 import { LoginError, storeUnavailable, verificationNotFound } from "./reasons.js";
+import { requestLog } from "./request-log.js";
 
 /** "VE" and 32 hex digits: 128 bits from the CSPRNG, so an id is a capability nobody can guess. */
 export function newVerificationId(): string {
@@ -93,14 +94,15 @@ export class VerificationService {
     this.#now = deps.now ?? Date.now;
   }
 
-  async get(id: string): Promise<VerificationView> {
-    const v = isVerificationId(id) ? await this.#store(this.deps.store.get(id)) : undefined;
+  /** `requestId`, on every method: the request's id, for the log lines written while serving it. */
+  async get(id: string, requestId?: string): Promise<VerificationView> {
+    const v = isVerificationId(id) ? await this.#store(this.deps.store.get(id), requestId) : undefined;
     if (!v) throw verificationNotFound();
     return viewOf(v, this.deps.maxAttempts, this.#now());
   }
 
-  async cancel(id: string): Promise<VerificationView> {
-    const v = isVerificationId(id) ? await this.#store(this.deps.store.cancel(id)) : undefined;
+  async cancel(id: string, requestId?: string): Promise<VerificationView> {
+    const v = isVerificationId(id) ? await this.#store(this.deps.store.cancel(id), requestId) : undefined;
     if (!v) throw verificationNotFound();
     if (v.status === "canceled") {
       this.deps.audit.append({
@@ -117,9 +119,10 @@ export class VerificationService {
    * to, counts it, audits it, and, when it says the code never arrived while the verification is pending,
    * reroutes once. Answers false for a message that is none of ours (or whose record has expired).
    */
-  async receipt(receipt: DeliveryReceipt): Promise<boolean> {
-    const { store, events, audit, log } = this.deps;
-    const v = await this.#store(store.recordReceipt(receipt));
+  async receipt(receipt: DeliveryReceipt, requestId?: string): Promise<boolean> {
+    const { store, events, audit } = this.deps;
+    const log = requestLog(this.deps.log, { requestId });
+    const v = await this.#store(store.recordReceipt(receipt), requestId);
     events.deliveryReported(receipt.provider, v ? this.deps.regionOf(v.phone) : "", receipt.status);
     if (!v) return false;
     audit.append({
@@ -142,12 +145,15 @@ export class VerificationService {
     return true;
   }
 
-  async #store<T>(call: Promise<T>): Promise<T> {
+  async #store<T>(call: Promise<T>, requestId: string | undefined): Promise<T> {
     try {
       return await call;
     } catch (err) {
       if (!(err instanceof StoreUnavailableError) || err instanceof LoginError) throw err;
-      this.deps.log.error({ err: err.cause ?? err }, `store unavailable: ${err.message}`);
+      requestLog(this.deps.log, { requestId }).error(
+        { err: err.cause ?? err },
+        `store unavailable: ${err.message}`,
+      );
       throw storeUnavailable();
     }
   }

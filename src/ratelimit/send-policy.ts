@@ -108,7 +108,7 @@ export class SendPolicy {
       lock: this.#lockOn ? { phone: phone.e164, client: clientKey } : undefined,
     });
     const budget = refusals.find((r) => r.limit !== undefined && r.limit === this.#global);
-    if (budget) this.#reportBudget(budget.retryAfterMs);
+    if (budget) this.#reportBudget(budget.retryAfterMs, client.requestId);
     const refusal = refusals[0];
     if (refusal) throw refusalError(refusal);
     return { cancel: giveBack };
@@ -173,12 +173,17 @@ export class SendPolicy {
     await this.#ip?.refund(ipKey(client.ip));
   }
 
-  #reportBudget(retryAfterMs: number): void {
+  /** `requestId`: the request that found the budget spent, when one did (not a reroute). */
+  #reportBudget(retryAfterMs: number, requestId?: string): void {
     const now = this.now();
     if (now < this.#budgetReportedUntil) return;
     this.#budgetReportedUntil = now + retryAfterMs;
     this.log.error(
-      { limit: this.#global?.spec.points, retryAfterSeconds: Math.ceil(retryAfterMs / 1000) },
+      {
+        ...(requestId === undefined ? {} : { reqId: requestId }),
+        limit: this.#global?.spec.points,
+        retryAfterSeconds: Math.ceil(retryAfterMs / 1000),
+      },
       "SMS budget exhausted (SMS_MAX_PER_HOUR): refusing every send until the window ends",
     );
   }

@@ -68,8 +68,8 @@ export function authCalls(login: LoginService): AuthCalls {
         expiresIn: p.expiresIn,
       };
     },
-    async logout(req) {
-      await login.logout(req.refreshToken);
+    async logout(req, client) {
+      await login.logout(req.refreshToken, client);
       return {};
     },
   };

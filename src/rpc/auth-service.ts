@@ -3,6 +3,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { type AuthService, type VerificationSchema, VerificationStatus } from "../../gen/auth/v1/auth_pb.js";
 import type { LoginService } from "../login/login-service.js";
 import type { LoginLog } from "../login/ports.js";
+import { requestLog } from "../login/request-log.js";
 import type { SessionService } from "../login/session-service.js";
 import type { VerificationService, VerificationView } from "../login/verifications.js";
 import { type AuditWatchSettings, auditWatcher } from "./audit-watch.js";
@@ -30,24 +31,27 @@ export function authServiceImpl(
     if (!extras.verifications) throw new Error("no verification service wired");
     return extras.verifications;
   };
-  async function call<T>(fn: () => Promise<T>): Promise<T> {
+  /** Runs a call of the request `ctx` and turns what it throws into a Connect error, logged under its id. */
+  async function call<T>(ctx: HandlerContext, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      throw toConnectError(err, log);
+      throw toConnectError(err, requestLog(log, client(ctx)));
     }
   }
   return {
-    sendOtp: (req, ctx) => call(() => calls.sendOtp(req, client(ctx))),
-    verifyOtp: (req, ctx) => call(() => calls.verifyOtp(req, client(ctx))),
-    refreshToken: (req, ctx) => call(() => calls.refreshToken(req, client(ctx))),
-    logout: (req, ctx) => call(() => calls.logout(req, client(ctx))),
+    sendOtp: (req, ctx) => call(ctx, () => calls.sendOtp(req, client(ctx))),
+    verifyOtp: (req, ctx) => call(ctx, () => calls.verifyOtp(req, client(ctx))),
+    refreshToken: (req, ctx) => call(ctx, () => calls.refreshToken(req, client(ctx))),
+    logout: (req, ctx) => call(ctx, () => calls.logout(req, client(ctx))),
     ...sessionHandlers(sessions, call),
-    async getVerification(req) {
-      return { verification: toMessage(await call(() => verifications().get(req.verificationId))) };
+    async getVerification(req, ctx) {
+      const v = await call(ctx, () => verifications().get(req.verificationId, client(ctx).requestId));
+      return { verification: toMessage(v) };
     },
-    async cancelVerification(req) {
-      return { verification: toMessage(await call(() => verifications().cancel(req.verificationId))) };
+    async cancelVerification(req, ctx) {
+      const v = await call(ctx, () => verifications().cancel(req.verificationId, client(ctx).requestId));
+      return { verification: toMessage(v) };
     },
     async *watchAuditEvents(req, ctx) {
       for await (const e of watchAudit(req.fromId, ctx)) {

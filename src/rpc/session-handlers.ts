@@ -15,7 +15,7 @@ type SessionMethods = Pick<
  */
 export function sessionHandlers(
   sessions: SessionService | undefined,
-  call: <T>(fn: () => Promise<T>) => Promise<T>,
+  call: <T>(ctx: HandlerContext, fn: () => Promise<T>) => Promise<T>,
 ): SessionMethods {
   const service = (): SessionService => {
     if (!sessions) throw new ConnectError("sessions are not served here", Code.Unimplemented);
@@ -23,7 +23,7 @@ export function sessionHandlers(
   };
   return {
     async listSessions(_req, ctx) {
-      const listed = await call(() => service().list(bearer(ctx)));
+      const listed = await call(ctx, () => service().list(bearer(ctx), requestId(ctx)));
       return {
         sessions: listed.map((s) => ({
           id: s.id,
@@ -36,16 +36,21 @@ export function sessionHandlers(
       };
     },
     async revokeSession(req, ctx) {
-      await call(() => service().revoke(bearer(ctx), req.sessionId));
+      await call(ctx, () => service().revoke(bearer(ctx), req.sessionId, requestId(ctx)));
       return {};
     },
     async revokeOtherSessions(_req, ctx) {
-      return { revokedCount: await call(() => service().revokeOthers(bearer(ctx))) };
+      return { revokedCount: await call(ctx, () => service().revokeOthers(bearer(ctx), requestId(ctx))) };
     },
     async revokeAllSessions(_req, ctx) {
-      return { revokedCount: await call(() => service().revokeAll(bearer(ctx))) };
+      return { revokedCount: await call(ctx, () => service().revokeAll(bearer(ctx), requestId(ctx))) };
     },
   };
+}
+
+/** The id the one-port server serves the request under (the header it wrote back). */
+function requestId(ctx: HandlerContext): string | undefined {
+  return ctx.requestHeader.get("x-request-id") ?? undefined;
 }
 
 function bearer(ctx: HandlerContext): string | undefined {

@@ -1,6 +1,6 @@
 import { SmsError } from "../login/failures.js";
 import type { SmsMessage, SmsReceipt, SmsSender } from "../login/ports.js";
-import type { SmsLog } from "./failover.js";
+import { requestFields, type SmsLog } from "./failover.js";
 
 export interface BoundedSmsOptions {
   /** Sends allowed in flight at once in this process (SMS_MAX_IN_FLIGHT); 0 means no cap. */
@@ -40,7 +40,7 @@ export class BoundedSmsSender implements SmsSender {
     this.#logEveryMs = opts.logEveryMs ?? 10_000;
     this.#now = opts.now ?? Date.now;
     const via = inner.sendVia?.bind(inner);
-    if (via) this.sendVia = (provider, message) => this.#capped(() => via(provider, message));
+    if (via) this.sendVia = (provider, message) => this.#capped(message, () => via(provider, message));
   }
 
   /** Sends handed to the provider and not yet answered. */
@@ -59,11 +59,11 @@ export class BoundedSmsSender implements SmsSender {
   }
 
   send(message: SmsMessage): Promise<SmsReceipt> {
-    return this.#capped(() => this.inner.send(message));
+    return this.#capped(message, () => this.inner.send(message));
   }
 
-  async #capped(send: () => Promise<SmsReceipt>): Promise<SmsReceipt> {
-    if (this.#max > 0 && this.#inFlight >= this.#max) throw this.#refuse();
+  async #capped(message: SmsMessage, send: () => Promise<SmsReceipt>): Promise<SmsReceipt> {
+    if (this.#max > 0 && this.#inFlight >= this.#max) throw this.#refuse(message);
     this.#inFlight += 1;
     try {
       return await send();
@@ -72,7 +72,7 @@ export class BoundedSmsSender implements SmsSender {
     }
   }
 
-  #refuse(): SmsError {
+  #refuse(message: SmsMessage): SmsError {
     this.#refused += 1;
     this.#refusedSinceLog += 1;
     const now = this.#now();
@@ -80,6 +80,7 @@ export class BoundedSmsSender implements SmsSender {
       this.log.error(
         "sms sends refused: SMS_MAX_IN_FLIGHT sends are already waiting on the provider, which is slow or hanging",
         {
+          ...requestFields(message),
           provider: this.name,
           maxInFlight: this.#max,
           // Since the previous line of this kind, and since start.

@@ -79,6 +79,7 @@ export class FailoverSmsSender implements SmsSender {
         breaker.recordSuccess();
         if (attempts.length > 0) {
           this.log.warn("sms sent by a fallback provider", {
+            ...requestFields(message),
             provider: sender.name,
             skipped: summary(attempts),
           });
@@ -94,6 +95,7 @@ export class FailoverSmsSender implements SmsSender {
       }
       breaker.recordFailure();
       this.log.warn("sms provider failed", {
+        ...requestFields(message),
         provider: sender.name,
         kind: error.kind,
         detail: error.detail,
@@ -127,6 +129,11 @@ function asSmsError(err: unknown, provider: string): SmsError {
     provider,
     `unexpected: ${detail}`,
   );
+}
+
+/** The request's id as log lines carry it (`reqId`), when a request asked for the send. */
+export function requestFields(message: SmsMessage): { reqId?: string } {
+  return message.requestId === undefined ? {} : { reqId: message.requestId };
 }
 
 function summary(attempts: readonly ProviderAttempt[]): string {
