@@ -176,6 +176,32 @@ describeWithRedis("on Redis", (redis) => {
     decide = redisSendDecision(client, failureLockKeys);
   });
 
+  it("every counter a send counts expires with its own window, started by its first hit", async () => {
+    const policy = new SendPolicy(settings, limitFactory(client), decide, quiet);
+    const c = freshClient();
+    const phone = phones.parse(uniquePhone());
+    await policy.check(phone, c);
+    // A second send from the same client and to the same range and country: those counters exist already.
+    const next = `${phone.e164.slice(0, -1)}${(Number(phone.e164.at(-1)) + 1) % 10}`;
+    await policy.check(phones.parse(next), c);
+    const windows: Record<string, number> = {
+      "send-ip": settings.ipSend.durationSeconds,
+      "send-cooldown": settings.phoneCooldownSeconds,
+      "send-phone": settings.phoneSend.durationSeconds,
+      "sms-prefix": 3600,
+      "sms-country": 3600,
+      "sms-global": 3600,
+    };
+    const counted = await redis.keys("rl:*");
+    expect(counted.length).toBeGreaterThanOrEqual(Object.keys(windows).length);
+    for (const key of counted) {
+      const ttlMs = await client.pttl(key);
+      const name = key.split(":")[1] ?? "";
+      expect(ttlMs, key).toBeGreaterThan(0);
+      if (name in windows) expect(ttlMs, key).toBeLessThanOrEqual((windows[name] ?? 0) * 1000);
+    }
+  });
+
   integritySuite("Redis", () => ({
     make: limitFactory(client),
     decide,
