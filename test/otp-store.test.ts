@@ -133,6 +133,47 @@ describeWithRedis("RedisOtpStore", (redis) => {
       spy.mockRestore();
     }
   });
+
+  it("records the sends of one turn of the event loop with one command, each with its indexes", async () => {
+    const store = new RedisOtpStore(client);
+    const phones = [uniquePhone(), uniquePhone(), uniquePhone()];
+    const filed = await Promise.all(
+      phones.map((p) => store.put(p, randomBytes(32).toString("base64url"), 60, code())),
+    );
+    // The third send has no message id (a failed one): it gets no message index.
+    const attempt = (i: number) => ({
+      provider: "twilio",
+      messageId: i === 2 ? "" : `SM${filed[i]?.verificationId}`,
+      sentAtMs: 1_000 + i,
+      deliveryStatus: i === 2 ? "failed" : "sent",
+      errorCode: "",
+    });
+    const keepUntilMs = Date.now() + 60_000;
+    const spy = vi.spyOn(client, "sendCommand");
+    try {
+      await Promise.all(
+        phones.map((p, i) => store.recordSend(p, filed[i]?.verificationId ?? "", attempt(i), keepUntilMs)),
+      );
+      expect(spy.mock.calls.map(([command]) => command.name)).toEqual([
+        expect.stringMatching(/^eval(sha)?$/),
+      ]);
+    } finally {
+      spy.mockRestore();
+    }
+    for (const [i, p] of phones.entries()) {
+      const id = filed[i]?.verificationId ?? "";
+      expect((await store.get(id))?.sendAttempts).toEqual([attempt(i)]);
+      expect(await client.get(`verid:{${id}}`)).toBe(p);
+      const ttl = await client.pttl(`verid:{${id}}`);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+    }
+    const [first] = filed;
+    expect(await client.get(`vermsg:{twilio:SM${first?.verificationId}}`)).toBe(
+      `${phones[0]} ${first?.verificationId}`,
+    );
+    expect(await client.exists("vermsg:{twilio:}")).toBe(0);
+  });
 });
 
 describeWithRedisCluster("RedisOtpStore", (cluster) => {
