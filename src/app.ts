@@ -4,7 +4,7 @@ import { RedisAuditLog } from "./audit/redis-audit-log.js";
 import type { Config } from "./config.js";
 import { TrustedProxies } from "./http/client-ip.js";
 import { DevPage } from "./http/dev-page.js";
-import { createHandler } from "./http/handler.js";
+import { createHandler, createStreamHandler, type HandlerDeps } from "./http/handler.js";
 import { MetricsListener } from "./http/metrics-listener.js";
 import { type DrainResult, OnePortServer } from "./http/one-port.js";
 import { metricsRoute } from "./http/ops-routes.js";
@@ -222,30 +222,32 @@ export async function buildApp(config: Config, log: Logger, overrides: AppOverri
   if (twilioWebhook) metrics?.watchDeliveryStatus(deliveryStatus);
   const dlrSecret = settingsOf(config.sms, msg91Provider)?.dlrSecret;
 
+  const handlerDeps: HandlerDeps = {
+    login,
+    sessions: new SessionService({ sessions: refreshTokens, accessTokens, log }),
+    accessTokens,
+    log,
+    trustedProxies: new TrustedProxies(config.trustedProxies),
+    readiness,
+    metrics,
+    metricsRoute: metricsListener ? undefined : metricsEndpoint,
+    cors: config.cors,
+    devPage: config.production ? undefined : DevPage.locate(),
+    twilioWebhook,
+    grpcFastPath: config.grpcFastPath,
+    verifications,
+    audit: {
+      feed: redis ? (audit as RedisAuditLog) : (auditRing as MemoryAuditLog),
+      token: config.audit.token,
+      maxWatchers: config.audit.maxWatchers,
+    },
+    msg91Dlr: dlrSecret ? { secret: dlrSecret, onReceipt: onReceipt("msg91") } : undefined,
+  };
   const server = new OnePortServer(
-    createHandler({
-      login,
-      sessions: new SessionService({ sessions: refreshTokens, accessTokens, log }),
-      accessTokens,
-      log,
-      trustedProxies: new TrustedProxies(config.trustedProxies),
-      readiness,
-      metrics,
-      metricsRoute: metricsListener ? undefined : metricsEndpoint,
-      cors: config.cors,
-      devPage: config.production ? undefined : DevPage.locate(),
-      twilioWebhook,
-      grpcFastPath: config.grpcFastPath,
-      verifications,
-      audit: {
-        feed: redis ? (audit as RedisAuditLog) : (auditRing as MemoryAuditLog),
-        token: config.audit.token,
-        maxWatchers: config.audit.maxWatchers,
-      },
-      msg91Dlr: dlrSecret ? { secret: dlrSecret, onReceipt: onReceipt("msg91") } : undefined,
-    }),
+    createHandler(handlerDeps),
     config.server,
     log,
+    createStreamHandler(handlerDeps),
   );
   const closeRedis = async () => {
     await replicaAck?.close();

@@ -1,6 +1,6 @@
+import type { IncomingHttpHeaders } from "node:http";
 import { BlockList, isIP } from "node:net";
 import type { Client } from "../login/model.js";
-import type { Req } from "./json.js";
 import { requestIdFrom } from "./request-id.js";
 
 /** Whether `entry` is an IP address or a CIDR ("10.0.0.0/8", "2001:db8::/32"). */
@@ -97,8 +97,14 @@ export function resolveClientIp(
   return client;
 }
 
+/** What the client is read from: a request's headers and the socket it came on. */
+export interface ClientRequest {
+  readonly headers: IncomingHttpHeaders;
+  readonly socket?: { readonly remoteAddress?: string | undefined } | null | undefined;
+}
+
 /** Resolves each request's client against the configured trusted proxies. */
-export function clientResolver(trusted: TrustedProxies): (req: Req) => Client {
+export function clientResolver(trusted: TrustedProxies): (req: ClientRequest) => Client {
   return (req) => {
     const peer = req.socket?.remoteAddress ?? "unknown";
     const forwardedFor = req.headers["x-forwarded-for"];

@@ -1,8 +1,8 @@
 import {
   constants,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
+  type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
 } from "node:http2";
 import {
   create,
@@ -23,8 +23,11 @@ import type { Metrics } from "../ops/metrics.js";
 import type { AuthCalls, UnaryCall } from "../rpc/auth-calls.js";
 import { toConnectError } from "../rpc/errors.js";
 import { undecodable } from "../rpc/malformed-requests.js";
+import type { ClientRequest } from "./client-ip.js";
 import { encodeGrpcMessage } from "./grpc-message.js";
-import { requestIdFrom } from "./request-id.js";
+import type { InFlightStream } from "./one-port.js";
+import { requestIdOf } from "./request-id.js";
+import { SHUTDOWN_MESSAGE } from "./shutdown.js";
 
 /*
  * Unary gRPC without connect-node's pipeline. connect-node runs every call through its streaming machinery
@@ -97,48 +100,55 @@ export function fastRoutes(calls: AuthCalls): ReadonlyMap<string, Route> {
 
 export interface GrpcFastPathDeps {
   readonly routes: ReadonlyMap<string, Route>;
-  readonly clientOf: (req: Http2ServerRequest) => Client;
+  readonly clientOf: (req: ClientRequest) => Client;
   readonly log: Logger;
   readonly metrics: Metrics | undefined;
   /** connect-node's `readMaxBytes`: a larger message is refused with resource_exhausted. */
   readonly readMaxBytes: number;
 }
 
-/** What the fast path uses of a response: its stream, and the headers the one-port server set (x-request-id). */
-type FastResponse = Pick<Http2ServerResponse, "stream" | "getHeaders" | "addTrailers">;
-
-/** Serves a request and returns true, or returns false without touching it (connect-node's then). */
-export type GrpcFastPath = (req: Http2ServerRequest, res: FastResponse) => boolean;
+/**
+ * Takes an HTTP/2 stream as it arrives, before Node's compatibility layer wraps it in a request and a response
+ * (two stream objects and their listeners per call, which a unary gRPC call does not need): serves it and
+ * returns the call, for the one-port server to count in flight and to answer Unavailable at a shutdown's
+ * deadline; or returns undefined without touching it, and it goes on to the compatibility layer and
+ * connect-node. A request with an `origin` header (a browser's, which needs CORS) is always left to them.
+ */
+export type GrpcFastPath = (
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+) => InFlightStream | undefined;
 
 export function grpcFastPath(deps: GrpcFastPathDeps): GrpcFastPath {
   const observers = new Map(
     [...deps.routes.values()].map((r) => [r, deps.metrics?.rpc(r.method, "grpc")] as const),
   );
-  return (req, res) => {
-    const r = req.url === undefined ? undefined : deps.routes.get(req.url);
-    if (r === undefined || req.method !== "POST") return false;
-    const h = req.headers;
+  return (stream, h) => {
+    const path = h[":path"];
+    const r = path === undefined ? undefined : deps.routes.get(path);
+    if (r === undefined || h[":method"] !== "POST" || h.origin !== undefined) return undefined;
     const type = h["content-type"];
-    if (type === undefined || !CONTENT_TYPE.test(type)) return false;
+    if (type === undefined || !CONTENT_TYPE.test(type)) return undefined;
     const encoding = h["grpc-encoding"];
-    if (encoding !== undefined && encoding !== "identity") return false;
+    if (encoding !== undefined && encoding !== "identity") return undefined;
     const timeout = h["grpc-timeout"];
     let timeoutMs: number | undefined;
     if (timeout !== undefined) {
       const t = typeof timeout === "string" ? TIMEOUT.exec(timeout) : null;
       // connect-node refuses a malformed timeout in its own words.
-      if (!t) return false;
+      if (!t) return undefined;
       timeoutMs = Number(t[1]) * (TIMEOUT_UNIT_MS[t[2] ?? ""] ?? 1);
     }
-    new FastCall(r, req, res, deps, observers.get(r), timeoutMs);
-    return true;
+    return new FastCall(r, stream, h, deps, observers.get(r), timeoutMs);
   };
 }
 
 /** One call in flight: reads the request, runs the route, answers exactly once. */
-class FastCall {
+class FastCall implements InFlightStream {
   readonly #start = performance.now();
   readonly #chunks: Buffer[] = [];
+  /** The id the call is served and logged under: the caller's `x-request-id` when sane, else a fresh one. */
+  readonly #requestId: string;
   #size = 0;
   #lengthChecked = false;
   #settled = false;
@@ -146,12 +156,15 @@ class FastCall {
 
   constructor(
     private readonly route: Route,
-    private readonly req: Http2ServerRequest,
-    private readonly res: FastResponse,
+    private readonly stream: ServerHttp2Stream,
+    private readonly headers: IncomingHttpHeaders,
     private readonly deps: GrpcFastPathDeps,
     private readonly observer: { done(code: string, startMs: number): void } | undefined,
     timeoutMs: number | undefined,
   ) {
+    this.#requestId = requestIdOf(headers["x-request-id"]);
+    // Written back, as the one-port server does for every other request: each layer reads the id from there.
+    headers["x-request-id"] = this.#requestId;
     // Past what a timer can hold (about 24 days; grpc-timeout allows 11 000 years) is no deadline at all.
     if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
       this.#timer = setTimeout(
@@ -162,10 +175,18 @@ class FastCall {
     // A reset stream (the client canceled, or the stream timeout fired) ends the call: nothing is run for it,
     // and an answer still coming from the login core is dropped.
     const canceled = () => this.#canceled();
-    res.stream.once("aborted", canceled);
-    res.stream.once("close", canceled);
-    req.on("data", (chunk: Buffer) => this.#data(chunk));
-    req.once("end", () => this.#end());
+    stream.once("aborted", canceled);
+    stream.once("close", canceled);
+    // A reset sent with an error code (INTERNAL_ERROR from a client past its deadline) is an 'error' on the
+    // stream, thrown where nothing listens, and its 'close' would then be lost. The call ends by 'close' anyway.
+    stream.on("error", () => {});
+    stream.on("data", (chunk: Buffer) => this.#data(chunk));
+    stream.once("end", () => this.#end());
+  }
+
+  /** The shutdown's deadline passed with the call still running: Unavailable, as `answerUnavailable` says it. */
+  unavailable(): void {
+    this.#refuse(new ConnectError(SHUTDOWN_MESSAGE, Code.Unavailable));
   }
 
   #data(chunk: Buffer): void {
@@ -189,8 +210,9 @@ class FastCall {
   }
 
   #end(): void {
-    // A reset ends the request's body too: what arrived is not a message.
-    if (this.req.aborted) this.#canceled();
+    // A reset ends the request's body too (Node ends it before it emits 'aborted'): what arrived is not a
+    // message, and nobody is left to answer.
+    if (this.stream.closed) this.#canceled();
     if (this.#settled) return;
     const body = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks);
     let run: (client: Client) => Promise<Uint8Array>;
@@ -200,7 +222,7 @@ class FastCall {
       this.#refuse(ConnectError.from(err));
       return;
     }
-    const client = this.deps.clientOf(this.req);
+    const client = this.deps.clientOf({ headers: this.headers, socket: this.stream.session?.socket });
     run(client).then(
       (message) => this.#reply(message),
       (err: unknown) => this.#refuse(toConnectError(err, requestLog(this.deps.log, client))),
@@ -243,8 +265,8 @@ class FastCall {
 
   #reply(message: Uint8Array): void {
     if (!this.#settle()) return;
-    const stream = this.res.stream;
-    if (stream.destroyed || stream.headersSent) {
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed || stream.headersSent) {
       this.#observe(stream.headersSent ? "unavailable" : "canceled");
       return;
     }
@@ -252,9 +274,8 @@ class FastCall {
     frame[0] = 0;
     frame.writeUInt32BE(message.byteLength, 1);
     frame.set(message, HEADER_BYTES);
-    stream.respond(this.#headers({}), { waitForTrailers: true });
-    // Node's compatibility response already answers `wantTrailers` with the trailers it was given.
-    this.res.addTrailers(OK_TRAILERS);
+    stream.respond(this.#headers(undefined), { waitForTrailers: true });
+    stream.once("wantTrailers", () => stream.sendTrailers(OK_TRAILERS));
     stream.end(frame);
     this.#observe("ok");
   }
@@ -262,8 +283,8 @@ class FastCall {
   /** Trailers-only: the status rides in the headers, with END_STREAM. */
   #refuse(err: ConnectError): void {
     if (!this.#settle()) return;
-    const stream = this.res.stream;
-    if (stream.destroyed || stream.headersSent) {
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed || stream.headersSent) {
       this.#observe(stream.headersSent ? "unavailable" : "canceled");
       return;
     }
@@ -274,13 +295,16 @@ class FastCall {
     status["grpc-message"] = encodeGrpcMessage(err.rawMessage);
     stream.respond(this.#headers(status), { endStream: true });
     // The client may still be sending (an oversized message): it has its answer, the rest is not read.
-    if (!stream.destroyed && !this.req.readableEnded) stream.close(constants.NGHTTP2_CANCEL);
+    if (!stream.destroyed && !stream.readableEnded) stream.close(constants.NGHTTP2_CANCEL);
     this.#observe(codeNames[err.code] ?? "unknown");
   }
 
   #canceled(): void {
     if (!this.#settle()) return;
-    this.deps.log.debug({ reqId: requestIdFrom(this.req), procedure: this.req.url }, "client closed request");
+    this.deps.log.debug(
+      { reqId: this.#requestId, procedure: this.headers[":path"] },
+      "client closed request",
+    );
     this.#observe("canceled");
   }
 
@@ -292,9 +316,14 @@ class FastCall {
     return true;
   }
 
-  /** What the one-port server set (x-request-id, CORS) and the gRPC response headers. */
-  #headers(extra: OutgoingHttpHeaders): OutgoingHttpHeaders {
-    return { ...this.res.getHeaders(), ":status": 200, "content-type": "application/grpc+proto", ...extra };
+  /** The gRPC response headers, the request id echoed as on every answer of the one-port server. */
+  #headers(extra: OutgoingHttpHeaders | undefined): OutgoingHttpHeaders {
+    return {
+      ":status": 200,
+      "content-type": "application/grpc+proto",
+      "x-request-id": this.#requestId,
+      ...extra,
+    };
   }
 
   #observe(code: string): void {

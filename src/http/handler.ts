@@ -22,6 +22,7 @@ import { fastRoutes, grpcFastPath } from "./grpc-fast-path.js";
 import { specEncodeGrpcMessage } from "./grpc-message.js";
 import { HttpError, sendError } from "./json.js";
 import { MSG91_DLR_PREFIX, type Msg91DlrSettings, serveMsg91Dlr } from "./msg91-dlr-route.js";
+import type { StreamHandler } from "./one-port.js";
 import { openApiJson } from "./openapi.js";
 import { type OpsRoute, opsRoutes } from "./ops-routes.js";
 import { requestIdFrom } from "./request-id.js";
@@ -182,22 +183,27 @@ export function createHandler(deps: HandlerDeps): Handler {
     `/${AuthService.typeName}/`,
     "/api/v1/",
   ]);
-  const fast = deps.grpcFastPath
-    ? grpcFastPath({
-        routes: fastRoutes(authCalls(deps.login)),
-        clientOf,
-        log: deps.log,
-        metrics: deps.metrics,
-        readMaxBytes: READ_MAX_BYTES,
-      })
-    : undefined;
   return (req, res) => {
     // Only browsers send Origin: server-to-server calls (gRPC, curl) skip CORS without parsing the path.
     if (req.headers.origin !== undefined && cors.handle(req, res, pathOf(req.url))) return;
-    if (fast && "stream" in req && "stream" in res && fast(req, res)) return;
     if (isGrpc(req.headers["content-type"])) specEncodeGrpcMessage(res);
     adapter(req, res);
   };
+}
+
+/**
+ * The gRPC fast path (GRPC_FAST_PATH): AuthService's unary calls taken on their HTTP/2 streams, ahead of
+ * Node's compatibility layer and connect-node (src/http/grpc-fast-path.ts); undefined when it is off.
+ */
+export function createStreamHandler(deps: HandlerDeps): StreamHandler | undefined {
+  if (!deps.grpcFastPath) return undefined;
+  return grpcFastPath({
+    routes: fastRoutes(authCalls(deps.login)),
+    clientOf: clientResolver(deps.trustedProxies),
+    log: deps.log,
+    metrics: deps.metrics,
+    readMaxBytes: READ_MAX_BYTES,
+  });
 }
 
 /** gRPC proper (`application/grpc`, `application/grpc+proto`, …), not gRPC-Web. */

@@ -55,6 +55,21 @@ const H2_REFUSAL = Buffer.from([
 const H1_REFUSAL =
   "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n";
 
+/** A request served on its HTTP/2 stream without Node's compatibility layer (the gRPC fast path). */
+export interface InFlightStream {
+  /** Answers Unavailable now, if it has not answered yet: a shutdown's deadline passed. */
+  unavailable(): void;
+}
+
+/**
+ * Offered every HTTP/2 stream before Node's compatibility layer turns it into a request and a response: the
+ * call it serves, or undefined to leave the stream to the request handler.
+ */
+export type StreamHandler = (
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+) => InFlightStream | undefined;
+
 /** How a graceful shutdown went. */
 export interface DrainResult {
   /** Requests that outlived the deadline and were answered Unavailable (or cut off mid-response). */
@@ -81,6 +96,7 @@ export class OnePortServer {
   readonly #h2Sockets = new Set<net.Socket>();
   readonly #h2Sessions = new Set<http2.ServerHttp2Session>();
   readonly #inFlight = new Map<Response, Request>();
+  readonly #inFlightStreams = new Set<InFlightStream>();
   readonly #refusing = new Set<net.Socket>();
   readonly #guard: H2Guard;
   readonly #maxConnections: number;
@@ -92,7 +108,12 @@ export class OnePortServer {
   #refusalLoggedAt = Number.NEGATIVE_INFINITY;
   #draining = false;
 
-  constructor(handler: Handler, limits: Partial<ServerLimits> = {}, log: Logger = pino({ level: "silent" })) {
+  constructor(
+    handler: Handler,
+    limits: Partial<ServerLimits> = {},
+    log: Logger = pino({ level: "silent" }),
+    streams?: StreamHandler,
+  ) {
     const serve = (req: Request, res: Response) => this.#serve(req, res, handler);
     const t = { ...DEFAULT_SERVER_LIMITS, ...limits };
     this.#log = log;
@@ -112,6 +133,7 @@ export class OnePortServer {
     // client that trickles its headers (slowloris) would hold a connection forever.
     this.h1.emit("listening");
     this.h2 = http2.createServer({ settings: h2Settings(t) }, serve);
+    if (streams) this.#offerStreams(streams);
     this.h2.on("session", (session: http2.ServerHttp2Session) => {
       if (this.#handingOver) this.#guard.watch(session, this.#handingOver);
       this.#h2Sessions.add(session);
@@ -138,7 +160,25 @@ export class OnePortServer {
 
   /** Requests being served right now. */
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.#inFlight.size + this.#inFlightStreams.size;
+  }
+
+  /**
+   * Puts `streams` in front of Node's compatibility layer. That layer is the server's own 'stream' listener,
+   * added when the request handler was given; it is taken off and called for each stream `streams` leaves.
+   */
+  #offerStreams(streams: StreamHandler): void {
+    const compat = this.h2.listeners("stream") as ((...args: unknown[]) => void)[];
+    this.h2.removeAllListeners("stream");
+    this.h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest) => {
+      const call = streams(stream, headers);
+      if (call === undefined) {
+        for (const listener of compat) listener.call(this.h2, stream, headers, ...rest);
+        return;
+      }
+      this.#inFlightStreams.add(call);
+      stream.once("close", () => this.#inFlightStreams.delete(call));
+    });
   }
 
   /** Stops accepting and ends every connection now. */
@@ -181,6 +221,10 @@ export class OnePortServer {
       for (const [res, req] of [...this.#inFlight]) {
         forced += 1;
         answerUnavailable(req, res);
+      }
+      for (const call of [...this.#inFlightStreams]) {
+        forced += 1;
+        call.unavailable();
       }
       // Give the answers a moment to leave, then cut whatever is left.
       const grace = setTimeout(() => {

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { encodeGrpcMessage } from "./grpc-message.js";
 
-const MESSAGE = "the server is shutting down; retry the request";
+/** What a request cut off by a shutdown's deadline is told. */
+export const SHUTDOWN_MESSAGE = "the server is shutting down; retry the request";
 
 /**
  * Answers a request that outlived the shutdown deadline with Unavailable in its own protocol, so a client
@@ -20,7 +21,7 @@ export function answerUnavailable(
     const headers = {
       "content-type": contentType.split(";", 1)[0] ?? contentType,
       "grpc-status": "14",
-      "grpc-message": encodeGrpcMessage(MESSAGE),
+      "grpc-message": encodeGrpcMessage(SHUTDOWN_MESSAGE),
     };
     // HTTP/2: headers with END_STREAM, the trailers-only form gRPC clients expect.
     if ("stream" in res) res.stream.respond({ ":status": 200, ...headers }, { endStream: true });
@@ -32,7 +33,7 @@ export function answerUnavailable(
     ignoreLateAnswer(res);
     return true;
   }
-  const body = JSON.stringify({ code: "unavailable", message: MESSAGE, detail: MESSAGE });
+  const body = JSON.stringify({ code: "unavailable", message: SHUTDOWN_MESSAGE, detail: SHUTDOWN_MESSAGE });
   res.statusCode = 503;
   res.setHeader("content-type", "application/json");
   res.setHeader("content-length", Buffer.byteLength(body));
