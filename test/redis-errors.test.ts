@@ -20,6 +20,8 @@ describe("Redis errors are classified, not guessed", () => {
       new Error("CLUSTERDOWN The cluster is down"),
       new Error("TRYAGAIN Multiple keys request during rehashing of slot"),
       new Error("MOVED 3999 127.0.0.1:6381"),
+      // A replica promoted by a failover, whose script cache is empty.
+      new Error("NOSCRIPT No matching script. Please use EVAL."),
       new Error("Too many Cluster redirections. Last error: MOVED 3999 127.0.0.1:6381"),
       new Error("Failed to refresh slots cache."),
       new Error("Cluster isn't ready and enableOfflineQueue options is false"),

@@ -25,8 +25,12 @@ const UNREACHABLE_CODES = new Set([
   "EHOSTUNREACH",
 ]);
 const UNREACHABLE_NAMES = new Set(["MaxRetriesPerRequestError", "ClusterAllFailedError", "AbortError"]);
-// Replies a healthy command can get while the cluster moves under it: retrying later helps.
-const TRANSIENT_REPLY = /^(LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|MOVED|ASK|BUSY)\b/;
+// Replies a healthy command can get while the cluster moves under it: retrying later helps. NOSCRIPT too: a
+// node that has just become a master may not have a script (Redis 7 replicates a script's effects, not the
+// script), and ioredis answers a NOSCRIPT by resending the script as EVAL only once, so in a failover one can
+// reach us (seen in test/cluster-drills.test.ts as a 500); ioredis then sends EVAL on that connection.
+const TRANSIENT_REPLY =
+  /^(LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|MOVED|ASK|BUSY|NOSCRIPT)\b/;
 
 /**
  * Sorts a Redis failure: unreachable or transiently refusing becomes `StoreUnavailableError` (503, retry);
