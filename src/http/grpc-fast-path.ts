@@ -25,9 +25,9 @@ import { toConnectError } from "../rpc/errors.js";
 import { undecodable } from "../rpc/malformed-requests.js";
 import type { ClientRequest } from "./client-ip.js";
 import { encodeGrpcMessage } from "./grpc-message.js";
-import type { InFlightStream } from "./one-port.js";
 import { requestIdOf } from "./request-id.js";
 import { SHUTDOWN_MESSAGE } from "./shutdown.js";
+import type { InFlightStream } from "./stream-handler.js";
 
 /*
  * Unary gRPC without connect-node's pipeline. connect-node runs every call through its streaming machinery

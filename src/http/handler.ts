@@ -22,7 +22,6 @@ import { fastRoutes, grpcFastPath } from "./grpc-fast-path.js";
 import { specEncodeGrpcMessage } from "./grpc-message.js";
 import { HttpError, sendError } from "./json.js";
 import { MSG91_DLR_PREFIX, type Msg91DlrSettings, serveMsg91Dlr } from "./msg91-dlr-route.js";
-import type { StreamHandler } from "./one-port.js";
 import { openApiJson } from "./openapi.js";
 import { type OpsRoute, opsRoutes } from "./ops-routes.js";
 import { requestIdFrom } from "./request-id.js";
@@ -34,6 +33,7 @@ import {
   verificationRouteOf,
 } from "./rest.js";
 import { SESSION_REST_PATHS, serveSessionRoute, sessionRoute } from "./rest-sessions.js";
+import type { StreamHandler } from "./stream-handler.js";
 import { serveTwilioStatus, type TwilioWebhookSettings } from "./twilio-webhook-route.js";
 
 export const TWILIO_STATUS_PATH = "/webhooks/twilio/status";

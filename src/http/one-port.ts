@@ -8,6 +8,7 @@ import { DEFAULT_H2_LIMITS, H2Guard, type H2Limits, h2Settings } from "./h2-guar
 import type { Handler } from "./handler.js";
 import { requestIdOf } from "./request-id.js";
 import { answerUnavailable } from "./shutdown.js";
+import type { InFlightStream, StreamHandler } from "./stream-handler.js";
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
 
@@ -54,21 +55,6 @@ const H2_REFUSAL = Buffer.from([
 ]);
 const H1_REFUSAL =
   "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n";
-
-/** A request served on its HTTP/2 stream without Node's compatibility layer (the gRPC fast path). */
-export interface InFlightStream {
-  /** Answers Unavailable now, if it has not answered yet: a shutdown's deadline passed. */
-  unavailable(): void;
-}
-
-/**
- * Offered every HTTP/2 stream before Node's compatibility layer turns it into a request and a response: the
- * call it serves, or undefined to leave the stream to the request handler.
- */
-export type StreamHandler = (
-  stream: http2.ServerHttp2Stream,
-  headers: http2.IncomingHttpHeaders,
-) => InFlightStream | undefined;
 
 /** How a graceful shutdown went. */
 export interface DrainResult {
