@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { Http2Server, Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from "node:http2";
 import { Command } from "ioredis";
 
 /**
@@ -21,6 +21,8 @@ interface Trace {
   commands: number;
   /** `settled` when the response was written: the round trips the answer waited on. */
   answered: number | undefined;
+  /** A stream's trace only: Node's compatibility layer made a request of it, which has a trace of its own. */
+  handedOn?: boolean;
 }
 
 export interface RoundTripStats {
@@ -91,13 +93,21 @@ type Listener = (
   res: ServerResponse | Http2ServerResponse,
 ) => void;
 
-/** Runs every request of this server inside its own trace and records it when the response is finished. */
+/**
+ * Runs every request of this server inside its own trace and records it when the response is finished. On an
+ * HTTP/2 server every stream is traced too, for a handler that takes streams before Node's compatibility layer
+ * makes requests of them (the gRPC fast path); a stream the layer does make a request of is recorded as that
+ * request, once.
+ */
 export function traceRequests(server: Server | Http2Server): void {
   const listeners = server.listeners("request") as Listener[];
   server.removeAllListeners("request");
+  if (server.listenerCount("stream") > 0) traceStreams(server as Http2Server);
   server.on(
     "request",
     (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+      const stream = als.getStore();
+      if (stream) stream.handedOn = true;
       const trace: Trace = { settled: 0, depth: 0, commands: 0, answered: undefined };
       res.once("finish", () => record(trace));
       // What the answer waited on: the round trips whose replies had arrived when it was written. A write the
@@ -120,6 +130,30 @@ export function traceRequests(server: Server | Http2Server): void {
       });
     },
   );
+}
+
+type StreamListener = (stream: ServerHttp2Stream, ...rest: unknown[]) => void;
+
+function traceStreams(server: Http2Server): void {
+  const listeners = server.listeners("stream") as StreamListener[];
+  server.removeAllListeners("stream");
+  server.on("stream", (stream: ServerHttp2Stream, ...rest: unknown[]) => {
+    const trace: Trace = { settled: 0, depth: 0, commands: 0, answered: undefined };
+    before(stream, "respond", () => {
+      trace.answered ??= trace.settled;
+    });
+    stream.once("close", () => {
+      if (!trace.handedOn) record(trace);
+    });
+    // As for requests: the handler works in the stream's event callbacks, which run in the session's context.
+    const emit = stream.emit;
+    stream.emit = function (this: typeof stream, ...args: Parameters<typeof emit>) {
+      return als.run(trace, () => emit.apply(this, args));
+    } as typeof emit;
+    als.run(trace, () => {
+      for (const l of listeners) l.call(server, stream, ...rest);
+    });
+  });
 }
 
 /** Calls `hook` before every call of `obj[name]`. */
