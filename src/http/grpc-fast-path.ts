@@ -25,7 +25,7 @@ import { toConnectError } from "../rpc/errors.js";
 import { undecodable } from "../rpc/malformed-requests.js";
 import type { ClientRequest } from "./client-ip.js";
 import { encodeGrpcMessage } from "./grpc-message.js";
-import { requestIdOf } from "./request-id.js";
+import { assignRequestId } from "./request-id.js";
 import { SHUTDOWN_MESSAGE } from "./shutdown.js";
 import type { InFlightStream } from "./stream-handler.js";
 
@@ -162,9 +162,7 @@ class FastCall implements InFlightStream {
     private readonly observer: { done(code: string, startMs: number): void } | undefined,
     timeoutMs: number | undefined,
   ) {
-    this.#requestId = requestIdOf(headers["x-request-id"]);
-    // Written back, as the one-port server does for every other request: each layer reads the id from there.
-    headers["x-request-id"] = this.#requestId;
+    this.#requestId = assignRequestId(headers);
     // Past what a timer can hold (about 24 days; grpc-timeout allows 11 000 years) is no deadline at all.
     if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
       this.#timer = setTimeout(

@@ -6,7 +6,7 @@ import { pino } from "pino";
 import type { Logger } from "../log.js";
 import { DEFAULT_H2_LIMITS, H2Guard, type H2Limits, h2Settings } from "./h2-guard.js";
 import type { Handler } from "./handler.js";
-import { requestIdOf } from "./request-id.js";
+import { assignRequestId } from "./request-id.js";
 import { answerUnavailable } from "./shutdown.js";
 import type { InFlightStream, StreamHandler } from "./stream-handler.js";
 
@@ -237,9 +237,7 @@ export class OnePortServer {
   }
 
   #serve(req: Request, res: Response, handler: Handler): void {
-    const id = requestIdOf(req.headers["x-request-id"]);
-    // Written back, so every layer reads the id it is served under from the request (`requestIdFrom`).
-    req.headers["x-request-id"] = id;
+    const id = assignRequestId(req.headers);
     res.setHeader("x-request-id", id);
     this.#inFlight.set(res, req);
     const h1Socket = req.httpVersionMajor === 1 ? req.socket : undefined;

@@ -18,3 +18,14 @@ export function requestIdFrom(req: { readonly headers: IncomingHttpHeaders }): s
   const id = req.headers["x-request-id"];
   return typeof id === "string" ? id : undefined;
 }
+
+/**
+ * Decides the id a request is served under (`requestIdOf` its `x-request-id`) and writes it back into its
+ * headers, where `requestIdFrom` and every layer after it read it. The one-port server does this for each
+ * request, the gRPC fast path for each stream it takes.
+ */
+export function assignRequestId(headers: IncomingHttpHeaders): string {
+  const id = requestIdOf(headers["x-request-id"]);
+  headers["x-request-id"] = id;
+  return id;
+}

@@ -80,6 +80,7 @@ export async function serveSessionRoute(
   observer?: RestObserver,
 ): Promise<void> {
   const start = performance.now();
+  const requestId = requestIdFrom(req);
   let code = "ok";
   try {
     if (req.method !== route.method) {
@@ -94,9 +95,9 @@ export async function serveSessionRoute(
     }
     // The body is never read; draining it lets a kept-alive connection carry the next request.
     req.resume();
-    sendJson(res, 200, await route.run(req.headers.authorization, requestIdFrom(req)));
+    sendJson(res, 200, await route.run(req.headers.authorization, requestId));
   } catch (err) {
-    const e = toHttpError(err, requestLog(log, { requestId: requestIdFrom(req) }));
+    const e = toHttpError(err, requestLog(log, { requestId }));
     code = e.code;
     sendError(res, e);
   } finally {

@@ -109,6 +109,7 @@ export async function serveVerification(
   const start = performance.now();
   let code = "ok";
   const [, rawId = "", cancel] = VERIFICATION_PATH.exec(path) ?? [];
+  const requestId = requestIdFrom(req);
   const method = cancel ? "POST" : "GET";
   try {
     if (req.method !== method && !(method === "GET" && req.method === "HEAD")) {
@@ -119,13 +120,12 @@ export async function serveVerification(
     // Nothing is read from a body: the id in the path is the whole request.
     req.resume();
     const id = decodeURIComponent(rawId);
-    const requestId = requestIdFrom(req);
     const v = cancel ? await verifications.cancel(id, requestId) : await verifications.get(id, requestId);
     sendJson(res, 200, verificationJson(v));
   } catch (err) {
     const e = toHttpError(
       err instanceof URIError ? new HttpError(400, "MALFORMED_REQUEST", "bad id") : err,
-      requestLog(log, { requestId: requestIdFrom(req) }),
+      requestLog(log, { requestId }),
     );
     code = e.code;
     sendError(res, e);

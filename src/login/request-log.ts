@@ -12,6 +12,11 @@ export function requestLog(log: LoginLog, client: Pick<Client, "requestId"> | un
   return id === undefined ? log : new RequestLog(log, id);
 }
 
+/** `reqId` as a log line carries it, for lines built by hand (the SMS layer's, the limits'); none without an id. */
+export function reqIdField(requestId: string | undefined): { reqId?: string } {
+  return requestId === undefined ? {} : { reqId: requestId };
+}
+
 class RequestLog implements LoginLog {
   constructor(
     private readonly log: LoginLog,

@@ -12,6 +12,7 @@ import {
   smsCountryLimit,
   smsPrefixLimit,
 } from "../login/reasons.js";
+import { reqIdField } from "../login/request-log.js";
 import { type Check, refusalError } from "./checks.js";
 import type { LimitSettings } from "./config.js";
 import { destinationOf } from "./destination.js";
@@ -180,7 +181,7 @@ export class SendPolicy {
     this.#budgetReportedUntil = now + retryAfterMs;
     this.log.error(
       {
-        ...(requestId === undefined ? {} : { reqId: requestId }),
+        ...reqIdField(requestId),
         limit: this.#global?.spec.points,
         retryAfterSeconds: Math.ceil(retryAfterMs / 1000),
       },

@@ -2,6 +2,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { SessionService } from "../login/session-service.js";
+import { clientKey } from "./client-context.js";
 
 type SessionMethods = Pick<
   ServiceImpl<typeof AuthService>,
@@ -48,9 +49,9 @@ export function sessionHandlers(
   };
 }
 
-/** The id the one-port server serves the request under (the header it wrote back). */
+/** The id the request is served under, as the client context carries it for every RPC. */
 function requestId(ctx: HandlerContext): string | undefined {
-  return ctx.requestHeader.get("x-request-id") ?? undefined;
+  return ctx.values.get(clientKey).requestId;
 }
 
 function bearer(ctx: HandlerContext): string | undefined {

@@ -1,6 +1,7 @@
 import { SmsError } from "../login/failures.js";
 import type { SmsMessage, SmsReceipt, SmsSender } from "../login/ports.js";
-import { requestFields, type SmsLog } from "./failover.js";
+import { reqIdField } from "../login/request-log.js";
+import type { SmsLog } from "./failover.js";
 
 export interface BoundedSmsOptions {
   /** Sends allowed in flight at once in this process (SMS_MAX_IN_FLIGHT); 0 means no cap. */
@@ -80,7 +81,7 @@ export class BoundedSmsSender implements SmsSender {
       this.log.error(
         "sms sends refused: SMS_MAX_IN_FLIGHT sends are already waiting on the provider, which is slow or hanging",
         {
-          ...requestFields(message),
+          ...reqIdField(message.requestId),
           provider: this.name,
           maxInFlight: this.#max,
           // Since the previous line of this kind, and since start.

@@ -1,6 +1,7 @@
 import { maskPhone } from "../log.js";
 import { SmsError } from "../login/failures.js";
 import type { SmsMessage, SmsReceipt, SmsSender } from "../login/ports.js";
+import { reqIdField } from "../login/request-log.js";
 import type { CircuitBreaker } from "./circuit-breaker.js";
 
 export interface SmsLog {
@@ -79,7 +80,7 @@ export class FailoverSmsSender implements SmsSender {
         breaker.recordSuccess();
         if (attempts.length > 0) {
           this.log.warn("sms sent by a fallback provider", {
-            ...requestFields(message),
+            ...reqIdField(message.requestId),
             provider: sender.name,
             skipped: summary(attempts),
           });
@@ -95,7 +96,7 @@ export class FailoverSmsSender implements SmsSender {
       }
       breaker.recordFailure();
       this.log.warn("sms provider failed", {
-        ...requestFields(message),
+        ...reqIdField(message.requestId),
         provider: sender.name,
         kind: error.kind,
         detail: error.detail,
@@ -129,11 +130,6 @@ function asSmsError(err: unknown, provider: string): SmsError {
     provider,
     `unexpected: ${detail}`,
   );
-}
-
-/** The request's id as log lines carry it (`reqId`), when a request asked for the send. */
-export function requestFields(message: SmsMessage): { reqId?: string } {
-  return message.requestId === undefined ? {} : { reqId: message.requestId };
 }
 
 function summary(attempts: readonly ProviderAttempt[]): string {
