@@ -213,15 +213,22 @@ end
 return raw
 `;
 
-// Appends a send attempt (ARGV[2], JSON) to the record.
-const RECORD_SEND = `
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-local rec = cjson.decode(raw)
-if type(rec.t) ~= 'table' then rec.t = {} end
-table.insert(rec.t, cjson.decode(ARGV[2]))
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
-return 1
+// Appends a send attempt (JSON) to the record `id` in the records hash; 0 when there is no such record.
+const APPEND_ATTEMPT = `
+local function appendAttempt(records, id, attempt)
+  local raw = redis.call('HGET', records, id)
+  if not raw then return 0 end
+  local rec = cjson.decode(raw)
+  if type(rec.t) ~= 'table' then rec.t = {} end
+  table.insert(rec.t, cjson.decode(attempt))
+  redis.call('HSET', records, id, cjson.encode(rec))
+  return 1
+end
+`;
+
+// Appends a send attempt (ARGV[2], JSON) to the record ARGV[1].
+const RECORD_SEND = `${APPEND_ATTEMPT}
+return appendAttempt(KEYS[1], ARGV[1], ARGV[2])
 `;
 
 // RECORD_SEND for the sends of a batch, each with its id's and its message's index keys: on a single Redis,
@@ -229,19 +236,13 @@ return 1
 // (the index keys hash to other slots). KEYS in threes per send: its records hash, its id's index key, its
 // message's index key (the id's again when the provider gave no message id). ARGV in fives per send: the id,
 // the attempt (JSON), the phone, the indexes' expiry (unix ms), '1' when there is a message id.
-const RECORD_SENDS = `
+const RECORD_SENDS = `${APPEND_ATTEMPT}
 for s = 0, #KEYS / 3 - 1 do
   local k, a = 3 * s, 5 * s
   local id, phone, keep = ARGV[a + 1], ARGV[a + 3], ARGV[a + 4]
   redis.call('SET', KEYS[k + 2], phone, 'PXAT', keep)
   if ARGV[a + 5] == '1' then redis.call('SET', KEYS[k + 3], phone .. ' ' .. id, 'PXAT', keep) end
-  local raw = redis.call('HGET', KEYS[k + 1], id)
-  if raw then
-    local rec = cjson.decode(raw)
-    if type(rec.t) ~= 'table' then rec.t = {} end
-    table.insert(rec.t, cjson.decode(ARGV[a + 2]))
-    redis.call('HSET', KEYS[k + 1], id, cjson.encode(rec))
-  end
+  appendAttempt(KEYS[k + 1], id, ARGV[a + 2])
 end
 return 1
 `;
