@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { StoreUnavailableError } from "../src/login/failures.js";
+import { connectRedis, untilReady } from "../src/redis/connect.js";
+import { redisCall } from "../src/redis/errors.js";
 import { type RunningApp, startApp } from "./support/app.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { describeWithRedisCluster } from "./support/redis-cluster.js";
@@ -98,6 +101,41 @@ describeWithRedisCluster(
         cluster.resume(master.port);
       }
       await until(async () => (await readyz()).status === 200, { what: "/readyz to recover after SIGCONT" });
+    });
+
+    it("an auto-pipelined batch whose slots moved to other nodes before it left is Unavailable, not a bug", async () => {
+      const redis = connectRedis({ kind: "cluster", nodes: cluster.nodes.split(",") });
+      try {
+        expect(await untilReady(redis, 5_000)).toBe(true);
+        // ioredis's map from a slot to the group of nodes serving it, which its auto-pipelining batches by.
+        const groups = (redis as unknown as { _groupsBySlot: unknown[] })._groupsBySlot;
+        const slotOf = async (key: string) => Number(await redis.cluster("KEYSLOT", key));
+        const k1 = "{drift-a}";
+        const s1 = await slotOf(k1);
+        let k2 = "";
+        let s2 = -1;
+        for (let i = 0; s2 < 0 || s2 === s1 || groups[s2] !== groups[s1]; i++) {
+          k2 = `{drift-b${i}}`;
+          s2 = await slotOf(k2);
+        }
+        const batch = [redisCall(redis.get(k1)), redisCall(redis.get(k2))];
+        // What a slot-map refresh landing before the batch leaves does (a failover while an earlier batch to
+        // that node is in flight): k2's slot now belongs to another group.
+        const before = groups[s2];
+        groups[s2] = "another group";
+        const settled = await Promise.allSettled(batch);
+        groups[s2] = before;
+        for (const r of settled) {
+          expect(r.status).toBe("rejected");
+          if (r.status !== "rejected") continue;
+          expect(r.reason).toBeInstanceOf(StoreUnavailableError);
+          expect(String((r.reason as Error).message)).toContain("same slots allocation group");
+        }
+        // Nothing else is wrong: the same commands go through once the map agrees with itself.
+        expect(await Promise.all([redis.get(k1), redis.get(k2)])).toEqual([null, null]);
+      } finally {
+        redis.disconnect();
+      }
     });
   },
   // Long enough that the short freeze above is not taken for a dead master (no failover mid-test).

@@ -213,6 +213,18 @@ describeWithRedisCluster("RedisUserStore", (cluster) => {
     expect(await onReplica(`user:{${phone}}`)).toMatchObject({ id: String(user.id), phone });
   });
 
+  it("a durable write is one command: two are refused before anything is sent", async () => {
+    const ack = new ReplicaAck(client, { minReplicas: 1, timeoutMs: 500 });
+    acks.push(ack);
+    const key = `durable-two:{${uniquePhone()}}`;
+    await expect(ack.write((p) => p.set(key, "1").set(`${key}:b`, "2"))).rejects.toThrow(
+      "a durable write is one command, not 2",
+    );
+    expect(await client.exists(key)).toBe(0);
+    expect(await ack.write((p) => p.set(key, "1"))).toEqual(["OK"]);
+    await client.del(key);
+  });
+
   it("not acknowledged in time: Unavailable, and the next login finds the same user, one id", async () => {
     const phone = uniquePhone();
     // Two replicas asked of a shard that has one: never acknowledged.

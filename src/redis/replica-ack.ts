@@ -80,7 +80,7 @@ export class ReplicaAck {
   }
 
   /**
-   * Runs `build`'s commands in one pipeline, then `WAIT replicas timeout` when replicas are required;
+   * Runs `build`'s one command in a pipeline, then `WAIT replicas timeout` when replicas are required;
    * resolves with the commands' replies, or rejects with StoreUnavailableError when fewer replicas
    * acknowledged in time (the write may or may not survive a failover: the caller answers 503, and a retry
    * finds whatever survived).
@@ -92,6 +92,9 @@ export class ReplicaAck {
     const connection = this.#connection();
     if (connection.status !== "ready") await untilReady(connection, 1_000);
     const pipeline = build(connection.pipeline());
+    // One keyed command (WAIT has no key), so a cluster pipeline's keys are in one slot: the "same slots
+    // allocation group" refusal classifyRedisError takes for a moved slot map can only be that.
+    if (pipeline.length !== 1) throw new Error(`a durable write is one command, not ${pipeline.length}`);
     if (replicas > 0) pipeline.wait(replicas, this.settings.timeoutMs);
     let results: [Error | null, unknown][] | null;
     try {
