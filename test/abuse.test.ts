@@ -385,7 +385,7 @@ describeWithRedis("with Redis", (redis) => {
       return n;
     }
 
-    it("SendOtp waits on 2 sequential round trips, VerifyOtp of a known user on 3", async () => {
+    it("SendOtp waits on 1 round trip (the put rides in the decision's script), VerifyOtp of a known user on 3", async () => {
       const login = s.app.login;
       const client = uniqueClient();
       // The first login loads the scripts (EVAL once per connection) and creates the user; the round trips
@@ -395,7 +395,7 @@ describeWithRedis("with Redis", (redis) => {
       await login.verifyOtp(phone, s.sms.lastCode(phone), client);
       // Lift the cooldown that login started (the user must stay, so no fresh store).
       await redis.client().del(`rl:send-cooldown:${phone}`);
-      expect(await roundTripsDuring(() => login.sendOtp(phone, client))).toBe(2);
+      expect(await roundTripsDuring(() => login.sendOtp(phone, client))).toBe(1);
       expect(await roundTripsDuring(() => login.verifyOtp(phone, s.sms.lastCode(phone), client))).toBe(3);
     });
 

@@ -1,11 +1,13 @@
 import fc from "fast-check";
 import type { Redis } from "ioredis";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../src/config.js";
 import type { Logger } from "../src/log.js";
 import type { Client } from "../src/login/model.js";
+import type { AdmittedWrite, NewCode } from "../src/login/ports.js";
 import { LoginError } from "../src/login/reasons.js";
-import { failureLockKeys } from "../src/otp/redis-store.js";
+import { newVerificationId } from "../src/login/verifications.js";
+import { failureLockKeys, RedisOtpStore } from "../src/otp/redis-store.js";
 import { PhoneNormalizer } from "../src/phone/normalize.js";
 import type { LimitSettings } from "../src/ratelimit/config.js";
 import { type Limit, type LimitFactory, limitFactory } from "../src/ratelimit/limit.js";
@@ -13,6 +15,9 @@ import { memorySendDecision, redisSendDecision, type SendDecision } from "../src
 import { SendPolicy } from "../src/ratelimit/send-policy.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { describeWithRedis } from "./support/redis.js";
+
+/** A send's write that writes nothing: these tests are about the limits alone. */
+const nothing: AdmittedWrite<void> = { run: async () => {} };
 
 // Issue 14, defect 3: a refused send must leave every counter but the client's own exactly as it found it,
 // and create no key. Checked on the policy both stores share, with concurrent bursts.
@@ -91,21 +96,23 @@ function integritySuite(name: string, store: () => Store) {
           );
           // Some victims have counters already (a code went out from a real client), some have none.
           for (const v of victims.slice(0, Math.ceil(n / 2)))
-            await policy.check(phones.parse(v), freshClient());
+            await policy.check(phones.parse(v), freshClient(), nothing);
           // Three clients spend their IP limit on numbers of their own, then burst at the victims.
           const clients = [freshClient(), freshClient(), freshClient()];
           for (const c of clients) {
             for (let i = 0; i < settings.ipSend.points; i++)
-              await policy.check(phones.parse(uniquePhone()), c);
+              await policy.check(phones.parse(uniquePhone()), c, nothing);
           }
           const before = await counters(made, victims);
           const keysBefore = await store().keys();
           const results = await Promise.all(
             requests.map(({ client, victim }) =>
-              policy.check(phones.parse(victims[victim % n] as string), clients[client] as Client).then(
-                () => "sent",
-                (err: unknown) => (err instanceof LoginError ? err.reason : err),
-              ),
+              policy
+                .check(phones.parse(victims[victim % n] as string), clients[client] as Client, nothing)
+                .then(
+                  () => "sent",
+                  (err: unknown) => (err instanceof LoginError ? err.reason : err),
+                ),
             ),
           );
           for (const r of results) expect(r).toBe("RATE_LIMIT_IP");
@@ -131,12 +138,12 @@ function integritySuite(name: string, store: () => Store) {
       await fc.assert(
         fc.asyncProperty(fc.integer({ min: 1, max: 20 }), async (n) => {
           const victim = uniquePhone();
-          await policy.check(phones.parse(victim), freshClient());
+          await policy.check(phones.parse(victim), freshClient(), nothing);
           const before = await counters(made, [victim]);
           const keysBefore = await store().keys();
           const results = await Promise.all(
             Array.from({ length: n }, () =>
-              policy.check(phones.parse(victim), freshClient()).then(
+              policy.check(phones.parse(victim), freshClient(), nothing).then(
                 () => "sent",
                 (err: unknown) => (err instanceof LoginError ? err.reason : err),
               ),
@@ -180,10 +187,10 @@ describeWithRedis("on Redis", (redis) => {
     const policy = new SendPolicy(settings, limitFactory(client), decide, quiet);
     const c = freshClient();
     const phone = phones.parse(uniquePhone());
-    await policy.check(phone, c);
+    await policy.check(phone, c, nothing);
     // A second send from the same client and to the same range and country: those counters exist already.
     const next = `${phone.e164.slice(0, -1)}${(Number(phone.e164.at(-1)) + 1) % 10}`;
-    await policy.check(phones.parse(next), c);
+    await policy.check(phones.parse(next), c, nothing);
     const windows: Record<string, number> = {
       "send-ip": settings.ipSend.durationSeconds,
       "send-cooldown": settings.phoneCooldownSeconds,
@@ -200,6 +207,80 @@ describeWithRedis("on Redis", (redis) => {
       expect(ttlMs, key).toBeGreaterThan(0);
       if (name in windows) expect(ttlMs, key).toBeLessThanOrEqual((windows[name] ?? 0) * 1000);
     }
+  });
+
+  describe("an admitted send's code, stored by the decision's own script", () => {
+    let store: RedisOtpStore;
+    beforeAll(() => {
+      store = new RedisOtpStore(client);
+    });
+    const code = (): NewCode => ({
+      verificationId: newVerificationId(),
+      maxAttempts: 3,
+      retentionSeconds: 60,
+      maskedPhone: "+91******0000",
+    });
+    const policy = () => new SendPolicy(settings, limitFactory(client), decide, quiet);
+
+    it("one command for the decision and the put, and the code is live", async () => {
+      const p = policy();
+      const phone = phones.parse(uniquePhone());
+      const digest = "a".repeat(64);
+      const sent = vi.spyOn(client, "sendCommand");
+      try {
+        const { written } = await p.check(
+          phone,
+          freshClient(),
+          store.admittedPut(phone.e164, digest, 60, code()),
+        );
+        expect(sent.mock.calls.map(([command]) => command.name)).toHaveLength(1);
+        expect(written.verificationId).toMatch(/^VE[0-9a-f]{32}$/);
+        expect(written.expiresAtMs).toBeGreaterThan(Date.now());
+      } finally {
+        sent.mockRestore();
+      }
+      expect(await store.verify(phone.e164, digest, 3)).toMatchObject({ kind: "ok" });
+    });
+
+    it("a refused send stores nothing: no code for a new phone, the current code left alone", async () => {
+      const p = policy();
+      const c = freshClient();
+      const phone = phones.parse(uniquePhone());
+      await p.check(phone, c, store.admittedPut(phone.e164, "a".repeat(64), 60, code()));
+      // The cooldown refuses the resend: the first code stays the phone's code.
+      const again = await p
+        .check(phone, freshClient(), store.admittedPut(phone.e164, "b".repeat(64), 60, code()))
+        .catch((e: unknown) => e);
+      expect((again as LoginError).reason).toBe("OTP_COOLDOWN");
+      // Over its IP limit (2), the client's third send is refused: the new phone gets no key at all.
+      await p.check(phones.parse(uniquePhone()), c, nothing);
+      const fresh = phones.parse(uniquePhone());
+      const over = await p
+        .check(fresh, c, store.admittedPut(fresh.e164, "c".repeat(64), 60, code()))
+        .catch((e: unknown) => e);
+      expect((over as LoginError).reason).toBe("RATE_LIMIT_IP");
+      expect(await client.exists(`otp:{${fresh.e164}}`, `vers:{${fresh.e164}}`)).toBe(0);
+      expect(await store.verify(phone.e164, "b".repeat(64), 3)).toMatchObject({ kind: "wrong" });
+      expect(await store.verify(phone.e164, "a".repeat(64), 3)).toMatchObject({ kind: "ok" });
+    });
+
+    it("a put that fails inside the script gives back what the send counted and throws its error", async () => {
+      const made = recording(limitFactory(client));
+      const p = new SendPolicy(settings, made.make, decide, quiet);
+      const phone = phones.parse(uniquePhone());
+      // The phone's code key holding a string: the put's HMGET fails (WRONGTYPE), after the counting.
+      await client.set(`otp:{${phone.e164}}`, "not a hash", "EX", 60);
+      const before = await counters(made.made, [phone.e164]);
+      const err = await p
+        .check(phone, freshClient(), store.admittedPut(phone.e164, "a".repeat(64), 60, code()))
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(err).not.toBeInstanceOf(LoginError);
+      expect(String(err)).toMatch(/WRONGTYPE/);
+      // Shared counters (the country's, the budget) carry earlier tests' sends: unchanged, not zero.
+      expect(await counters(made.made, [phone.e164])).toEqual(before);
+      await client.del(`otp:{${phone.e164}}`);
+    });
   });
 
   integritySuite("Redis", () => ({

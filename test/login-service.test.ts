@@ -6,7 +6,7 @@ import { StoreUnavailableError } from "../src/login/failures.js";
 import { type LoginDeps, LoginService } from "../src/login/login-service.js";
 import { newUser, type User } from "../src/login/model.js";
 import type { AbuseGuard, LoginLog, SmsMessage, UserStore } from "../src/login/ports.js";
-import { LoginError } from "../src/login/reasons.js";
+import { LoginError, rateLimitPhone } from "../src/login/reasons.js";
 import { MemoryOtpStore } from "../src/otp/memory-store.js";
 import { PhoneNormalizer } from "../src/phone/normalize.js";
 import { routes } from "../src/rpc/routes.js";
@@ -37,7 +37,10 @@ function recordingLog(): LoginLog & { lines: Line[] } {
 }
 
 const openGuard: AbuseGuard = {
-  beforeSend: async () => ({ cancel: async () => {} }),
+  beforeSend: async (_phone, _client, then) => ({
+    permit: { cancel: async () => {} },
+    written: await then.run(),
+  }),
   beforeTestNumberSend: async () => {},
   beforeReroute: async () => ({ cancel: async () => {} }),
   beforeVerify: async () => {},
@@ -123,11 +126,14 @@ describe("LoginService with fakes of its ports", () => {
     let cancelled = 0;
     const guard: AbuseGuard = {
       ...openGuard,
-      beforeSend: async () => ({
-        cancel: async () => {
-          cancelled += 1;
-          throw new StoreUnavailableError("redis: Connection is closed.");
+      beforeSend: async (_phone, _client, then) => ({
+        permit: {
+          cancel: async () => {
+            cancelled += 1;
+            throw new StoreUnavailableError("redis: Connection is closed.");
+          },
         },
+        written: await then.run(),
       }),
     };
     const codes = new MemoryOtpStore();
@@ -138,25 +144,42 @@ describe("LoginService with fakes of its ports", () => {
     expect(await codes.verify(PHONE, "anything", 3)).toEqual({ kind: "missing" });
   });
 
-  it("a store that cannot answer is STORE_UNAVAILABLE and the limits are given back", async () => {
-    let cancelled = 0;
+  it("a store that cannot answer is STORE_UNAVAILABLE, and the send's write was the guard's to run", async () => {
+    let ran = 0;
     const guard: AbuseGuard = {
       ...openGuard,
-      beforeSend: async () => ({
-        cancel: async () => {
-          cancelled += 1;
-        },
-      }),
+      // The guard runs the code's put only once the send is admitted (SendPolicy gives back what it counted
+      // when the put fails: test/send-policy.test.ts).
+      beforeSend: async (_phone, _client, then) => {
+        ran += 1;
+        return { permit: { cancel: async () => {} }, written: await then.run() };
+      },
     };
     const codes = new MemoryOtpStore();
     codes.put = async () => Promise.reject(new StoreUnavailableError("redis: Command timed out"));
     const { login, log } = await kernel({ guard, codes });
     const err = await refusal(login.sendOtp(PHONE, client));
     expect(err).toMatchObject({ reason: "STORE_UNAVAILABLE", kind: "unavailable" });
-    expect(cancelled).toBe(1);
+    expect(ran).toBe(1);
     expect(log.lines).toContainEqual(
       expect.objectContaining({ level: "error", message: "store unavailable: redis: Command timed out" }),
     );
+  });
+
+  it("a refused send stores no code", async () => {
+    const guard: AbuseGuard = {
+      ...openGuard,
+      beforeSend: async () => Promise.reject(rateLimitPhone(30_000)),
+    };
+    const codes = new MemoryOtpStore();
+    let puts = 0;
+    codes.put = async () => {
+      puts += 1;
+      return { verificationId: "v", expiresAtMs: 0 };
+    };
+    const { login } = await kernel({ guard, codes });
+    expect((await refusal(login.sendOtp(PHONE, client))).reason).toBe("RATE_LIMIT_PHONE");
+    expect(puts).toBe(0);
   });
 
   it("anything else a store throws is a bug: INTERNAL with an error id, never an outage", async () => {

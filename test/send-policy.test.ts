@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import type { Logger } from "../src/log.js";
+import type { AdmittedWrite } from "../src/login/ports.js";
 import { inWords, LoginError } from "../src/login/reasons.js";
 import { PhoneNormalizer } from "../src/phone/normalize.js";
 import type { LimitSettings } from "../src/ratelimit/config.js";
@@ -8,6 +9,9 @@ import { limitFactory } from "../src/ratelimit/limit.js";
 import { memorySendDecision } from "../src/ratelimit/send-decision.js";
 import { SendPolicy } from "../src/ratelimit/send-policy.js";
 import { uniquePhone } from "./support/capture-sms.js";
+
+/** A send's write that writes nothing: these tests are about the limits alone. */
+const nothing: AdmittedWrite<void> = { run: async () => {} };
 
 const phoneOf = (e164: string) => new PhoneNormalizer("IN").parse(e164);
 
@@ -47,10 +51,10 @@ describe("SendPolicy", () => {
       () => now,
     );
     const client = { ip: "192.0.2.1" };
-    await policy.check(phoneOf(uniquePhone()), client);
-    await policy.check(phoneOf(uniquePhone()), client);
+    await policy.check(phoneOf(uniquePhone()), client, nothing);
+    await policy.check(phoneOf(uniquePhone()), client, nothing);
     for (let i = 0; i < 5; i++) {
-      const err = await policy.check(phoneOf(uniquePhone()), client).catch((e: unknown) => e);
+      const err = await policy.check(phoneOf(uniquePhone()), client, nothing).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(LoginError);
       expect((err as LoginError).reason).toBe("SMS_BUDGET_EXHAUSTED");
     }
@@ -58,7 +62,7 @@ describe("SendPolicy", () => {
     expect(errors[0]).toMatch(/SMS budget exhausted \(SMS_MAX_PER_HOUR\)/);
     // Past the window the policy's own clock allows one more report (the limiter's window is real time).
     now += 3600_000;
-    await policy.check(phoneOf(uniquePhone()), client).catch(() => undefined);
+    await policy.check(phoneOf(uniquePhone()), client, nothing).catch(() => undefined);
     expect(errors).toHaveLength(2);
   });
 
@@ -77,18 +81,41 @@ describe("SendPolicy", () => {
       log,
     );
     const client = { ip: "192.0.2.2" };
-    const permit = await policy.check(phoneOf(uniquePhone()), client);
+    const { permit } = await policy.check(phoneOf(uniquePhone()), client, nothing);
     await permit.cancel();
     // The budget of 1 is free again...
-    await policy.check(phoneOf(uniquePhone()), client);
+    await policy.check(phoneOf(uniquePhone()), client, nothing);
     // ...but the client's first request still counts: a third one exceeds its 2.
-    const err = (await policy.check(phoneOf(uniquePhone()), client).catch((e: unknown) => e)) as LoginError;
+    const err = (await policy
+      .check(phoneOf(uniquePhone()), client, nothing)
+      .catch((e: unknown) => e)) as LoginError;
     expect(err.reason).toBe("RATE_LIMIT_IP");
     expect(err.retryAfterSeconds).toBeGreaterThan(3600);
     const other = (await policy
-      .check(phoneOf(uniquePhone()), { ip: "192.0.2.3" })
+      .check(phoneOf(uniquePhone()), { ip: "192.0.2.3" }, nothing)
       .catch((e: unknown) => e)) as LoginError;
     expect(other.reason).toBe("SMS_BUDGET_EXHAUSTED");
+  });
+
+  it("a write that fails after the send was admitted gives the SMS points back, not the client's, and throws", async () => {
+    const { log } = recordingLog();
+    const policy = new SendPolicy(
+      limits({ SMS_MAX_PER_HOUR: "1", RATE_LIMIT_IP_POINTS: "2", RATE_LIMIT_IP_DURATION_SECONDS: "7200" }),
+      limitFactory(undefined),
+      memorySendDecision(async () => 0),
+      log,
+    );
+    const client = { ip: "192.0.2.4" };
+    const lost = new Error("the put was lost");
+    const failing: AdmittedWrite<never> = { run: async () => Promise.reject(lost) };
+    expect(await policy.check(phoneOf(uniquePhone()), client, failing).catch((e: unknown) => e)).toBe(lost);
+    // The budget of 1 is free again; the client's first request still counted (its third is over 2).
+    const { written } = await policy.check(phoneOf(uniquePhone()), client, { run: async () => "stored" });
+    expect(written).toBe("stored");
+    const err = (await policy
+      .check(phoneOf(uniquePhone()), client, nothing)
+      .catch((e: unknown) => e)) as LoginError;
+    expect(err.reason).toBe("RATE_LIMIT_IP");
   });
 
   it("says when to retry in words", () => {

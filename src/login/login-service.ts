@@ -18,6 +18,7 @@ import {
   type FailureLock,
   type LoginEvents,
   type LoginLog,
+  type NewCode,
   noAuditLog,
   noLoginEvents,
   type OtpStore,
@@ -156,19 +157,20 @@ export class LoginService {
     const e164 = phone.e164;
     const masked = maskedPhone(phone);
     const testCode = settings.testNumbers?.get(e164);
-    // Limits first: a refused request costs no SMS and leaves the phone's current code alone.
-    const permit =
-      testCode === undefined
-        ? await this.#limited(guard.beforeSend(phone, client), log)
-        : await this.#limited(guard.beforeTestNumberSend(client), log).then(() => NO_PERMIT);
     const code = testCode ?? generateCode(settings.codeLength);
     const digest = codeDigest(settings.codeSecret, e164, code);
+    // Limits first: a refused request costs no SMS and leaves the phone's current code alone. The code is
+    // stored only once the send is admitted, by the guard, in the decision's own step where it can (one round
+    // trip); a code drawn for a refused send is never stored.
+    let permit: SendPermit;
     let filed: PutResult;
-    try {
+    if (testCode === undefined) {
+      const put = codes.admittedPut(e164, digest, settings.codeTtlSeconds, this.#newCode(masked));
+      ({ permit, written: filed } = await this.#limited(guard.beforeSend(phone, client, put), log));
+    } else {
+      await this.#limited(guard.beforeTestNumberSend(client), log);
+      permit = NO_PERMIT;
       filed = await storeCall(this.#put(phone, digest), log);
-    } catch (err) {
-      await permit.cancel().catch((e: unknown) => log.warn({ err: e }, "could not refund the send limits"));
-      throw err;
     }
     const audit: AuditEntry = {
       event: "otp.sent",
@@ -258,13 +260,18 @@ export class LoginService {
   }
 
   #put(phone: Phone, digest: string): Promise<PutResult> {
-    const { settings } = this.deps;
-    return this.deps.codes.put(phone.e164, digest, settings.codeTtlSeconds, {
+    const code = this.#newCode(maskedPhone(phone));
+    return this.deps.codes.put(phone.e164, digest, this.deps.settings.codeTtlSeconds, code);
+  }
+
+  /** `masked`: the phone as `maskedPhone` shows it, for the verification's record. */
+  #newCode(masked: string): NewCode {
+    return {
       verificationId: newVerificationId(),
-      maxAttempts: settings.maxAttempts,
+      maxAttempts: this.deps.settings.maxAttempts,
       retentionSeconds: this.#retention(),
-      maskedPhone: maskedPhone(phone),
-    });
+      maskedPhone: masked,
+    };
   }
 
   #retention(): number {

@@ -87,6 +87,11 @@ export interface OtpStore {
    */
   put(phone: string, digest: string, ttlSeconds: number, code: NewCode): Promise<PutResult>;
   /**
+   * The same `put`, for `AbuseGuard.beforeSend` to run only once the send is admitted: in the decision's own
+   * step when both live on one store (a Redis store's script is folded into the decision's), else after it.
+   */
+  admittedPut(phone: string, digest: string, ttlSeconds: number, code: NewCode): AdmittedWrite<PutResult>;
+  /**
    * Checks the lock, counts one attempt and compares; consumes the code on a match. `client` (the key the
    * limits know the asker by, `AbuseGuard.clientKey`) has its own failures on the phone counted: a locked
    * phone still lets a client that never failed on it try, so guesses from elsewhere cannot lock its owner
@@ -382,8 +387,13 @@ export interface SmsSender {
 export interface AbuseGuard {
   /** The key a client is known by to the limits (an IPv6 client by its /64), for per-client failure counts. */
   clientKey(client: Client): string;
-  /** Decides every send limit before the code is touched; resolves with what the send was counted under. */
-  beforeSend(phone: Phone, client: Client): Promise<SendPermit>;
+  /**
+   * Decides every send limit and, only when the send is admitted, runs `then` (the code's put): in the same
+   * step as the decision where the store allows it, so one round trip and no window between the two. Resolves
+   * with what the send was counted under and what `then` returned; when `then` fails, what was counted is
+   * given back before its error is thrown.
+   */
+  beforeSend<T>(phone: Phone, client: Client, then: AdmittedWrite<T>): Promise<Admitted<T>>;
   /**
    * A send to a configured test number: only the client's own limit applies (nothing goes to a provider, so
    * the phone's and the SMS caps have nothing to protect).
@@ -403,6 +413,20 @@ export interface AbuseGuard {
 export interface SendPermit {
   /** The code was not sent after all: gives back what was counted for the SMS. */
   cancel(): Promise<void>;
+}
+
+/**
+ * A store write that must happen only if a send is admitted. Any guard can `run` it after deciding; a guard
+ * on the same store as the write may instead recognise it and do it inside its decision.
+ */
+export interface AdmittedWrite<T> {
+  run(): Promise<T>;
+}
+
+/** An admitted send: what it was counted under, and what its write returned. */
+export interface Admitted<T> {
+  readonly permit: SendPermit;
+  readonly written: T;
 }
 
 // ---- events and logs -----------------------------------------------------------------------------------

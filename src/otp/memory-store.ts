@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import type {
+  AdmittedWrite,
   DeliveryReceipt,
   FailureLock,
   NewCode,
@@ -73,6 +74,10 @@ export class MemoryOtpStore implements OtpStore, VerificationStore {
   /** Entries held, expired ones not yet dropped included. */
   get size(): number {
     return this.#codes.size;
+  }
+
+  admittedPut(phone: string, digest: string, ttlSeconds: number, code: NewCode): AdmittedWrite<PutResult> {
+    return { run: () => this.put(phone, digest, ttlSeconds, code) };
   }
 
   async put(phone: string, digest: string, ttlSeconds: number, code: NewCode): Promise<PutResult> {

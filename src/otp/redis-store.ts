@@ -12,6 +12,7 @@ import type {
 } from "../login/ports.js";
 import { isCluster, type RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
+import { type LuaScript, ScriptWrite } from "../redis/script-write.js";
 import { checkLock } from "./lock.js";
 import { parseRecord } from "./verification-record.js";
 
@@ -82,6 +83,13 @@ redis.call('HSET', KEYS[2], id, cjson.encode(rec))
 redis.call('PEXPIREAT', KEYS[2], exp + keep)
 return {id, exp}
 `;
+
+const PUT_SCRIPT: LuaScript = { name: "otpPut", lua: PUT };
+
+function parsePut(reply: unknown): PutResult {
+  const [verificationId, expiresAtMs] = reply as [string, number];
+  return { verificationId, expiresAtMs };
+}
 
 // The lock is checked before anything else, so a locked phone learns nothing, not even whether a code exists.
 // The attempt is counted before anything is compared, so a burst of guesses cannot outrun the limit; a match
@@ -345,7 +353,7 @@ export class RedisOtpStore implements OtpStore, VerificationStore {
   readonly #detached = AsyncLocalStorage.snapshot();
 
   constructor(redis: RedisClient) {
-    redis.defineCommand("otpPut", { numberOfKeys: 2, lua: PUT });
+    redis.defineCommand(PUT_SCRIPT.name, { numberOfKeys: 2, lua: PUT_SCRIPT.lua });
     redis.defineCommand("otpVerify", { numberOfKeys: 5, lua: VERIFY });
     redis.defineCommand("otpDiscard", { numberOfKeys: 2, lua: DISCARD });
     redis.defineCommand("otpCancel", { numberOfKeys: 2, lua: CANCEL });
@@ -358,23 +366,36 @@ export class RedisOtpStore implements OtpStore, VerificationStore {
   }
 
   async put(phone: string, digest: string, ttlSeconds: number, code: NewCode): Promise<PutResult> {
+    return this.admittedPut(phone, digest, ttlSeconds, code).run();
+  }
+
+  /** The put as a script the single-Redis send decision folds into its own (see ScriptWrite). */
+  admittedPut(phone: string, digest: string, ttlSeconds: number, code: NewCode): ScriptWrite<PutResult> {
     // EXPIRE would reject a fraction and silently delete on 0: refuse both here, as the memory store does.
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
       throw new RangeError(`ttlSeconds must be a whole number >= 1, got ${ttlSeconds}`);
     }
-    const [verificationId, expiresAtMs] = await redisCall(
-      this.#redis.otpPut(
-        key(phone),
-        recordsKey(phone),
-        digest,
-        ttlSeconds,
-        code.verificationId,
-        code.maxAttempts,
-        code.retentionSeconds,
-        code.maskedPhone,
-      ),
+    const k = key(phone);
+    const r = recordsKey(phone);
+    const { verificationId, maxAttempts, retentionSeconds, maskedPhone } = code;
+    return new ScriptWrite(
+      this.#redis,
+      PUT_SCRIPT,
+      [k, r],
+      [digest, ttlSeconds, verificationId, maxAttempts, retentionSeconds, maskedPhone],
+      parsePut,
+      () =>
+        this.#redis.otpPut(
+          k,
+          r,
+          digest,
+          ttlSeconds,
+          verificationId,
+          maxAttempts,
+          retentionSeconds,
+          maskedPhone,
+        ),
     );
-    return { verificationId, expiresAtMs };
   }
 
   async verify(

@@ -1,6 +1,6 @@
 import type { Logger } from "../log.js";
 import type { Client, Phone } from "../login/model.js";
-import type { AbuseGuard, SendPermit } from "../login/ports.js";
+import type { AbuseGuard, Admitted, AdmittedWrite, SendPermit } from "../login/ports.js";
 import { isCluster, type RedisClient } from "../redis/client.js";
 import { clusterSendDecision } from "./cluster-send-decision.js";
 import type { LimitSettings } from "./config.js";
@@ -54,8 +54,8 @@ export class RateLimitGuard implements AbuseGuard {
     return ipKey(client.ip);
   }
 
-  beforeSend(phone: Phone, client: Client): Promise<SendPermit> {
-    return this.#send.check(phone, client, this.#exempt(client));
+  beforeSend<T>(phone: Phone, client: Client, then: AdmittedWrite<T>): Promise<Admitted<T>> {
+    return this.#send.check(phone, client, then, this.#exempt(client));
   }
 
   beforeTestNumberSend(client: Client): Promise<void> {

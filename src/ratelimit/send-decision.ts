@@ -1,6 +1,8 @@
+import type { AdmittedWrite } from "../login/ports.js";
 import { phoneLocked } from "../login/reasons.js";
 import type { RedisClient } from "../redis/client.js";
-import { redisCall } from "../redis/errors.js";
+import { classifyRedisError, redisCall } from "../redis/errors.js";
+import { ScriptWrite } from "../redis/script-write.js";
 import { byLongestWait, type Check, type Refusal, refund } from "./checks.js";
 
 /**
@@ -15,6 +17,8 @@ export interface SendAsk {
   readonly sms: readonly Check[];
   /** The phone's failure lock, when the lock is on: refuses a client that has failed on this phone. */
   readonly lock?: { readonly phone: string; readonly client: string } | undefined;
+  /** What an admitted send writes: a decision that can do it in its own step does, and says so (`written`). */
+  readonly then?: AdmittedWrite<unknown> | undefined;
 }
 
 /** What a decision found: the refusals, longest wait first; none means every SMS counter was counted. */
@@ -22,6 +26,11 @@ export interface Decided {
   readonly refusals: Refusal[];
   /** Gives back what a passed send counted, when its code cannot be stored or sent. */
   giveBack(): Promise<void>;
+  /**
+   * When the decision admitted the send and did `then` itself: its result, or its error (what was counted is
+   * then still counted, for the caller to give back).
+   */
+  readonly written?: { readonly value: unknown } | { readonly error: unknown } | undefined;
 }
 
 /** Decides a send. */
@@ -91,23 +100,99 @@ for i = requests + 1, counters do incr(i) end
 return waits
 `;
 
-interface DecideCommand {
-  rlSendDecide(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
+/**
+ * DECIDE, then a store's script when every wait is zero (the send is admitted), in one script. Each runs as a
+ * function whose KEYS and ARGV are its own share of the call's: KEYS are DECIDE's, then the write's; ARGV[1]
+ * and ARGV[2] count DECIDE's keys and arguments, then come DECIDE's arguments, then the write's. Returns
+ * {waits} when refused, {waits, 1, the write's reply} when admitted, {waits, 0, the error} when admitted and
+ * the write failed (caught, so the caller learns that the counters were counted and gives them back). Refused
+ * is any positive wait, as `refusalsOf` reads it, so the write happens exactly when the caller sees no refusal.
+ */
+function decideThen(writeLua: string): string {
+  return `
+local function decide(KEYS, ARGV)
+${DECIDE}
+end
+local function write(KEYS, ARGV)
+${writeLua}
+end
+local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local dk, wk, da, wa = {}, {}, {}, {}
+for i = 1, #KEYS do
+  if i <= nk then dk[i] = KEYS[i] else wk[i - nk] = KEYS[i] end
+end
+for i = 3, #ARGV do
+  if i - 2 <= na then da[i - 2] = ARGV[i] else wa[i - 2 - na] = ARGV[i] end
+end
+local waits = decide(dk, da)
+for i = 1, #waits do
+  if waits[i] > 0 then return {waits} end
+end
+local ok, reply = pcall(write, wk, wa)
+if ok then return {waits, 1, reply} end
+return {waits, 0, type(reply) == 'table' and reply.err or tostring(reply)}
+`;
 }
 
-/** The decision on Redis: one script call, so one command in the send's first round trip. */
+type ScriptCall = (numberOfKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
+type FoldedName = `rlSendDecideThen_${string}`;
+
+/** The scripts as `defineCommand` installs them. */
+interface DecideCommands {
+  rlSendDecide(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
+  [folded: FoldedName]: ScriptCall;
+}
+
+/**
+ * The decision on Redis: one script call, so one command in the send's first round trip. An admitted send's
+ * write that is a script on the same client (the code's put, `ScriptWrite`) runs inside that call
+ * (`decideThen`): one command and one round trip for the decision and the put together.
+ */
 export function redisSendDecision(redis: RedisClient, lockKeys: LockKeys): SendDecision {
   redis.defineCommand("rlSendDecide", { lua: DECIDE });
-  const run = redis as RedisClient & DecideCommand;
+  const run = redis as RedisClient & DecideCommands;
+  // One folded script per write script, defined the first time a write of it comes.
+  const folded = new Map<string, ScriptCall>();
+  const foldedCall = (write: ScriptWrite<unknown>): ScriptCall => {
+    let call = folded.get(write.script.name);
+    if (!call) {
+      const name: FoldedName = `rlSendDecideThen_${write.script.name}`;
+      redis.defineCommand(name, { lua: decideThen(write.script.lua) });
+      const method = run[name];
+      if (!method) throw new Error(`${name} was not defined`);
+      call = method.bind(run);
+      folded.set(write.script.name, call);
+    }
+    return call;
+  };
   return async (ask) => {
     const checks = [...ask.requests, ...ask.sms];
     const keys = checks.map((c) => c.limit.storeKey(c.key));
     if (ask.lock) keys.push(...lockKeys(ask.lock.phone, ask.lock.client));
-    const args = checks.flatMap((c) => [c.limit.spec.points, c.limit.spec.durationSeconds]);
-    const waits = await redisCall(
-      run.rlSendDecide(keys.length, ...keys, ask.requests.length, ask.lock ? "1" : "0", ...args),
-    );
-    return { refusals: refusalsOf(checks, waits), giveBack: () => refund(ask.sms) };
+    const args: (string | number)[] = [ask.requests.length, ask.lock ? "1" : "0"];
+    for (const c of checks) args.push(c.limit.spec.points, c.limit.spec.durationSeconds);
+    const giveBack = () => refund(ask.sms);
+    const then = ask.then instanceof ScriptWrite && ask.then.redis === redis ? ask.then : undefined;
+    if (!then) {
+      const waits = await redisCall(run.rlSendDecide(keys.length, ...keys, ...args));
+      return { refusals: refusalsOf(checks, waits), giveBack };
+    }
+    const [waits, ok, reply] = (await redisCall(
+      foldedCall(then)(
+        keys.length + then.keys.length,
+        ...keys,
+        ...then.keys,
+        keys.length,
+        args.length,
+        ...args,
+        ...then.args,
+      ),
+    )) as [number[], 0 | 1 | undefined, unknown];
+    const refusals = refusalsOf(checks, waits);
+    if (refusals.length > 0) return { refusals, giveBack };
+    if (ok !== 1)
+      return { refusals, giveBack, written: { error: classifyRedisError(new Error(String(reply))) } };
+    return { refusals, giveBack, written: { value: then.parse(reply) } };
   };
 }
 

@@ -1,6 +1,6 @@
 import type { Logger } from "../log.js";
 import type { Client, Phone } from "../login/model.js";
-import type { SendPermit } from "../login/ports.js";
+import type { Admitted, AdmittedWrite, SendPermit } from "../login/ports.js";
 import {
   countryNotAllowed,
   invalidPhone,
@@ -75,7 +75,7 @@ export class SendPolicy {
    * @param exempt the caller skips the limits on asking (per IP, per phone, the cooldown): a person on this
    * machine while nothing real is sent. The SMS-pumping caps, the destination rules and the lock still apply.
    */
-  async check(phone: Phone, client: Client, exempt = false): Promise<SendPermit> {
+  async check<T>(phone: Phone, client: Client, then: AdmittedWrite<T>, exempt = false): Promise<Admitted<T>> {
     const destination = destinationOf(phone);
     if (this.#allowed.size > 0 && !(destination.country && this.#allowed.has(destination.country))) {
       throw countryNotAllowed(destination.country ?? `+${destination.callingCode}`);
@@ -103,16 +103,29 @@ export class SendPolicy {
     add(sms, this.#country, destination.callingCode, smsCountryLimit, true);
     add(sms, this.#global, "all", smsBudgetExhausted, true);
 
-    const { refusals, giveBack } = await this.decide({
+    const { refusals, giveBack, written } = await this.decide({
       requests,
       sms,
       lock: this.#lockOn ? { phone: phone.e164, client: clientKey } : undefined,
+      then,
     });
     const budget = refusals.find((r) => r.limit !== undefined && r.limit === this.#global);
     if (budget) this.#reportBudget(budget.retryAfterMs, client.requestId);
     const refusal = refusals[0];
     if (refusal) throw refusalError(refusal);
-    return { cancel: giveBack };
+    const permit = { cancel: giveBack };
+    if (written && "value" in written) return { permit, written: written.value as T };
+    // The decision could not do the write in its own step (memory, a cluster), so it follows; if it fails
+    // either way, the send never happened and what was counted for it is given back.
+    try {
+      if (written) throw written.error;
+      return { permit, written: await then.run() };
+    } catch (err) {
+      await giveBack().catch((e: unknown) =>
+        this.log.warn({ ...reqIdField(client.requestId), err: e }, "could not refund the send limits"),
+      );
+      throw err;
+    }
   }
 
   /** A send to a test number: the client's own limit only, decided the same way. */
