@@ -385,7 +385,7 @@ describeWithRedis("with Redis", (redis) => {
       return n;
     }
 
-    it("SendOtp waits on 1 round trip (the put rides in the decision's script), VerifyOtp of a known user on 3", async () => {
+    it("SendOtp waits on 1 round trip, VerifyOtp of a known user on 2: each store script rides in its limit's", async () => {
       const login = s.app.login;
       const client = uniqueClient();
       // The first login loads the scripts (EVAL once per connection) and creates the user; the round trips
@@ -396,10 +396,10 @@ describeWithRedis("with Redis", (redis) => {
       // Lift the cooldown that login started (the user must stay, so no fresh store).
       await redis.client().del(`rl:send-cooldown:${phone}`);
       expect(await roundTripsDuring(() => login.sendOtp(phone, client))).toBe(1);
-      expect(await roundTripsDuring(() => login.verifyOtp(phone, s.sms.lastCode(phone), client))).toBe(3);
+      expect(await roundTripsDuring(() => login.verifyOtp(phone, s.sms.lastCode(phone), client))).toBe(2);
     });
 
-    it("a first login (a new user) also waits on 3: the user is created in the session's round trip", async () => {
+    it("a first login (a new user) also waits on 2: the user is created in the session's round trip", async () => {
       const login = s.app.login;
       const client = uniqueClient();
       // Warm: scripts loaded and this process's block of user ids reserved by an earlier first login.
@@ -412,7 +412,7 @@ describeWithRedis("with Redis", (redis) => {
       const trips = await roundTripsDuring(async () => {
         session = await login.verifyOtp(phone, s.sms.lastCode(phone), client);
       });
-      expect(trips).toBe(3);
+      expect(trips).toBe(2);
       // The session stored in that same round trip belongs to the user created in it.
       expect(session?.user.phone).toBe(phone);
       const rotated = await login.refresh(session?.refreshToken ?? "");

@@ -13,6 +13,7 @@ import type { LimitSettings } from "../src/ratelimit/config.js";
 import { type Limit, type LimitFactory, limitFactory } from "../src/ratelimit/limit.js";
 import { memorySendDecision, redisSendDecision, type SendDecision } from "../src/ratelimit/send-decision.js";
 import { SendPolicy } from "../src/ratelimit/send-policy.js";
+import { VerifyPolicy } from "../src/ratelimit/verify-policy.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { describeWithRedis } from "./support/redis.js";
 
@@ -280,6 +281,46 @@ describeWithRedis("on Redis", (redis) => {
       // Shared counters (the country's, the budget) carry earlier tests' sends: unchanged, not zero.
       expect(await counters(made.made, [phone.e164])).toEqual(before);
       await client.del(`otp:{${phone.e164}}`);
+    });
+  });
+
+  describe("a verify's code check, run by its limit's own script", () => {
+    const verifySettings: LimitSettings = { ...settings, ipVerify: { points: 2, durationSeconds: 3600 } };
+    const digest = "d".repeat(64);
+    const stored = async () => {
+      const store = new RedisOtpStore(client);
+      const phone = uniquePhone();
+      await store.put(phone, digest, 60, {
+        verificationId: newVerificationId(),
+        maxAttempts: 5,
+        retentionSeconds: 60,
+        maskedPhone: "+91******0000",
+      });
+      return { store, phone };
+    };
+
+    it("one command for the limit and the check; over the limit, the code's attempts are untouched", async () => {
+      const { store, phone } = await stored();
+      const policy = new VerifyPolicy(verifySettings, limitFactory(client), decide);
+      const c = freshClient();
+      const sent = vi.spyOn(client, "sendCommand");
+      try {
+        expect(await policy.check(c, store.admittedVerify(phone, "wrong", 5))).toMatchObject({
+          kind: "wrong",
+        });
+        expect(sent.mock.calls).toHaveLength(1);
+      } finally {
+        sent.mockRestore();
+      }
+      expect(await client.hget(`otp:{${phone}}`, "a")).toBe("1");
+      await policy.check(c, store.admittedVerify(phone, "wrong", 5));
+      const over = await policy.check(c, store.admittedVerify(phone, digest, 5)).catch((e: unknown) => e);
+      expect((over as LoginError).reason).toBe("RATE_LIMIT_IP");
+      // The refused check never reached the code: two attempts counted, and the right code still works.
+      expect(await client.hget(`otp:{${phone}}`, "a")).toBe("2");
+      expect(await policy.check(freshClient(), store.admittedVerify(phone, digest, 5))).toMatchObject({
+        kind: "ok",
+      });
     });
   });
 

@@ -43,7 +43,7 @@ const openGuard: AbuseGuard = {
   }),
   beforeTestNumberSend: async () => {},
   beforeReroute: async () => ({ cancel: async () => {} }),
-  beforeVerify: async () => {},
+  beforeVerify: async (_phone, _client, then) => then.run(),
   afterLogin: async () => {},
   clientKey: (c) => c.ip,
 };

@@ -328,27 +328,26 @@ export class LoginService {
     if (!isCodeShaped(code, settings.codeLength)) throw invalidOtpFormat(settings.codeLength);
     const wanted = opts.verificationId?.trim() ?? "";
     if (wanted !== "" && !isVerificationId(wanted)) throw verificationNotFound();
-    await this.#limited(guard.beforeVerify(phone, client), log);
     const digest = codeDigest(settings.codeSecret, e164, code);
     const digests = settings.previousCodeSecret
       ? [digest, codeDigest(settings.previousCodeSecret, e164, code)]
       : digest;
-    // Independent commands go out together (both in flight before either reply): the user lookup rides along
-    // with the verification in the same round trip, and is simply unused when the code is wrong.
-    const [outcome, existing] = await storeCall(
-      Promise.all([
-        codes.verify(
-          e164,
-          digests,
-          settings.maxAttempts,
-          settings.failureLock,
-          guard.clientKey(client),
-          wanted === "" ? undefined : wanted,
-        ),
-        users.findByPhone(e164),
-      ]),
-      log,
+    // The limit first; the code is checked only once the limit admits the request, by the guard, in the
+    // decision's own step where it can. Independent commands go out together (both in flight before either
+    // reply): the user lookup rides along in the same round trip, and is simply unused when the code is wrong
+    // or the limit refuses.
+    const check = codes.admittedVerify(
+      e164,
+      digests,
+      settings.maxAttempts,
+      settings.failureLock,
+      guard.clientKey(client),
+      wanted === "" ? undefined : wanted,
     );
+    const [outcome, existing] = await Promise.all([
+      this.#limited(guard.beforeVerify(phone, client, check), log),
+      storeCall(users.findByPhone(e164), log),
+    ]);
     // Appended in the round trip that follows (the session's), or after a refusal is answered: never waited on.
     const checked = (reason: string, vid?: string): AuditEntry => ({
       event: "otp.checked",

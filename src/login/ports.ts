@@ -110,6 +110,15 @@ export interface OtpStore {
     client?: string,
     verificationId?: string,
   ): Promise<VerifyOutcome>;
+  /** The same `verify`, for `AbuseGuard.beforeVerify` to run only once the check is admitted (see `admittedPut`). */
+  admittedVerify(
+    phone: string,
+    digest: string | readonly string[],
+    maxAttempts: number,
+    lock?: FailureLock,
+    client?: string,
+    verificationId?: string,
+  ): AdmittedWrite<VerifyOutcome>;
   /**
    * Milliseconds until the phone's failure lock ends for this client: 0 when it is not locked, or when the
    * client has never failed on it. Without a client, for everyone.
@@ -404,8 +413,11 @@ export interface AbuseGuard {
    * apply (the cooldown does not: it paces people pressing "resend", and this is no one's request).
    */
   beforeReroute(phone: Phone): Promise<SendPermit>;
-  /** Decides the verify limits before the code is touched. */
-  beforeVerify(phone: Phone, client: Client): Promise<void>;
+  /**
+   * Decides the verify limits and, only when the check is admitted, runs `then` (the code's check), in the
+   * decision's own step where the store allows it, as `beforeSend` does; resolves with what `then` returned.
+   */
+  beforeVerify<T>(phone: Phone, client: Client, then: AdmittedWrite<T>): Promise<T>;
   /** A login succeeded: the client has shown it is a real user, so its send and verify are given back. */
   afterLogin(phone: Phone, client: Client): Promise<void>;
 }

@@ -124,6 +124,17 @@ export class MemoryOtpStore implements OtpStore, VerificationStore {
     return { verificationId: id, expiresAtMs: expiresAt };
   }
 
+  admittedVerify(
+    phone: string,
+    digest: string | readonly string[],
+    maxAttempts: number,
+    lock: FailureLock = NO_LOCK,
+    client?: string,
+    verificationId?: string,
+  ): AdmittedWrite<VerifyOutcome> {
+    return { run: () => this.verify(phone, digest, maxAttempts, lock, client, verificationId) };
+  }
+
   async verify(
     phone: string,
     digest: string | readonly string[],

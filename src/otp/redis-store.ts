@@ -296,6 +296,27 @@ const LOCKED = -4;
 const NOT_FOUND = -5;
 const NO_LOCK: FailureLock = { maxFailures: 0, lockSeconds: 1 };
 
+const VERIFY_SCRIPT: LuaScript = { name: "otpVerify", lua: VERIFY };
+
+function parseVerify(reply: unknown): VerifyOutcome {
+  const [result, n, vid, lockedNow] = reply as [number, number, string, number];
+  const id = vid === "" ? undefined : vid;
+  switch (result) {
+    case OK:
+      return { kind: "ok", verificationId: id };
+    case MISSING:
+      return { kind: "missing" };
+    case EXHAUSTED:
+      return { kind: "exhausted", verificationId: id };
+    case LOCKED:
+      return { kind: "locked", retryAfterMs: n };
+    case NOT_FOUND:
+      return { kind: "not_found" };
+    default:
+      return { kind: "wrong", attemptsLeft: result, verificationId: id, locked: lockedNow === 1 };
+  }
+}
+
 /** The scripts as `defineCommand` installs them: each call is one EVALSHA (EVAL once after a SCRIPT FLUSH). */
 interface OtpCommands {
   otpPut(
@@ -354,7 +375,7 @@ export class RedisOtpStore implements OtpStore, VerificationStore {
 
   constructor(redis: RedisClient) {
     redis.defineCommand(PUT_SCRIPT.name, { numberOfKeys: 2, lua: PUT_SCRIPT.lua });
-    redis.defineCommand("otpVerify", { numberOfKeys: 5, lua: VERIFY });
+    redis.defineCommand(VERIFY_SCRIPT.name, { numberOfKeys: 5, lua: VERIFY_SCRIPT.lua });
     redis.defineCommand("otpDiscard", { numberOfKeys: 2, lua: DISCARD });
     redis.defineCommand("otpCancel", { numberOfKeys: 2, lua: CANCEL });
     redis.defineCommand("otpRecordSend", { numberOfKeys: 1, lua: RECORD_SEND });
@@ -406,42 +427,42 @@ export class RedisOtpStore implements OtpStore, VerificationStore {
     client?: string,
     verificationId?: string,
   ): Promise<VerifyOutcome> {
+    return this.admittedVerify(phone, digest, maxAttempts, lock, client, verificationId).run();
+  }
+
+  /** The check as a script the single-Redis verify limit folds into its own (see ScriptWrite). */
+  admittedVerify(
+    phone: string,
+    digest: string | readonly string[],
+    maxAttempts: number,
+    lock: FailureLock = NO_LOCK,
+    client?: string,
+    verificationId?: string,
+  ): ScriptWrite<VerifyOutcome> {
     checkLock(lock);
     const [current = "", previous = "", ...more] = typeof digest === "string" ? [digest] : digest;
     if (more.length > 0)
       throw new RangeError("at most two digests: the current secret's and the previous one's");
-    const [result, n, vid, lockedNow] = await redisCall(
-      this.#redis.otpVerify(
-        key(phone),
-        failKey(phone),
-        lockKey(phone),
-        // Same slot as the others even for an unknown client, whose key the script then leaves alone.
-        clientFailKey(phone, client ?? ""),
-        recordsKey(phone),
-        current,
-        maxAttempts,
-        lock.maxFailures,
-        lock.lockSeconds,
-        client === undefined ? "0" : "1",
-        verificationId ?? "",
-        previous,
-      ),
+    const keys = [
+      key(phone),
+      failKey(phone),
+      lockKey(phone),
+      // Same slot as the others even for an unknown client, whose key the script then leaves alone.
+      clientFailKey(phone, client ?? ""),
+      recordsKey(phone),
+    ] as const;
+    const args = [
+      current,
+      maxAttempts,
+      lock.maxFailures,
+      lock.lockSeconds,
+      client === undefined ? "0" : "1",
+      verificationId ?? "",
+      previous,
+    ] as const;
+    return new ScriptWrite(this.#redis, VERIFY_SCRIPT, keys, args, parseVerify, () =>
+      this.#redis.otpVerify(...keys, ...args),
     );
-    const id = vid === "" ? undefined : vid;
-    switch (result) {
-      case OK:
-        return { kind: "ok", verificationId: id };
-      case MISSING:
-        return { kind: "missing" };
-      case EXHAUSTED:
-        return { kind: "exhausted", verificationId: id };
-      case LOCKED:
-        return { kind: "locked", retryAfterMs: n };
-      case NOT_FOUND:
-        return { kind: "not_found" };
-      default:
-        return { kind: "wrong", attemptsLeft: result, verificationId: id, locked: lockedNow === 1 };
-    }
   }
 
   async lockedFor(phone: string, client?: string): Promise<number> {

@@ -21,21 +21,6 @@ export interface Refusal {
   readonly retryAfterMs: number;
 }
 
-/**
- * Consumes request-counting checks (per IP) at once (all in flight together, so one round trip) and
- * returns the refusals, longest wait first. A refused request keeps its point: asking is what they count.
- * Rejects if the store fails.
- */
-export async function consumeAll(checks: readonly Check[]): Promise<Refusal[]> {
-  const results = await Promise.all(checks.map((c) => c.limit.consume(c.key)));
-  const refusals: Refusal[] = [];
-  results.forEach((r, i) => {
-    const check = checks[i] as Check;
-    if (!r.ok) refusals.push({ limit: check.limit, refuse: check.refuse, retryAfterMs: r.retryAfterMs });
-  });
-  return byLongestWait(refusals);
-}
-
 /** Every check must pass, so the refusal worth reporting is the one with the longest wait. */
 export function byLongestWait(refusals: Refusal[]): Refusal[] {
   return refusals.sort((a, b) => b.retryAfterMs - a.retryAfterMs);

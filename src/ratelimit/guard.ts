@@ -46,7 +46,7 @@ export class RateLimitGuard implements AbuseGuard {
         ? clusterSendDecision(redis, opts.lock.keys, opts.limits.smsBudgetShards ?? CLUSTER_BUDGET_SHARDS)
         : redisSendDecision(redis, opts.lock.keys);
     this.#send = new SendPolicy(opts.limits, make, decide, opts.log);
-    this.#verify = new VerifyPolicy(opts.limits, make);
+    this.#verify = new VerifyPolicy(opts.limits, make, decide);
     this.#exempt = opts.exemptLoopback ? (client) => client.loopback === true : () => false;
   }
 
@@ -66,8 +66,8 @@ export class RateLimitGuard implements AbuseGuard {
     return this.#send.checkReroute(phone);
   }
 
-  beforeVerify(_phone: Phone, client: Client): Promise<void> {
-    return this.#exempt(client) ? Promise.resolve() : this.#verify.check(client);
+  beforeVerify<T>(_phone: Phone, client: Client, then: AdmittedWrite<T>): Promise<T> {
+    return this.#exempt(client) ? then.run() : this.#verify.check(client, then);
   }
 
   async afterLogin(_phone: Phone, client: Client): Promise<void> {

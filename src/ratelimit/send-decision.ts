@@ -33,7 +33,7 @@ export interface Decided {
   readonly written?: { readonly value: unknown } | { readonly error: unknown } | undefined;
 }
 
-/** Decides a send. */
+/** Decides a send; a verify's request limit too (requests only, no SMS counters), so its check can fold in. */
 export type SendDecision = (ask: SendAsk) => Promise<Decided>;
 
 /** The OTP store's failure lock, as the Redis script reads it. */

@@ -1,32 +1,44 @@
 import type { Client } from "../login/model.js";
+import type { AdmittedWrite } from "../login/ports.js";
 import { rateLimitIp } from "../login/reasons.js";
-import { consumeAll, refusalError } from "./checks.js";
+import { refusalError } from "./checks.js";
 import type { LimitSettings } from "./config.js";
 import { ipKey } from "./ip-key.js";
 import type { Limit, LimitFactory } from "./limit.js";
+import type { SendDecision } from "./send-decision.js";
 
 /**
  * The limit on checking a code per client IP. The per-code attempts and the per-phone failure lock live in
- * the OTP store's verify itself, so the lock, the attempt and the comparison are one atomic step.
+ * the OTP store's verify itself, so the lock, the attempt and the comparison are one atomic step. The limit
+ * is decided by the same decision as a send's (a request counter, counted whether or not it passes), so on a
+ * single Redis the store's check runs inside the decision's script once the limit admits it.
  */
 export class VerifyPolicy {
   readonly #ip: Limit | undefined;
 
-  constructor(limits: LimitSettings, make: LimitFactory) {
+  constructor(
+    limits: LimitSettings,
+    make: LimitFactory,
+    private readonly decide: SendDecision,
+  ) {
     const { points, durationSeconds } = limits.ipVerify;
     this.#ip = points > 0 ? make({ name: "verify-ip", points, durationSeconds }) : undefined;
   }
 
-  async check(client: Client): Promise<void> {
-    if (!this.#ip) return;
-    const [refusal] = await consumeAll([
-      {
-        limit: this.#ip,
-        key: ipKey(client.ip),
-        refuse: (ms) => rateLimitIp(ms, "verify"),
-      },
-    ]);
+  async check<T>(client: Client, then: AdmittedWrite<T>): Promise<T> {
+    if (!this.#ip) return then.run();
+    const refuse = (ms: number) => rateLimitIp(ms, "verify");
+    const { refusals, written } = await this.decide({
+      requests: [{ limit: this.#ip, key: ipKey(client.ip), refuse }],
+      sms: [],
+      then,
+    });
+    const refusal = refusals[0];
     if (refusal) throw refusalError(refusal);
+    if (!written) return then.run();
+    if ("value" in written) return written.value as T;
+    // The client's request stays counted (it asked); nothing else was.
+    throw written.error;
   }
 
   /** Gives back the client's point after a successful login. */
