@@ -1,4 +1,5 @@
 import net from "node:net";
+import { performance } from "node:perf_hooks";
 import type { RawReply } from "./raw-h2.js";
 
 /**
@@ -12,6 +13,8 @@ class RawH1Connection {
   #waiting: ((reply: RawReply) => void) | undefined;
   /** Why the connection can take no more requests; undefined while it can. */
   #gone: string | undefined;
+  /** When its last answer arrived (or it connected): how long it has been idle. */
+  #idleSince = performance.now();
 
   constructor(socket: net.Socket) {
     this.#socket = socket;
@@ -38,6 +41,11 @@ class RawH1Connection {
     });
   }
 
+  /** Closed, or idle long enough that the server may be closing it as it is written to. */
+  stale(maxIdleMs: number): boolean {
+    return this.#gone !== undefined || performance.now() - this.#idleSince > maxIdleMs;
+  }
+
   close(): void {
     this.#socket.destroy();
   }
@@ -61,6 +69,7 @@ class RawH1Connection {
     const body = this.#buffer.subarray(end + 4, total);
     this.#buffer = this.#buffer.subarray(total);
     this.#waiting = undefined;
+    this.#idleSince = performance.now();
     const ok = head.startsWith("HTTP/1.1 200 ");
     w?.(
       ok
@@ -70,49 +79,80 @@ class RawH1Connection {
   }
 }
 
+/**
+ * Servers close connections that sit idle: ours a connection that has sent nothing for 10 s, and a keep-alive
+ * one after 65 s (node's default is 5 s). A request written as the server closes gets a reset, which a real
+ * client avoids by not reusing a connection idle that long. In an open-loop run at a modest rate most of the
+ * pool sits idle, so such a connection is replaced by a new one before use.
+ */
+export const MAX_IDLE_REUSE_MS = 4_000;
+
 /** `size` keep-alive connections; a request waits for an idle one. */
 export class RawH1Pool {
   readonly #idle: RawH1Connection[] = [];
   readonly #all: RawH1Connection[] = [];
   readonly #queue: ((c: RawH1Connection) => void)[] = [];
 
-  private constructor(readonly authority: string) {}
+  private constructor(
+    readonly authority: string,
+    private readonly open: () => Promise<RawH1Connection>,
+    private readonly maxIdleMs: number,
+  ) {}
 
-  static async connect(host: string, port: number, size: number): Promise<RawH1Pool> {
-    const pool = new RawH1Pool(`${host}:${port}`);
-    const conns = await Promise.all(
-      Array.from(
-        { length: size },
-        () =>
-          new Promise<RawH1Connection>((resolve, reject) => {
-            const socket = net.connect({ host, port, noDelay: true });
-            socket.once("error", reject);
-            socket.once("connect", () => {
-              socket.off("error", reject);
-              resolve(new RawH1Connection(socket));
-            });
-          }),
-      ),
-    );
+  static async connect(
+    host: string,
+    port: number,
+    size: number,
+    maxIdleMs = MAX_IDLE_REUSE_MS,
+  ): Promise<RawH1Pool> {
+    const pool = new RawH1Pool(`${host}:${port}`, () => open(host, port), maxIdleMs);
+    const conns = await Promise.all(Array.from({ length: size }, () => open(host, port)));
     pool.#all.push(...conns);
     pool.#idle.push(...conns);
     return pool;
   }
 
   async request(path: string, headers: readonly [string, string][], body: Buffer): Promise<RawReply> {
-    const conn = this.#idle.pop() ?? (await new Promise<RawH1Connection>((r) => this.#queue.push(r)));
+    let conn = this.#idle.pop() ?? (await new Promise<RawH1Connection>((r) => this.#queue.push(r)));
+    if (conn.stale(this.maxIdleMs)) {
+      conn.close();
+      try {
+        const fresh = await this.open();
+        this.#all[this.#all.indexOf(conn)] = fresh;
+        conn = fresh;
+      } catch (err) {
+        // Back in the pool as it is (stale), to be replaced by the next request that takes it.
+        this.#release(conn);
+        return { ok: false, body: Buffer.alloc(0), why: `reconnect failed: ${String(err)}` };
+      }
+    }
     const lines = headers.map(([n, v]) => `${n}: ${v}\r\n`).join("");
     const head = `POST ${path} HTTP/1.1\r\nhost: ${this.authority}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n${lines}\r\n`;
     try {
       return await conn.request(head, body);
     } finally {
-      const next = this.#queue.shift();
-      if (next) next(conn);
-      else this.#idle.push(conn);
+      this.#release(conn);
     }
+  }
+
+  #release(conn: RawH1Connection): void {
+    const next = this.#queue.shift();
+    if (next) next(conn);
+    else this.#idle.push(conn);
   }
 
   close(): void {
     for (const c of this.#all) c.close();
   }
+}
+
+function open(host: string, port: number): Promise<RawH1Connection> {
+  return new Promise<RawH1Connection>((resolve, reject) => {
+    const socket = net.connect({ host, port, noDelay: true });
+    socket.once("error", reject);
+    socket.once("connect", () => {
+      socket.off("error", reject);
+      resolve(new RawH1Connection(socket));
+    });
+  });
 }
