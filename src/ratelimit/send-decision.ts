@@ -33,6 +33,16 @@ export interface Decided {
   readonly written?: { readonly value: unknown } | { readonly error: unknown } | undefined;
 }
 
+/**
+ * What an admitted request's write returned: the decision's own doing (its result or its error), or `then` run
+ * now when the decision could not do it in its step.
+ */
+export async function writeOf<T>(written: Decided["written"], then: AdmittedWrite<T>): Promise<T> {
+  if (!written) return then.run();
+  if ("value" in written) return written.value as T;
+  throw written.error;
+}
+
 /** Decides a send; a verify's request limit too (requests only, no SMS counters), so its check can fold in. */
 export type SendDecision = (ask: SendAsk) => Promise<Decided>;
 

@@ -18,7 +18,7 @@ import type { LimitSettings } from "./config.js";
 import { destinationOf } from "./destination.js";
 import { ipKey } from "./ip-key.js";
 import type { Limit, LimitFactory } from "./limit.js";
-import type { SendDecision } from "./send-decision.js";
+import { type SendDecision, writeOf } from "./send-decision.js";
 
 const HOUR = 3600;
 
@@ -113,13 +113,10 @@ export class SendPolicy {
     if (budget) this.#reportBudget(budget.retryAfterMs, client.requestId);
     const refusal = refusals[0];
     if (refusal) throw refusalError(refusal);
-    const permit = { cancel: giveBack };
-    if (written && "value" in written) return { permit, written: written.value as T };
-    // The decision could not do the write in its own step (memory, a cluster), so it follows; if it fails
-    // either way, the send never happened and what was counted for it is given back.
+    // The decision did the write in its own step (one Redis), or it follows now (memory, a cluster); if it
+    // failed either way, the send never happened and what was counted for it is given back.
     try {
-      if (written) throw written.error;
-      return { permit, written: await then.run() };
+      return { permit: { cancel: giveBack }, written: await writeOf(written, then) };
     } catch (err) {
       await giveBack().catch((e: unknown) =>
         this.log.warn({ ...reqIdField(client.requestId), err: e }, "could not refund the send limits"),

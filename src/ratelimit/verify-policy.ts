@@ -5,7 +5,7 @@ import { refusalError } from "./checks.js";
 import type { LimitSettings } from "./config.js";
 import { ipKey } from "./ip-key.js";
 import type { Limit, LimitFactory } from "./limit.js";
-import type { SendDecision } from "./send-decision.js";
+import { type SendDecision, writeOf } from "./send-decision.js";
 
 /**
  * The limit on checking a code per client IP. The per-code attempts and the per-phone failure lock live in
@@ -35,10 +35,8 @@ export class VerifyPolicy {
     });
     const refusal = refusals[0];
     if (refusal) throw refusalError(refusal);
-    if (!written) return then.run();
-    if ("value" in written) return written.value as T;
-    // The client's request stays counted (it asked); nothing else was.
-    throw written.error;
+    // A failed check leaves the client's request counted (it asked); nothing else was.
+    return writeOf(written, then);
   }
 
   /** Gives back the client's point after a successful login. */
