@@ -90,7 +90,7 @@ export interface OtpStore {
    * The same `put`, for `AbuseGuard.beforeSend` to run only once the send is admitted: in the decision's own
    * step when both live on one store (a Redis store's script is folded into the decision's), else after it.
    */
-  admittedPut(phone: string, digest: string, ttlSeconds: number, code: NewCode): AdmittedWrite<PutResult>;
+  admittedPut(...put: Parameters<OtpStore["put"]>): AdmittedWrite<PutResult>;
   /**
    * Checks the lock, counts one attempt and compares; consumes the code on a match. `client` (the key the
    * limits know the asker by, `AbuseGuard.clientKey`) has its own failures on the phone counted: a locked
@@ -111,14 +111,7 @@ export interface OtpStore {
     verificationId?: string,
   ): Promise<VerifyOutcome>;
   /** The same `verify`, for `AbuseGuard.beforeVerify` to run only once the check is admitted (see `admittedPut`). */
-  admittedVerify(
-    phone: string,
-    digest: string | readonly string[],
-    maxAttempts: number,
-    lock?: FailureLock,
-    client?: string,
-    verificationId?: string,
-  ): AdmittedWrite<VerifyOutcome>;
+  admittedVerify(...verify: Parameters<OtpStore["verify"]>): AdmittedWrite<VerifyOutcome>;
   /**
    * Milliseconds until the phone's failure lock ends for this client: 0 when it is not locked, or when the
    * client has never failed on it. Without a client, for everyone.

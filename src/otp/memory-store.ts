@@ -76,8 +76,8 @@ export class MemoryOtpStore implements OtpStore, VerificationStore {
     return this.#codes.size;
   }
 
-  admittedPut(phone: string, digest: string, ttlSeconds: number, code: NewCode): AdmittedWrite<PutResult> {
-    return { run: () => this.put(phone, digest, ttlSeconds, code) };
+  admittedPut(...put: Parameters<OtpStore["put"]>): AdmittedWrite<PutResult> {
+    return { run: () => this.put(...put) };
   }
 
   async put(phone: string, digest: string, ttlSeconds: number, code: NewCode): Promise<PutResult> {
@@ -124,15 +124,8 @@ export class MemoryOtpStore implements OtpStore, VerificationStore {
     return { verificationId: id, expiresAtMs: expiresAt };
   }
 
-  admittedVerify(
-    phone: string,
-    digest: string | readonly string[],
-    maxAttempts: number,
-    lock: FailureLock = NO_LOCK,
-    client?: string,
-    verificationId?: string,
-  ): AdmittedWrite<VerifyOutcome> {
-    return { run: () => this.verify(phone, digest, maxAttempts, lock, client, verificationId) };
+  admittedVerify(...verify: Parameters<OtpStore["verify"]>): AdmittedWrite<VerifyOutcome> {
+    return { run: () => this.verify(...verify) };
   }
 
   async verify(

@@ -386,8 +386,8 @@ export class RedisOtpStore implements OtpStore, VerificationStore {
     this.#oneNode = !isCluster(redis);
   }
 
-  async put(phone: string, digest: string, ttlSeconds: number, code: NewCode): Promise<PutResult> {
-    return this.admittedPut(phone, digest, ttlSeconds, code).run();
+  async put(...put: Parameters<OtpStore["put"]>): Promise<PutResult> {
+    return this.admittedPut(...put).run();
   }
 
   /** The put as a script the single-Redis send decision folds into its own (see ScriptWrite). */
@@ -396,38 +396,16 @@ export class RedisOtpStore implements OtpStore, VerificationStore {
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
       throw new RangeError(`ttlSeconds must be a whole number >= 1, got ${ttlSeconds}`);
     }
-    const k = key(phone);
-    const r = recordsKey(phone);
+    const keys = [key(phone), recordsKey(phone)] as const;
     const { verificationId, maxAttempts, retentionSeconds, maskedPhone } = code;
-    return new ScriptWrite(
-      this.#redis,
-      PUT_SCRIPT,
-      [k, r],
-      [digest, ttlSeconds, verificationId, maxAttempts, retentionSeconds, maskedPhone],
-      parsePut,
-      () =>
-        this.#redis.otpPut(
-          k,
-          r,
-          digest,
-          ttlSeconds,
-          verificationId,
-          maxAttempts,
-          retentionSeconds,
-          maskedPhone,
-        ),
+    const args = [digest, ttlSeconds, verificationId, maxAttempts, retentionSeconds, maskedPhone] as const;
+    return new ScriptWrite(this.#redis, PUT_SCRIPT, keys, args, parsePut, () =>
+      this.#redis.otpPut(...keys, ...args),
     );
   }
 
-  async verify(
-    phone: string,
-    digest: string | readonly string[],
-    maxAttempts: number,
-    lock: FailureLock = NO_LOCK,
-    client?: string,
-    verificationId?: string,
-  ): Promise<VerifyOutcome> {
-    return this.admittedVerify(phone, digest, maxAttempts, lock, client, verificationId).run();
+  async verify(...verify: Parameters<OtpStore["verify"]>): Promise<VerifyOutcome> {
+    return this.admittedVerify(...verify).run();
   }
 
   /** The check as a script the single-Redis verify limit folds into its own (see ScriptWrite). */
