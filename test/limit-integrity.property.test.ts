@@ -5,12 +5,14 @@ import { loadConfig } from "../src/config.js";
 import type { Logger } from "../src/log.js";
 import type { Client } from "../src/login/model.js";
 import type { AdmittedWrite, NewCode } from "../src/login/ports.js";
-import { LoginError } from "../src/login/reasons.js";
+import { LoginError, rateLimitIp } from "../src/login/reasons.js";
 import { newVerificationId } from "../src/login/verifications.js";
 import { failureLockKeys, RedisOtpStore } from "../src/otp/redis-store.js";
 import { PhoneNormalizer } from "../src/phone/normalize.js";
 import type { LimitSettings } from "../src/ratelimit/config.js";
+import { RateLimitGuard } from "../src/ratelimit/guard.js";
 import { type Limit, type LimitFactory, limitFactory } from "../src/ratelimit/limit.js";
+import { redisRefund } from "../src/ratelimit/refund.js";
 import { memorySendDecision, redisSendDecision, type SendDecision } from "../src/ratelimit/send-decision.js";
 import { SendPolicy } from "../src/ratelimit/send-policy.js";
 import { VerifyPolicy } from "../src/ratelimit/verify-policy.js";
@@ -321,6 +323,86 @@ describeWithRedis("on Redis", (redis) => {
       expect(await policy.check(freshClient(), store.admittedVerify(phone, digest, 5))).toMatchObject({
         kind: "ok",
       });
+    });
+  });
+
+  describe("refunds: every counter in one command, never below zero, no key created", () => {
+    const loginSettings: LimitSettings = { ...settings, ipVerify: { points: 5, durationSeconds: 3600 } };
+    const guard = () =>
+      new RateLimitGuard({
+        limits: loginSettings,
+        redis: client,
+        lock: { keys: failureLockKeys, lockedFor: async () => 0 },
+        log: quiet,
+      });
+
+    it("a login gives back the client's send and verify points in one command", async () => {
+      const g = guard();
+      const c = freshClient();
+      const phone = phones.parse(uniquePhone());
+      await g.beforeSend(phone, c, nothing);
+      await g.beforeVerify(phone, c, nothing);
+      await g.beforeVerify(phone, c, nothing);
+      const keys = [`rl:send-ip:${c.ip}`, `rl:verify-ip:${c.ip}`];
+      expect(await client.mget(...keys)).toEqual(["1", "2"]);
+      const sent = vi.spyOn(client, "sendCommand");
+      try {
+        await g.afterLogin(phone, c);
+        expect(sent.mock.calls).toHaveLength(1);
+      } finally {
+        sent.mockRestore();
+      }
+      expect(await client.mget(...keys)).toEqual(["0", "1"]);
+      await g.afterLogin(phone, c);
+      await g.afterLogin(phone, c);
+      expect(await client.mget(...keys)).toEqual(["0", "0"]);
+      // A client that never asked gets nothing to spend later, and no key.
+      const stranger = freshClient();
+      await g.afterLogin(phone, stranger);
+      expect(await client.exists(`rl:send-ip:${stranger.ip}`, `rl:verify-ip:${stranger.ip}`)).toBe(0);
+    });
+
+    it("any run of counts and refunds leaves each counter at the clamped count, within its window", async () => {
+      const limits = [1, 2, 3].map((i) =>
+        limitFactory(client)({ name: `refund-${i}`, points: 1000, durationSeconds: 3600 }),
+      );
+      const refundAll = redisRefund(client);
+      const op = fc.oneof(
+        fc.record({ count: fc.constant(true as const), which: fc.nat(2) }),
+        fc.record({ count: fc.constant(false as const), which: fc.subarray([0, 1, 2]) }),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { maxLength: 20 }), async (ops) => {
+          const key = freshClient().ip;
+          const model = [0, 0, 0];
+          const check = (i: number) => ({
+            limit: limits[i] as Limit,
+            key,
+            refuse: (ms: number) => rateLimitIp(ms, "send"),
+          });
+          for (const o of ops) {
+            if (o.count) {
+              expect((await decide({ requests: [check(o.which)], sms: [] })).refusals).toEqual([]);
+              model[o.which] = (model[o.which] ?? 0) + 1;
+            } else {
+              await refundAll(o.which.map(check));
+              for (const i of o.which) model[i] = Math.max(0, (model[i] ?? 0) - 1);
+            }
+          }
+          for (const [i, limit] of limits.entries()) {
+            const stored = limit.storeKey(key);
+            const counted = ops.some((o) => o.count && o.which === i);
+            // Only counting creates a counter; a refund alone never does.
+            expect(await client.exists(stored), stored).toBe(counted ? 1 : 0);
+            if (!counted) continue;
+            expect(Number(await client.get(stored)), stored).toBe(model[i]);
+            const ttl = await client.pttl(stored);
+            expect(ttl).toBeGreaterThan(0);
+            expect(ttl).toBeLessThanOrEqual(3_600_000);
+          }
+        }),
+        { numRuns: 30 },
+      );
     });
   });
 

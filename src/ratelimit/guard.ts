@@ -2,10 +2,12 @@ import type { Logger } from "../log.js";
 import type { Client, Phone } from "../login/model.js";
 import type { AbuseGuard, Admitted, AdmittedWrite, SendPermit } from "../login/ports.js";
 import { isCluster, type RedisClient } from "../redis/client.js";
+import type { Check } from "./checks.js";
 import { clusterSendDecision } from "./cluster-send-decision.js";
 import type { LimitSettings } from "./config.js";
 import { ipKey } from "./ip-key.js";
 import { limitFactory } from "./limit.js";
+import { type Refund, redisRefund, refundEach } from "./refund.js";
 import { type LockedFor, type LockKeys, memorySendDecision, redisSendDecision } from "./send-decision.js";
 import { SendPolicy } from "./send-policy.js";
 import { VerifyPolicy } from "./verify-policy.js";
@@ -21,6 +23,7 @@ export class RateLimitGuard implements AbuseGuard {
   readonly #send: SendPolicy;
   readonly #verify: VerifyPolicy;
   readonly #exempt: (client: Client) => boolean;
+  readonly #refund: Refund;
 
   constructor(opts: {
     limits: LimitSettings;
@@ -40,11 +43,12 @@ export class RateLimitGuard implements AbuseGuard {
   }) {
     const make = limitFactory(opts.redis);
     const redis = opts.redis;
+    this.#refund = redis && !isCluster(redis) ? redisRefund(redis) : refundEach;
     const decide = !redis
       ? memorySendDecision(opts.lock.lockedFor)
       : isCluster(redis)
         ? clusterSendDecision(redis, opts.lock.keys, opts.limits.smsBudgetShards ?? CLUSTER_BUDGET_SHARDS)
-        : redisSendDecision(redis, opts.lock.keys);
+        : redisSendDecision(redis, opts.lock.keys, this.#refund);
     this.#send = new SendPolicy(opts.limits, make, decide, opts.log);
     this.#verify = new VerifyPolicy(opts.limits, make, decide);
     this.#exempt = opts.exemptLoopback ? (client) => client.loopback === true : () => false;
@@ -73,7 +77,9 @@ export class RateLimitGuard implements AbuseGuard {
   async afterLogin(_phone: Phone, client: Client): Promise<void> {
     if (this.#exempt(client)) return;
     // A real user on a shared (carrier NAT) address must not use up the address for everyone behind it:
-    // what a completed login asked for is given back, so the per-IP limits count only what led nowhere.
-    await Promise.all([this.#send.refundClient(client), this.#verify.refundClient(client)]);
+    // what a completed login asked for is given back, so the per-IP limits count only what led nowhere. One
+    // command on a single Redis for both counters.
+    const checks = [this.#send.clientCheck(client), this.#verify.clientCheck(client)];
+    await this.#refund(checks.filter((c): c is Check => c !== undefined));
   }
 }

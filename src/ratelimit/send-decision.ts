@@ -4,6 +4,7 @@ import type { RedisClient } from "../redis/client.js";
 import { classifyRedisError, redisCall } from "../redis/errors.js";
 import { ScriptWrite } from "../redis/script-write.js";
 import { byLongestWait, type Check, type Refusal, refund } from "./checks.js";
+import { type Refund, redisRefund } from "./refund.js";
 
 /**
  * One send, as the decision sees it. The client's own counters are checked first and are the only ones a
@@ -156,9 +157,14 @@ interface DecideCommands {
 /**
  * The decision on Redis: one script call, so one command in the send's first round trip. An admitted send's
  * write that is a script on the same client (the code's put, `ScriptWrite`) runs inside that call
- * (`decideThen`): one command and one round trip for the decision and the put together.
+ * (`decideThen`): one command and one round trip for the decision and the put together. A give-back is one
+ * command too (`redisRefund`), whatever the number of counters.
  */
-export function redisSendDecision(redis: RedisClient, lockKeys: LockKeys): SendDecision {
+export function redisSendDecision(
+  redis: RedisClient,
+  lockKeys: LockKeys,
+  refundAll: Refund = redisRefund(redis),
+): SendDecision {
   redis.defineCommand("rlSendDecide", { lua: DECIDE });
   const run = redis as RedisClient & DecideCommands;
   // One folded script per write script, defined the first time a write of it comes.
@@ -181,7 +187,7 @@ export function redisSendDecision(redis: RedisClient, lockKeys: LockKeys): SendD
     if (ask.lock) keys.push(...lockKeys(ask.lock.phone, ask.lock.client));
     const args: (string | number)[] = [ask.requests.length, ask.lock ? "1" : "0"];
     for (const c of checks) args.push(c.limit.spec.points, c.limit.spec.durationSeconds);
-    const giveBack = () => refund(ask.sms);
+    const giveBack = () => refundAll(ask.sms);
     const then = ask.then instanceof ScriptWrite && ask.then.redis === redis ? ask.then : undefined;
     if (!then) {
       const waits = await redisCall(run.rlSendDecide(keys.length, ...keys, ...args));

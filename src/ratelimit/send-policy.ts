@@ -179,9 +179,9 @@ export class SendPolicy {
     }
   }
 
-  /** Gives back the client's point after a successful login. */
-  async refundClient(client: Client): Promise<void> {
-    await this.#ip?.refund(ipKey(client.ip));
+  /** The client's counter, for the refund after a successful login; none when the limit is off. */
+  clientCheck(client: Client): Check | undefined {
+    return this.#ip && { limit: this.#ip, key: ipKey(client.ip), refuse: (ms) => rateLimitIp(ms, "send") };
   }
 
   /** `requestId`: the request that found the budget spent, when one did (not a reroute). */

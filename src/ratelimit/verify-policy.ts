@@ -1,7 +1,7 @@
 import type { Client } from "../login/model.js";
 import type { AdmittedWrite } from "../login/ports.js";
 import { rateLimitIp } from "../login/reasons.js";
-import { refusalError } from "./checks.js";
+import { type Check, refusalError } from "./checks.js";
 import type { LimitSettings } from "./config.js";
 import { ipKey } from "./ip-key.js";
 import type { Limit, LimitFactory } from "./limit.js";
@@ -39,8 +39,8 @@ export class VerifyPolicy {
     return writeOf(written, then);
   }
 
-  /** Gives back the client's point after a successful login. */
-  async refundClient(client: Client): Promise<void> {
-    await this.#ip?.refund(ipKey(client.ip));
+  /** The client's counter, for the refund after a successful login; none when the limit is off. */
+  clientCheck(client: Client): Check | undefined {
+    return this.#ip && { limit: this.#ip, key: ipKey(client.ip), refuse: (ms) => rateLimitIp(ms, "verify") };
   }
 }

@@ -1,0 +1,38 @@
+import type { RedisClient } from "../redis/client.js";
+import { redisCall } from "../redis/errors.js";
+import { type Check, refund } from "./checks.js";
+
+/** Gives one point back on each check's counter, never below zero, creating no counter that is not there. */
+export type Refund = (checks: readonly Check[]) => Promise<void>;
+
+/** Each limit's own reward, one command per counter: what the embedded mode and a Redis Cluster use. */
+export const refundEach: Refund = refund;
+
+// Every counter in one call. A counter above zero exists within its window (the decision sets its TTL in the
+// step that creates it), so a decrement keeps it there; an absent or zero counter is left as it is, which is
+// what rate-limiter-flexible's clamped reward leaves too (it would create a zero).
+const REFUND = `
+for i = 1, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+end
+return #KEYS
+`;
+
+interface RefundCommands {
+  rlRefund(numberOfKeys: number, ...keys: string[]): Promise<number>;
+}
+
+/**
+ * On a single Redis, every counter a request gives back in one command: after a login, the client's send and
+ * verify points; after an unsent code, the SMS counters it counted. (A Cluster keeps `refundEach`: the
+ * counters live in different slots.)
+ */
+export function redisRefund(redis: RedisClient): Refund {
+  redis.defineCommand("rlRefund", { lua: REFUND });
+  const run = redis as RedisClient & RefundCommands;
+  return async (checks) => {
+    if (checks.length === 0) return;
+    const keys = checks.map((c) => c.limit.storeKey(c.key));
+    await redisCall(run.rlRefund(keys.length, ...keys));
+  };
+}
