@@ -2,12 +2,12 @@ import type { Logger } from "../log.js";
 import type { Client, Phone } from "../login/model.js";
 import type { AbuseGuard, Admitted, AdmittedWrite, SendPermit } from "../login/ports.js";
 import { isCluster, type RedisClient } from "../redis/client.js";
-import type { Check } from "./checks.js";
+import { type Check, refund } from "./checks.js";
 import { clusterSendDecision } from "./cluster-send-decision.js";
 import type { LimitSettings } from "./config.js";
 import { ipKey } from "./ip-key.js";
 import { limitFactory } from "./limit.js";
-import { type Refund, redisRefund, refundEach } from "./refund.js";
+import { type Refund, redisRefund } from "./refund.js";
 import { type LockedFor, type LockKeys, memorySendDecision, redisSendDecision } from "./send-decision.js";
 import { SendPolicy } from "./send-policy.js";
 import { VerifyPolicy } from "./verify-policy.js";
@@ -43,7 +43,7 @@ export class RateLimitGuard implements AbuseGuard {
   }) {
     const make = limitFactory(opts.redis);
     const redis = opts.redis;
-    this.#refund = redis && !isCluster(redis) ? redisRefund(redis) : refundEach;
+    this.#refund = redis && !isCluster(redis) ? redisRefund(redis) : refund;
     const decide = !redis
       ? memorySendDecision(opts.lock.lockedFor)
       : isCluster(redis)

@@ -1,12 +1,9 @@
 import type { RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
-import { type Check, refund } from "./checks.js";
+import type { Check } from "./checks.js";
 
 /** Gives one point back on each check's counter, never below zero, creating no counter that is not there. */
 export type Refund = (checks: readonly Check[]) => Promise<void>;
-
-/** Each limit's own reward, one command per counter: what the embedded mode and a Redis Cluster use. */
-export const refundEach: Refund = refund;
 
 // Every counter in one call. A counter above zero exists within its window (the decision sets its TTL in the
 // step that creates it), so a decrement keeps it there; an absent or zero counter is left as it is, which is
@@ -24,8 +21,8 @@ interface RefundCommands {
 
 /**
  * On a single Redis, every counter a request gives back in one command: after a login, the client's send and
- * verify points; after an unsent code, the SMS counters it counted. (A Cluster keeps `refundEach`: the
- * counters live in different slots.)
+ * verify points; after an unsent code, the SMS counters it counted. (A Cluster and the embedded mode keep
+ * `refund` of checks.ts, each limit's own reward: on a Cluster the counters live in different slots.)
  */
 export function redisRefund(redis: RedisClient): Refund {
   redis.defineCommand("rlRefund", { lua: REFUND });

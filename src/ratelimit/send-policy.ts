@@ -94,7 +94,8 @@ export class SendPolicy {
     };
     const clientKey = ipKey(client.ip);
     if (!exempt) {
-      add(requests, this.#ip, clientKey, (ms) => rateLimitIp(ms, "send"));
+      const own = this.clientCheck(client);
+      if (own) requests.push(own);
       add(sms, this.#cooldown, phone.e164, otpCooldown);
       add(sms, this.#phone, phone.e164, rateLimitPhone);
     }
@@ -127,9 +128,8 @@ export class SendPolicy {
 
   /** A send to a test number: the client's own limit only, decided the same way. */
   async checkClientOnly(client: Client): Promise<void> {
-    const requests: Check[] = this.#ip
-      ? [{ limit: this.#ip, key: ipKey(client.ip), refuse: (ms) => rateLimitIp(ms, "send") }]
-      : [];
+    const own = this.clientCheck(client);
+    const requests: Check[] = own ? [own] : [];
     const {
       refusals: [refusal],
     } = await this.decide({ requests, sms: [], lock: undefined });
@@ -179,7 +179,10 @@ export class SendPolicy {
     }
   }
 
-  /** The client's counter, for the refund after a successful login; none when the limit is off. */
+  /**
+   * The client's own counter (its sends per IP): counted by every send it asks for, given back after a login.
+   * None when the limit is off.
+   */
   clientCheck(client: Client): Check | undefined {
     return this.#ip && { limit: this.#ip, key: ipKey(client.ip), refuse: (ms) => rateLimitIp(ms, "send") };
   }

@@ -26,10 +26,10 @@ export class VerifyPolicy {
   }
 
   async check<T>(client: Client, then: AdmittedWrite<T>): Promise<T> {
-    if (!this.#ip) return then.run();
-    const refuse = (ms: number) => rateLimitIp(ms, "verify");
+    const own = this.clientCheck(client);
+    if (!own) return then.run();
     const { refusals, written } = await this.decide({
-      requests: [{ limit: this.#ip, key: ipKey(client.ip), refuse }],
+      requests: [own],
       sms: [],
       then,
     });
@@ -39,7 +39,10 @@ export class VerifyPolicy {
     return writeOf(written, then);
   }
 
-  /** The client's counter, for the refund after a successful login; none when the limit is off. */
+  /**
+   * The client's own counter (its checks per IP): counted by every verify, given back after a login. None
+   * when the limit is off.
+   */
   clientCheck(client: Client): Check | undefined {
     return this.#ip && { limit: this.#ip, key: ipKey(client.ip), refuse: (ms) => rateLimitIp(ms, "verify") };
   }
