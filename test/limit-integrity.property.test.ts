@@ -4,7 +4,13 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../src/config.js";
 import type { Logger } from "../src/log.js";
 import type { Client } from "../src/login/model.js";
-import type { AdmittedWrite, NewCode } from "../src/login/ports.js";
+import {
+  type AdmittedCheck,
+  type AdmittedWrite,
+  codeMatched,
+  type NewCode,
+  type VerifyOutcome,
+} from "../src/login/ports.js";
 import { LoginError, rateLimitIp } from "../src/login/reasons.js";
 import { newVerificationId } from "../src/login/verifications.js";
 import { failureLockKeys, RedisOtpStore } from "../src/otp/redis-store.js";
@@ -289,6 +295,7 @@ describeWithRedis("on Redis", (redis) => {
   describe("a verify's code check, run by its limit's own script", () => {
     const verifySettings: LimitSettings = { ...settings, ipVerify: { points: 2, durationSeconds: 3600 } };
     const digest = "d".repeat(64);
+    const store = () => new RedisOtpStore(client);
     const stored = async () => {
       const store = new RedisOtpStore(client);
       const phone = uniquePhone();
@@ -307,7 +314,7 @@ describeWithRedis("on Redis", (redis) => {
       const c = freshClient();
       const sent = vi.spyOn(client, "sendCommand");
       try {
-        expect(await policy.check(c, store.admittedVerify(phone, "wrong", 5))).toMatchObject({
+        expect((await policy.check(c, store.admittedVerify(phone, "wrong", 5), [])).checked).toMatchObject({
           kind: "wrong",
         });
         expect(sent.mock.calls).toHaveLength(1);
@@ -315,14 +322,52 @@ describeWithRedis("on Redis", (redis) => {
         sent.mockRestore();
       }
       expect(await client.hget(`otp:{${phone}}`, "a")).toBe("1");
-      await policy.check(c, store.admittedVerify(phone, "wrong", 5));
-      const over = await policy.check(c, store.admittedVerify(phone, digest, 5)).catch((e: unknown) => e);
+      await policy.check(c, store.admittedVerify(phone, "wrong", 5), []);
+      const over = await policy.check(c, store.admittedVerify(phone, digest, 5), []).catch((e: unknown) => e);
       expect((over as LoginError).reason).toBe("RATE_LIMIT_IP");
       // The refused check never reached the code: two attempts counted, and the right code still works.
       expect(await client.hget(`otp:{${phone}}`, "a")).toBe("2");
-      expect(await policy.check(freshClient(), store.admittedVerify(phone, digest, 5))).toMatchObject({
+      expect(
+        (await policy.check(freshClient(), store.admittedVerify(phone, digest, 5), [])).checked,
+      ).toMatchObject({
         kind: "ok",
       });
+    });
+
+    it("gives back in the same command exactly when the store's check calls it a match", async () => {
+      const policy = new VerifyPolicy(
+        { ...settings, ipVerify: { points: 100, durationSeconds: 3600 } },
+        limitFactory(client),
+        decide,
+      );
+      const back = limitFactory(client)({ name: "match-back", points: 1000, durationSeconds: 3600 });
+      const lock = { maxFailures: 1, lockSeconds: 60 };
+      // Each case: a fresh code and client, then the verifies that lead to the outcome; the last is judged.
+      const cases: Record<
+        VerifyOutcome["kind"],
+        (phone: string, c: string) => AdmittedCheck<VerifyOutcome>[]
+      > = {
+        ok: (p) => [store().admittedVerify(p, digest, 5)],
+        wrong: (p) => [store().admittedVerify(p, "wrong", 5)],
+        missing: () => [store().admittedVerify(uniquePhone(), digest, 5)],
+        not_found: (p) => [store().admittedVerify(p, digest, 5, undefined, undefined, newVerificationId())],
+        exhausted: (p) => [store().admittedVerify(p, "wrong", 1), store().admittedVerify(p, digest, 1)],
+        locked: (p, c) => [
+          store().admittedVerify(p, "wrong", 5, lock, c),
+          store().admittedVerify(p, digest, 5, lock, c),
+        ],
+      };
+      for (const [kind, steps] of Object.entries(cases)) {
+        const { phone } = await stored();
+        const c = freshClient();
+        const own = { limit: back, key: c.ip, refuse: (ms: number) => rateLimitIp(ms, "verify") };
+        expect((await decide({ requests: [own], sms: [] })).refusals).toEqual([]);
+        let last: { checked: VerifyOutcome; refunded: boolean } | undefined;
+        for (const check of steps(phone, c.ip)) last = await policy.check(c, check, [own]);
+        expect(last?.checked.kind, kind).toBe(kind);
+        expect(last?.refunded, kind).toBe(codeMatched(last?.checked as VerifyOutcome));
+        expect(await client.get(back.storeKey(c.ip)), kind).toBe(kind === "ok" ? "0" : "1");
+      }
     });
   });
 
@@ -336,30 +381,46 @@ describeWithRedis("on Redis", (redis) => {
         log: quiet,
       });
 
-    it("a login gives back the client's send and verify points in one command", async () => {
+    it("a verify that logs in gives back the client's send and verify points in its own command", async () => {
       const g = guard();
+      const store = new RedisOtpStore(client);
+      const digest = "e".repeat(64);
+      const code = (phone: string) =>
+        store.put(phone, digest, 60, {
+          verificationId: newVerificationId(),
+          maxAttempts: 5,
+          retentionSeconds: 60,
+          maskedPhone: "+91******0000",
+        });
+      const verify = (phone: string, c: Client, d = digest) =>
+        g.beforeVerify(phones.parse(phone), c, store.admittedVerify(phone, d, 5, undefined, g.clientKey(c)));
       const c = freshClient();
       const phone = phones.parse(uniquePhone());
       await g.beforeSend(phone, c, nothing);
-      await g.beforeVerify(phone, c, nothing);
-      await g.beforeVerify(phone, c, nothing);
+      await code(phone.e164);
+      await verify(phone.e164, c, "wrong");
       const keys = [`rl:send-ip:${c.ip}`, `rl:verify-ip:${c.ip}`];
-      expect(await client.mget(...keys)).toEqual(["1", "2"]);
+      expect(await client.mget(...keys)).toEqual(["1", "1"]);
       const sent = vi.spyOn(client, "sendCommand");
       try {
-        await g.afterLogin(phone, c);
+        const login = await verify(phone.e164, c);
+        await login.givenBack;
+        expect(login.checked.kind).toBe("ok");
         expect(sent.mock.calls).toHaveLength(1);
       } finally {
         sent.mockRestore();
       }
+      // The matching verify counted and gave its own point back, and the send's.
       expect(await client.mget(...keys)).toEqual(["0", "1"]);
-      await g.afterLogin(phone, c);
-      await g.afterLogin(phone, c);
-      expect(await client.mget(...keys)).toEqual(["0", "0"]);
-      // A client that never asked gets nothing to spend later, and no key.
+      await code(phone.e164);
+      await (await verify(phone.e164, c)).givenBack;
+      expect(await client.mget(...keys)).toEqual(["0", "1"]);
+      // A client that never sent gets no send counter to spend later.
       const stranger = freshClient();
-      await g.afterLogin(phone, stranger);
-      expect(await client.exists(`rl:send-ip:${stranger.ip}`, `rl:verify-ip:${stranger.ip}`)).toBe(0);
+      await code(phone.e164);
+      await (await verify(phone.e164, stranger)).givenBack;
+      expect(await client.exists(`rl:send-ip:${stranger.ip}`)).toBe(0);
+      expect(await client.get(`rl:verify-ip:${stranger.ip}`)).toBe("0");
     });
 
     it("any run of counts and refunds leaves each counter at the clamped count, within its window", async () => {

@@ -43,8 +43,10 @@ const openGuard: AbuseGuard = {
   }),
   beforeTestNumberSend: async () => {},
   beforeReroute: async () => ({ cancel: async () => {} }),
-  beforeVerify: async (_phone, _client, then) => then.run(),
-  afterLogin: async () => {},
+  beforeVerify: async (_phone, _client, then) => ({
+    checked: await then.run(),
+    givenBack: Promise.resolve(),
+  }),
   clientKey: (c) => c.ip,
 };
 
@@ -112,7 +114,13 @@ describe("LoginService with fakes of its ports", () => {
   it("a refund that fails after a login is logged and the login still succeeds", async () => {
     const guard: AbuseGuard = {
       ...openGuard,
-      afterLogin: async () => Promise.reject(new Error("refund lost")),
+      beforeVerify: async (_phone, _client, then) => {
+        const checked = await then.run();
+        return {
+          checked,
+          givenBack: then.matched(checked) ? Promise.reject(new Error("refund lost")) : Promise.resolve(),
+        };
+      },
     };
     const { login, log, lastCode } = await kernel({ guard });
     await login.sendOtp(PHONE, client);

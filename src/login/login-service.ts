@@ -344,10 +344,13 @@ export class LoginService {
       guard.clientKey(client),
       wanted === "" ? undefined : wanted,
     );
-    const [outcome, existing] = await Promise.all([
+    const [{ checked: outcome, givenBack }, existing] = await Promise.all([
       this.#limited(guard.beforeVerify(phone, client, check), log),
       storeCall(users.findByPhone(e164), log),
     ]);
+    // Settled already unless the guard could not give the client's points back in its decision's step; then
+    // it rides in the token's round trip. A failed give-back only leaves the client's count a little high.
+    const refund = givenBack.catch((e: unknown) => log.warn({ err: e }, "could not refund limits"));
     // Appended in the round trip that follows (the session's), or after a refusal is answered: never waited on.
     const checked = (reason: string, vid?: string): AuditEntry => ({
       event: "otp.checked",
@@ -384,10 +387,6 @@ export class LoginService {
         this.#audit.append({ ...checked("locked"), event: "phone.locked" });
         throw phoneLocked(outcome.retryAfterMs);
     }
-    // Rides in the token's round trip; a failed refund only leaves the client's count a little high.
-    const refund = guard
-      .afterLogin(phone, client)
-      .catch((e: unknown) => log.warn({ err: e }, "could not refund limits"));
     const start = { ip: client.ip, label: sessionLabel(opts.deviceName, client.userAgent) };
     if (existing) {
       const [pair] = await Promise.all([this.#issue(existing, start, log), refund]);

@@ -40,6 +40,11 @@ export type VerifyOutcome =
   /** The phone is locked after too many consecutive wrong codes; nothing was compared or counted. */
   | { readonly kind: "locked"; readonly retryAfterMs: number };
 
+/** The outcome that logs the client in: every store's check says so by this. */
+export function codeMatched(outcome: VerifyOutcome): boolean {
+  return outcome.kind === "ok";
+}
+
 /**
  * The per-phone lock against guessing across resends: `maxFailures` consecutive wrong codes, whichever code
  * they were aimed at, lock the phone for `lockSeconds`. A match clears the count; a new code does not. The
@@ -111,7 +116,7 @@ export interface OtpStore {
     verificationId?: string,
   ): Promise<VerifyOutcome>;
   /** The same `verify`, for `AbuseGuard.beforeVerify` to run only once the check is admitted (see `admittedPut`). */
-  admittedVerify(...verify: Parameters<OtpStore["verify"]>): AdmittedWrite<VerifyOutcome>;
+  admittedVerify(...verify: Parameters<OtpStore["verify"]>): AdmittedCheck<VerifyOutcome>;
   /**
    * Milliseconds until the phone's failure lock ends for this client: 0 when it is not locked, or when the
    * client has never failed on it. Without a client, for everyone.
@@ -408,11 +413,21 @@ export interface AbuseGuard {
   beforeReroute(phone: Phone): Promise<SendPermit>;
   /**
    * Decides the verify limits and, only when the check is admitted, runs `then` (the code's check), in the
-   * decision's own step where the store allows it, as `beforeSend` does; resolves with what `then` returned.
+   * decision's own step where the store allows it, as `beforeSend` does. A check that matched logs the client
+   * in: it has shown it is a real user, so its send and verify points are given back, in that same step where
+   * it can, else started at once (`givenBack`).
    */
-  beforeVerify<T>(phone: Phone, client: Client, then: AdmittedWrite<T>): Promise<T>;
-  /** A login succeeded: the client has shown it is a real user, so its send and verify are given back. */
-  afterLogin(phone: Phone, client: Client): Promise<void>;
+  beforeVerify<T>(phone: Phone, client: Client, then: AdmittedCheck<T>): Promise<Verified<T>>;
+}
+
+/** What an admitted verify's check returned, and the give-back of the client's points when it matched. */
+export interface Verified<T> {
+  readonly checked: T;
+  /**
+   * Settles when the points are given back (at once when there was nothing to give, or the decision's own step
+   * did it). Never waited on before answering: a give-back that fails only leaves the client's count high.
+   */
+  readonly givenBack: Promise<void>;
 }
 
 export interface SendPermit {
@@ -426,6 +441,11 @@ export interface SendPermit {
  */
 export interface AdmittedWrite<T> {
   run(): Promise<T>;
+}
+
+/** A code's check as an `AdmittedWrite`: `matched` tells an outcome that logs the client in. */
+export interface AdmittedCheck<T> extends AdmittedWrite<T> {
+  matched(outcome: T): boolean;
 }
 
 /** An admitted send: what it was counted under, and what its write returned. */

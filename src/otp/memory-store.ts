@@ -1,15 +1,17 @@
 import { timingSafeEqual } from "node:crypto";
-import type {
-  AdmittedWrite,
-  DeliveryReceipt,
-  FailureLock,
-  NewCode,
-  OtpStore,
-  PutResult,
-  SendAttempt,
-  StoredVerification,
-  VerificationStore,
-  VerifyOutcome,
+import {
+  type AdmittedCheck,
+  type AdmittedWrite,
+  codeMatched,
+  type DeliveryReceipt,
+  type FailureLock,
+  type NewCode,
+  type OtpStore,
+  type PutResult,
+  type SendAttempt,
+  type StoredVerification,
+  type VerificationStore,
+  type VerifyOutcome,
 } from "../login/ports.js";
 import { checkLock } from "./lock.js";
 
@@ -124,8 +126,8 @@ export class MemoryOtpStore implements OtpStore, VerificationStore {
     return { verificationId: id, expiresAtMs: expiresAt };
   }
 
-  admittedVerify(...verify: Parameters<OtpStore["verify"]>): AdmittedWrite<VerifyOutcome> {
-    return { run: () => this.verify(...verify) };
+  admittedVerify(...verify: Parameters<OtpStore["verify"]>): AdmittedCheck<VerifyOutcome> {
+    return { run: () => this.verify(...verify), matched: codeMatched };
   }
 
   async verify(

@@ -1,18 +1,19 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type {
-  DeliveryReceipt,
-  FailureLock,
-  NewCode,
-  OtpStore,
-  PutResult,
-  SendAttempt,
-  StoredVerification,
-  VerificationStore,
-  VerifyOutcome,
+import {
+  codeMatched,
+  type DeliveryReceipt,
+  type FailureLock,
+  type NewCode,
+  type OtpStore,
+  type PutResult,
+  type SendAttempt,
+  type StoredVerification,
+  type VerificationStore,
+  type VerifyOutcome,
 } from "../login/ports.js";
 import { isCluster, type RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
-import { type LuaScript, ScriptWrite } from "../redis/script-write.js";
+import { type LuaScript, ScriptCheck, ScriptWrite } from "../redis/script-write.js";
 import { checkLock } from "./lock.js";
 import { parseRecord } from "./verification-record.js";
 
@@ -296,7 +297,8 @@ const LOCKED = -4;
 const NOT_FOUND = -5;
 const NO_LOCK: FailureLock = { maxFailures: 0, lockSeconds: 1 };
 
-const VERIFY_SCRIPT: LuaScript = { name: "otpVerify", lua: VERIFY };
+// `matched` is `codeMatched` of what parseVerify makes of the reply, in Lua.
+const VERIFY_SCRIPT: LuaScript = { name: "otpVerify", lua: VERIFY, matched: `reply[1] == ${OK}` };
 
 function parseVerify(reply: unknown): VerifyOutcome {
   const [result, n, vid, lockedNow] = reply as [number, number, string, number];
@@ -416,7 +418,7 @@ export class RedisOtpStore implements OtpStore, VerificationStore {
     lock: FailureLock = NO_LOCK,
     client?: string,
     verificationId?: string,
-  ): ScriptWrite<VerifyOutcome> {
+  ): ScriptCheck<VerifyOutcome> {
     checkLock(lock);
     const [current = "", previous = "", ...more] = typeof digest === "string" ? [digest] : digest;
     if (more.length > 0)
@@ -438,8 +440,9 @@ export class RedisOtpStore implements OtpStore, VerificationStore {
       verificationId ?? "",
       previous,
     ] as const;
-    return new ScriptWrite(this.#redis, VERIFY_SCRIPT, keys, args, parseVerify, () =>
-      this.#redis.otpVerify(...keys, ...args),
+    return new ScriptCheck(
+      [this.#redis, VERIFY_SCRIPT, keys, args, parseVerify, () => this.#redis.otpVerify(...keys, ...args)],
+      codeMatched,
     );
   }
 

@@ -1,6 +1,13 @@
 import type { Logger } from "../log.js";
 import type { Client, Phone } from "../login/model.js";
-import type { AbuseGuard, Admitted, AdmittedWrite, SendPermit } from "../login/ports.js";
+import type {
+  AbuseGuard,
+  Admitted,
+  AdmittedCheck,
+  AdmittedWrite,
+  SendPermit,
+  Verified,
+} from "../login/ports.js";
 import { isCluster, type RedisClient } from "../redis/client.js";
 import { type Check, refund } from "./checks.js";
 import { clusterSendDecision } from "./cluster-send-decision.js";
@@ -70,16 +77,18 @@ export class RateLimitGuard implements AbuseGuard {
     return this.#send.checkReroute(phone);
   }
 
-  beforeVerify<T>(_phone: Phone, client: Client, then: AdmittedWrite<T>): Promise<T> {
-    return this.#exempt(client) ? then.run() : this.#verify.check(client, then);
-  }
-
-  async afterLogin(_phone: Phone, client: Client): Promise<void> {
-    if (this.#exempt(client)) return;
-    // A real user on a shared (carrier NAT) address must not use up the address for everyone behind it:
-    // what a completed login asked for is given back, so the per-IP limits count only what led nowhere. One
-    // command on a single Redis for both counters.
-    const checks = [this.#send.clientCheck(client), this.#verify.clientCheck(client)];
-    await this.#refund(checks.filter((c): c is Check => c !== undefined));
+  async beforeVerify<T>(_phone: Phone, client: Client, then: AdmittedCheck<T>): Promise<Verified<T>> {
+    if (this.#exempt(client)) return { checked: await then.run(), givenBack: NOTHING };
+    // A real user on a shared (carrier NAT) address must not use up the address for everyone behind it: a
+    // verify that logs in gives back what the client asked for, so the per-IP limits count only what led
+    // nowhere. On a single Redis the decision does it in its own step; elsewhere one refund starts here.
+    const back = [this.#send.clientCheck(client), this.#verify.clientCheck(client)].filter(
+      (c): c is Check => c !== undefined,
+    );
+    const { checked, refunded } = await this.#verify.check(client, then, back);
+    const givenBack = refunded || back.length === 0 || !then.matched(checked) ? NOTHING : this.#refund(back);
+    return { checked, givenBack };
   }
 }
+
+const NOTHING: Promise<void> = Promise.resolve();

@@ -8,10 +8,16 @@ export type Refund = (checks: readonly Check[]) => Promise<void>;
 // Every counter in one call. A counter above zero exists within its window (the decision sets its TTL in the
 // step that creates it), so a decrement keeps it there; an absent or zero counter is left as it is, which is
 // what rate-limiter-flexible's clamped reward leaves too (it would create a zero).
-const REFUND = `
-for i = 1, #KEYS do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+// (The decision's own step does the same after a matched check: send-decision.ts.)
+export const GIVE_BACK_EACH = `
+local function giveBackEach(keys)
+  for i = 1, #keys do
+    if tonumber(redis.call('GET', keys[i]) or '0') > 0 then redis.call('DECR', keys[i]) end
+  end
 end
+`;
+const REFUND = `${GIVE_BACK_EACH}
+giveBackEach(KEYS)
 return #KEYS
 `;
 

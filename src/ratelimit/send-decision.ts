@@ -4,7 +4,7 @@ import type { RedisClient } from "../redis/client.js";
 import { classifyRedisError, redisCall } from "../redis/errors.js";
 import { ScriptWrite } from "../redis/script-write.js";
 import { byLongestWait, type Check, type Refusal, refund } from "./checks.js";
-import { type Refund, redisRefund } from "./refund.js";
+import { GIVE_BACK_EACH, type Refund, redisRefund } from "./refund.js";
 
 /**
  * One send, as the decision sees it. The client's own counters are checked first and are the only ones a
@@ -20,6 +20,11 @@ export interface SendAsk {
   readonly lock?: { readonly phone: string; readonly client: string } | undefined;
   /** What an admitted send writes: a decision that can do it in its own step does, and says so (`written`). */
   readonly then?: AdmittedWrite<unknown> | undefined;
+  /**
+   * Counters to give a point back to when `then` is a check that matched. A decision that does `then` in its
+   * own step and can read its match there does this too, and says so (`refunded`); otherwise the caller does.
+   */
+  readonly refundOnMatch?: readonly Check[] | undefined;
 }
 
 /** What a decision found: the refusals, longest wait first; none means every SMS counter was counted. */
@@ -32,6 +37,8 @@ export interface Decided {
    * then still counted, for the caller to give back).
    */
   readonly written?: { readonly value: unknown } | { readonly error: unknown } | undefined;
+  /** The decision gave `refundOnMatch` back in its own step: `then` matched. */
+  readonly refunded?: boolean | undefined;
 }
 
 /**
@@ -112,14 +119,16 @@ return waits
 `;
 
 /**
- * DECIDE, then a store's script when every wait is zero (the send is admitted), in one script. Each runs as a
- * function whose KEYS and ARGV are its own share of the call's: KEYS are DECIDE's, then the write's; ARGV[1]
- * and ARGV[2] count DECIDE's keys and arguments, then come DECIDE's arguments, then the write's. Returns
- * {waits} when refused, {waits, 1, the write's reply} when admitted, {waits, 0, the error} when admitted and
- * the write failed (caught, so the caller learns that the counters were counted and gives them back). Refused
- * is any positive wait, as `refusalsOf` reads it, so the write happens exactly when the caller sees no refusal.
+ * DECIDE, then a store's script when every wait is zero (the send or verify is admitted), in one script. Each
+ * runs as a function whose KEYS and ARGV are its own share of the call's: KEYS are DECIDE's, then the counters
+ * a match gives back, then the write's; ARGV[1], ARGV[2] and ARGV[3] count DECIDE's keys, the give-back's keys
+ * and DECIDE's arguments, then come DECIDE's arguments, then the write's. Returns {waits} when refused,
+ * {waits, 1, refunded, the write's reply} when admitted, {waits, 0, 0, the error} when admitted and the write
+ * failed (caught, so the caller learns that the counters were counted and gives them back). Refused is any
+ * positive wait, as `refusalsOf` reads it, so the write happens exactly when the caller sees no refusal.
+ * `refunded` is 1 when the write is a check whose reply matched (`matchedLua`) and the give-back was done.
  */
-function decideThen(writeLua: string): string {
+function decideThen(writeLua: string, matchedLua: string | undefined): string {
   return `
 local function decide(KEYS, ARGV)
 ${DECIDE}
@@ -127,21 +136,30 @@ end
 local function write(KEYS, ARGV)
 ${writeLua}
 end
-local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
-local dk, wk, da, wa = {}, {}, {}, {}
-for i = 1, #KEYS do
-  if i <= nk then dk[i] = KEYS[i] else wk[i - nk] = KEYS[i] end
+local function matched(reply)
+  return ${matchedLua ?? "false"}
 end
-for i = 3, #ARGV do
-  if i - 2 <= na then da[i - 2] = ARGV[i] else wa[i - 2 - na] = ARGV[i] end
+${GIVE_BACK_EACH}
+local nk, nr, na = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local dk, rk, wk, da, wa = {}, {}, {}, {}, {}
+for i = 1, #KEYS do
+  if i <= nk then dk[i] = KEYS[i] elseif i <= nk + nr then rk[i - nk] = KEYS[i] else wk[i - nk - nr] = KEYS[i] end
+end
+for i = 4, #ARGV do
+  if i - 3 <= na then da[i - 3] = ARGV[i] else wa[i - 3 - na] = ARGV[i] end
 end
 local waits = decide(dk, da)
 for i = 1, #waits do
   if waits[i] > 0 then return {waits} end
 end
 local ok, reply = pcall(write, wk, wa)
-if ok then return {waits, 1, reply} end
-return {waits, 0, type(reply) == 'table' and reply.err or tostring(reply)}
+if not ok then return {waits, 0, 0, type(reply) == 'table' and reply.err or tostring(reply)} end
+local refunded = 0
+if nr > 0 and matched(reply) then
+  giveBackEach(rk)
+  refunded = 1
+end
+return {waits, 1, refunded, reply}
 `;
 }
 
@@ -173,7 +191,7 @@ export function redisSendDecision(
     let call = folded.get(write.script.name);
     if (!call) {
       const name: FoldedName = `rlSendDecideThen_${write.script.name}`;
-      redis.defineCommand(name, { lua: decideThen(write.script.lua) });
+      redis.defineCommand(name, { lua: decideThen(write.script.lua, write.script.matched) });
       const method = run[name];
       if (!method) throw new Error(`${name} was not defined`);
       call = method.bind(run);
@@ -193,22 +211,27 @@ export function redisSendDecision(
       const waits = await redisCall(run.rlSendDecide(keys.length, ...keys, ...args));
       return { refusals: refusalsOf(checks, waits), giveBack };
     }
-    const [waits, ok, reply] = (await redisCall(
+    // Only a check that can tell its match in Lua can give back in this step.
+    const back = then.script.matched === undefined ? [] : (ask.refundOnMatch ?? []);
+    const backKeys = back.map((c) => c.limit.storeKey(c.key));
+    const [waits, ok, refunded, reply] = (await redisCall(
       foldedCall(then)(
-        keys.length + then.keys.length,
+        keys.length + backKeys.length + then.keys.length,
         ...keys,
+        ...backKeys,
         ...then.keys,
         keys.length,
+        backKeys.length,
         args.length,
         ...args,
         ...then.args,
       ),
-    )) as [number[], 0 | 1 | undefined, unknown];
+    )) as [number[], 0 | 1 | undefined, unknown, unknown];
     const refusals = refusalsOf(checks, waits);
     if (refusals.length > 0) return { refusals, giveBack };
     if (ok !== 1)
       return { refusals, giveBack, written: { error: classifyRedisError(new Error(String(reply))) } };
-    return { refusals, giveBack, written: { value: then.parse(reply) } };
+    return { refusals, giveBack, written: { value: then.parse(reply) }, refunded: refunded === 1 };
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Client } from "../login/model.js";
-import type { AdmittedWrite } from "../login/ports.js";
+import type { AdmittedCheck } from "../login/ports.js";
 import { rateLimitIp } from "../login/reasons.js";
 import { type Check, refusalError } from "./checks.js";
 import type { LimitSettings } from "./config.js";
@@ -25,18 +25,27 @@ export class VerifyPolicy {
     this.#ip = points > 0 ? make({ name: "verify-ip", points, durationSeconds }) : undefined;
   }
 
-  async check<T>(client: Client, then: AdmittedWrite<T>): Promise<T> {
+  /**
+   * Counts the client's request and, once admitted, runs `then`. `giveBack` are the counters a match gives a
+   * point back to: `refunded` says the decision did so in its own step (else the caller does).
+   */
+  async check<T>(
+    client: Client,
+    then: AdmittedCheck<T>,
+    giveBack: readonly Check[],
+  ): Promise<{ checked: T; refunded: boolean }> {
     const own = this.clientCheck(client);
-    if (!own) return then.run();
-    const { refusals, written } = await this.decide({
+    if (!own) return { checked: await then.run(), refunded: false };
+    const { refusals, written, refunded } = await this.decide({
       requests: [own],
       sms: [],
       then,
+      refundOnMatch: giveBack,
     });
     const refusal = refusals[0];
     if (refusal) throw refusalError(refusal);
     // A failed check leaves the client's request counted (it asked); nothing else was.
-    return writeOf(written, then);
+    return { checked: await writeOf(written, then), refunded: refunded === true };
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { AdmittedWrite } from "../login/ports.js";
+import type { AdmittedCheck, AdmittedWrite } from "../login/ports.js";
 import type { RedisClient } from "./client.js";
 import { redisCall } from "./errors.js";
 
@@ -6,6 +6,8 @@ import { redisCall } from "./errors.js";
 export interface LuaScript {
   readonly name: string;
   readonly lua: string;
+  /** For a check: a Lua expression over the script's `reply`, true when it matched (`AdmittedCheck.matched`). */
+  readonly matched?: string;
 }
 
 /**
@@ -26,5 +28,18 @@ export class ScriptWrite<T> implements AdmittedWrite<T> {
 
   async run(): Promise<T> {
     return this.parse(await redisCall(this.call()));
+  }
+}
+
+/**
+ * A store's check as a script: a decision that folds it in tells a match by `script.matched`, in Lua, in the
+ * same step; one that runs it on its own by `matched`. The store states both beside its script's replies.
+ */
+export class ScriptCheck<T> extends ScriptWrite<T> implements AdmittedCheck<T> {
+  constructor(
+    write: ConstructorParameters<typeof ScriptWrite<T>>,
+    readonly matched: (outcome: T) => boolean,
+  ) {
+    super(...write);
   }
 }
