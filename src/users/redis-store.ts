@@ -1,7 +1,7 @@
 import type { ChainableCommander } from "ioredis";
 import { newUser, type User } from "../login/model.js";
 import type { UserStore } from "../login/ports.js";
-import type { RedisClient } from "../redis/client.js";
+import { isCluster, type RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
 import type { ReplicaAck } from "../redis/replica-ack.js";
 
@@ -12,30 +12,39 @@ const idKey = (id: number) => `user:id:${id}`;
 
 // Create-if-absent and read back in one step: of two concurrent first logins, the second finds the first's
 // record and returns it, so a phone never gets two users.
+// With a second key (the id index, on a single Redis where another slot is no obstacle), the call that creates
+// the user writes its index entry too: a lost race leaves none behind.
 const CREATE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'id', ARGV[1], 'phone', ARGV[2], 'name', ARGV[3], 'role', ARGV[4],
     'verified', ARGV[5], 'created_at', ARGV[6])
+  if KEYS[2] then redis.call('SET', KEYS[2], ARGV[2]) end
 end
 return redis.call('HGETALL', KEYS[1])
 `;
 
+type CreateArgs = readonly [
+  key: string,
+  id: number,
+  phone: string,
+  name: string,
+  role: string,
+  verified: string,
+  createdAt: string,
+];
+
 interface UserCommands {
-  userCreate(
-    key: string,
-    id: number,
-    phone: string,
-    name: string,
-    role: string,
-    verified: string,
-    createdAt: string,
-  ): Promise<string[]>;
+  userCreate(...args: CreateArgs): Promise<string[]>;
+  /** With the index entry's key second: a single Redis (see CREATE). */
+  userCreateIndexed(key: string, index: string, ...rest: Tail<CreateArgs>): Promise<string[]>;
 }
 
 /** The create script as a pipeline (the durable path) offers it. */
 interface PipelineCommands {
-  userCreate(...args: readonly [string, number, string, string, string, string, string]): ChainableCommander;
+  userCreate(...args: CreateArgs): ChainableCommander;
 }
+
+type Tail<T extends readonly unknown[]> = T extends readonly [unknown, ...infer R] ? R : never;
 
 /** Ids a process takes from `user:seq` at a time. */
 export const USER_ID_BLOCK = 100;
@@ -52,6 +61,8 @@ export const USER_ID_BLOCK = 100;
  */
 export class RedisUserStore implements UserStore {
   readonly #redis: RedisClient & UserCommands;
+  /** A single Redis, no replicas to wait for: the create script writes the index entry itself. */
+  readonly #single: boolean;
   #nextId = 0;
   #endId = 0;
   /** The next block, fetched ahead: [first id, end). */
@@ -72,8 +83,11 @@ export class RedisUserStore implements UserStore {
       throw new RangeError(`idBlock must be a whole number >= 1, got ${idBlock}`);
     }
     redis.defineCommand("userCreate", { numberOfKeys: 1, lua: CREATE });
+    redis.defineCommand("userCreateIndexed", { numberOfKeys: 2, lua: CREATE });
     durable?.define("userCreate", { numberOfKeys: 1, lua: CREATE });
     this.#redis = redis as RedisClient & UserCommands;
+    // Replicas to wait for keep the two writes apart, each followed by its WAIT (as on a cluster).
+    this.#single = !isCluster(redis) && !durable;
   }
 
   async findByPhone(phone: string): Promise<User | undefined> {
@@ -102,7 +116,7 @@ export class RedisUserStore implements UserStore {
     // a second round trip on every first login.
     const id = reservedId ?? (await this.reserveId());
     const fresh = newUser(id, phone);
-    const args = [
+    const args: CreateArgs = [
       userKey(phone),
       fresh.id,
       fresh.phone,
@@ -110,9 +124,29 @@ export class RedisUserStore implements UserStore {
       fresh.role,
       fresh.isPhoneVerified ? "1" : "0",
       new Date().toISOString(),
-    ] as const;
-    // The index is in another slot, so it cannot join the script; sent together, both take one round trip.
-    // With replicas to wait for, each is followed by WAIT on its own master, still side by side.
+    ];
+    const user = toUser(pairs(await (this.#single ? this.#createIndexed(args) : this.#createBeside(args))));
+    if (!user) throw new Error(`user record for ${userKey(phone)} vanished while being created`);
+    // Another request (or an earlier login) owns this phone: where the index was written beside the script,
+    // take back its entry for the wasted id. A crash just before this can still leave one behind, so readers of
+    // the index must check the id they find.
+    if (user.id !== id && !this.#single) await redisCall(this.#redis.del(idKey(id)));
+    return user;
+  }
+
+  /** A single Redis: the record and its index entry in one script call. */
+  #createIndexed(args: CreateArgs): Promise<string[]> {
+    const [key, id, ...rest] = args;
+    return redisCall(this.#redis.userCreateIndexed(key, idKey(id), id, ...rest));
+  }
+
+  /**
+   * A cluster (or replicas to wait for): the index is in another slot, so it cannot join the script; sent
+   * together, both take one round trip. With replicas to wait for, each is followed by WAIT on its own master,
+   * still side by side.
+   */
+  async #createBeside(args: CreateArgs): Promise<string[]> {
+    const [, id, phone] = args;
     const [row] = await redisCall<[string[], unknown]>(
       this.durable
         ? Promise.all([
@@ -123,12 +157,7 @@ export class RedisUserStore implements UserStore {
           ])
         : Promise.all([this.#redis.userCreate(...args), this.#redis.set(idKey(id), phone)]),
     );
-    const user = toUser(pairs(row));
-    if (!user) throw new Error(`user record for ${userKey(phone)} vanished while being created`);
-    // Another request (or an earlier login) owns this phone: take back the index entry for the wasted id. A
-    // crash just before this can still leave one behind, so readers of the index must check the id they find.
-    if (user.id !== id) await redisCall(this.#redis.del(idKey(id)));
-    return user;
+    return row;
   }
 
   /** Fetches one block into `#spare`; concurrent callers share the one INCRBY. */
