@@ -8,6 +8,10 @@ import net from "node:net";
  * What it checks, without an HPACK decoder: the response's first header is `:status: 200` (HPACK static
  * index 8, the byte 0x88: pseudo-headers come first), and the body arrived. A gRPC error is trailers-only (no
  * body), and Connect errors have another status, so both count as failures.
+ *
+ * Like any real client it keeps within the server's SETTINGS_MAX_CONCURRENT_STREAMS: requests beyond it wait
+ * here for a stream to finish. A server refuses the excess otherwise, and Node's closes the whole session
+ * after 100 refusals (a protocol error), so an open-loop run that met a stall used to fail wholesale.
  */
 export interface RawReply {
   readonly ok: boolean;
@@ -26,6 +30,7 @@ const END_STREAM = 0x1;
 const ACK = 0x1;
 const PADDED = 0x8;
 const BIG_WINDOW = 0x7fff_ffff;
+const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
 
 function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
   const head = Buffer.allocUnsafe(9);
@@ -48,6 +53,13 @@ function literal(nameIndex: number, name: string | undefined, value: string): Bu
   return Buffer.concat([Buffer.from([nameIndex]), ...(name === undefined ? [] : [str(name)]), str(value)]);
 }
 
+interface Queued {
+  readonly block: Buffer;
+  readonly extraHeaders: readonly [string, string][];
+  readonly body: Buffer;
+  readonly resolve: (reply: RawReply) => void;
+}
+
 interface Pending {
   resolve(reply: RawReply): void;
   status: number;
@@ -58,6 +70,11 @@ interface Pending {
 export class RawH2Connection {
   readonly #socket: net.Socket;
   readonly #pending = new Map<number, Pending>();
+  /** Requests waiting for a stream under the server's limit, oldest first. */
+  #queue: Queued[] = [];
+  #queueHead = 0;
+  /** The server's SETTINGS_MAX_CONCURRENT_STREAMS; unlimited until its SETTINGS arrive (RFC 9113 6.5.2). */
+  #maxStreams = Number.POSITIVE_INFINITY;
   #nextStream = 1;
   #buffer: Buffer = Buffer.alloc(0);
   #received = 0;
@@ -65,8 +82,15 @@ export class RawH2Connection {
   /** Why the connection can take no more requests (closed, failed, told to go away); undefined while it can. */
   #gone: string | undefined;
 
+  /** Settled by the server's first SETTINGS frame (its preface), or by the connection ending before it. */
+  readonly #ready: Promise<void>;
+  #settled: ((err?: Error) => void) | undefined;
+
   private constructor(socket: net.Socket) {
     this.#socket = socket;
+    this.#ready = new Promise((resolve, reject) => {
+      this.#settled = (err) => (err ? reject(err) : resolve());
+    });
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
     socket.on("close", () => this.#failAll("connection closed"));
     socket.on("error", () => this.#failAll("connection error"));
@@ -87,7 +111,9 @@ export class RawH2Connection {
         const window = Buffer.alloc(4);
         window.writeUInt32BE(BIG_WINDOW - 65_535, 0);
         socket.write(Buffer.concat([PREFACE, frame(SETTINGS, 0, 0, settings), frame(0x8, 0, 0, window)]));
-        resolve(new RawH2Connection(socket));
+        // Ready once the server's SETTINGS are known: a burst sent before them could exceed its stream limit.
+        const connection = new RawH2Connection(socket);
+        connection.#ready.then(() => resolve(connection), reject);
       });
     });
   }
@@ -109,6 +135,24 @@ export class RawH2Connection {
     // process with it, until Node exits with 13 for an unsettled top-level await): it fails at once instead.
     if (this.#gone !== undefined)
       return Promise.resolve({ ok: false, body: Buffer.alloc(0), why: this.#gone });
+    return new Promise((resolve) => {
+      if (this.#pending.size < this.#maxStreams && this.#queueHead === this.#queue.length)
+        this.#open(block, extraHeaders, body, resolve);
+      else this.#queue.push({ block, extraHeaders, body, resolve });
+    });
+  }
+
+  /** Requests waiting for a stream (for tests and diagnostics). */
+  get queued(): number {
+    return this.#queue.length - this.#queueHead;
+  }
+
+  #open(
+    block: Buffer,
+    extraHeaders: readonly [string, string][],
+    body: Buffer,
+    resolve: (reply: RawReply) => void,
+  ): void {
     const id = this.#nextStream;
     this.#nextStream += 2;
     const headers = Buffer.concat([block, ...extraHeaders.map(([n, v]) => literal(0, n, v))]);
@@ -124,9 +168,19 @@ export class RawH2Connection {
       });
     }
     this.#socket.write(out);
-    return new Promise((resolve) => {
-      this.#pending.set(id, { resolve, status: 0, chunks: [], gotHeaders: false });
-    });
+    this.#pending.set(id, { resolve, status: 0, chunks: [], gotHeaders: false });
+  }
+
+  /** Opens queued requests while there is room under the server's limit. */
+  #drain(): void {
+    while (this.#queueHead < this.#queue.length && this.#pending.size < this.#maxStreams) {
+      const q = this.#queue[this.#queueHead++] as Queued;
+      this.#open(q.block, q.extraHeaders, q.body, q.resolve);
+    }
+    if (this.#queueHead === this.#queue.length && this.#queueHead > 0) {
+      this.#queue = [];
+      this.#queueHead = 0;
+    }
   }
 
   close(): void {
@@ -152,7 +206,14 @@ export class RawH2Connection {
   #onFrame(type: number, flags: number, stream: number, payload: Buffer): void {
     switch (type) {
       case SETTINGS:
-        if (!(flags & ACK)) this.#socket.write(frame(SETTINGS, ACK, 0, Buffer.alloc(0)));
+        if (flags & ACK) return;
+        for (let at = 0; at + 6 <= payload.length; at += 6)
+          if (payload.readUInt16BE(at) === SETTINGS_MAX_CONCURRENT_STREAMS)
+            this.#maxStreams = payload.readUInt32BE(at + 2);
+        this.#socket.write(frame(SETTINGS, ACK, 0, Buffer.alloc(0)));
+        this.#settled?.();
+        this.#settled = undefined;
+        this.#drain();
         return;
       case PING:
         if (!(flags & ACK)) this.#socket.write(frame(PING, ACK, 0, payload));
@@ -199,6 +260,7 @@ export class RawH2Connection {
     const p = this.#pending.get(stream);
     if (!p) return;
     this.#pending.delete(stream);
+    if (this.#gone === undefined) this.#drain();
     const body = p.chunks.length === 1 ? (p.chunks[0] as Buffer) : Buffer.concat(p.chunks);
     const ok = complete && p.status === 0x88 && body.length > 0;
     p.resolve(
@@ -216,6 +278,12 @@ export class RawH2Connection {
 
   #failAll(why: string): void {
     this.#gone ??= why;
+    this.#settled?.(new Error(`HTTP/2 connection ended before the server's SETTINGS: ${why}`));
+    this.#settled = undefined;
     for (const id of [...this.#pending.keys()]) this.#finish(id, false, why);
+    const waiting = this.#queue.slice(this.#queueHead);
+    this.#queue = [];
+    this.#queueHead = 0;
+    for (const q of waiting) q.resolve({ ok: false, body: Buffer.alloc(0), why });
   }
 }
