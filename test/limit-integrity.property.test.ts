@@ -7,6 +7,7 @@ import type { Client } from "../src/login/model.js";
 import {
   type AdmittedCheck,
   type AdmittedWrite,
+  alongside,
   codeMatched,
   type NewCode,
   type VerifyOutcome,
@@ -22,6 +23,7 @@ import { redisRefund } from "../src/ratelimit/refund.js";
 import { memorySendDecision, redisSendDecision, type SendDecision } from "../src/ratelimit/send-decision.js";
 import { SendPolicy } from "../src/ratelimit/send-policy.js";
 import { VerifyPolicy } from "../src/ratelimit/verify-policy.js";
+import { RedisUserStore } from "../src/users/redis-store.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { describeWithRedis } from "./support/redis.js";
 
@@ -421,6 +423,47 @@ describeWithRedis("on Redis", (redis) => {
       await (await verify(phone.e164, stranger)).givenBack;
       expect(await client.exists(`rl:send-ip:${stranger.ip}`)).toBe(0);
       expect(await client.get(`rl:verify-ip:${stranger.ip}`)).toBe("0");
+    });
+
+    it("a verify's user lookup rides inside its decision's command, after the check", async () => {
+      const g = guard();
+      const store = new RedisOtpStore(client);
+      const users = new RedisUserStore(client);
+      const digest = "d".repeat(64);
+      const c = freshClient();
+      const phone = uniquePhone();
+      const user = await users.create(phone, await users.reserveId());
+      const verify = (d: string) =>
+        g.beforeVerify(
+          phones.parse(phone),
+          c,
+          alongside(store.admittedVerify(phone, d, 5, undefined, g.clientKey(c)), users.admittedFind(phone)),
+        );
+      await store.put(phone, digest, 60, {
+        verificationId: newVerificationId(),
+        maxAttempts: 5,
+        retentionSeconds: 60,
+        maskedPhone: "+91******0000",
+      });
+      const sent = vi.spyOn(client, "sendCommand");
+      try {
+        const wrong = await verify("wrong");
+        expect(wrong.checked[0].kind).toBe("wrong");
+        const login = await verify(digest);
+        await login.givenBack;
+        expect(login.checked).toEqual([expect.objectContaining({ kind: "ok" }), user]);
+        // One command each: the limit, the check, the give-back and the lookup.
+        expect(sent.mock.calls).toHaveLength(2);
+        // A phone without a user: the lookup finds none.
+        const nobody = uniquePhone();
+        const alone = alongside(store.admittedVerify(nobody, digest, 5), users.admittedFind(nobody));
+        expect(await alone.run()).toEqual([expect.objectContaining({ kind: "missing" }), undefined]);
+        expect(sent.mock.calls).toHaveLength(3);
+      } finally {
+        sent.mockRestore();
+      }
+      // The match gave the client's verify points back in that same command.
+      expect(await client.get(`rl:verify-ip:${c.ip}`)).toBe("1");
     });
 
     it("any run of counts and refunds leaves each counter at the clamped count, within its window", async () => {

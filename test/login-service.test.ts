@@ -97,6 +97,7 @@ describe("LoginService with fakes of its ports", () => {
     // The store reserves id 7 for us, but another request created the phone's user (41) in between.
     const racing: UserStore = {
       findByPhone: async () => undefined,
+      admittedFind: () => ({ run: async () => undefined }),
       reserveId: async () => 7,
       create: async () => winner,
     };

@@ -62,6 +62,15 @@ export function userStoreContract(
     it("finds nobody for an unknown phone", async () => {
       const { store } = await makeStore();
       expect(await store.findByPhone(uniquePhone())).toBeUndefined();
+      expect(await store.admittedFind(uniquePhone()).run()).toBeUndefined();
+    });
+
+    it("finds the same user as a read that can ride beside a check as by a lookup of its own", async () => {
+      const { store } = await makeStore();
+      const phone = uniquePhone();
+      const user = await store.create(phone);
+      expect(await store.admittedFind(phone).run()).toEqual(user);
+      expect(await store.admittedFind(phone).run()).toEqual(await store.findByPhone(phone));
     });
 
     it("returns the existing user when the phone already has one", async () => {

@@ -15,6 +15,7 @@ import {
   type AbuseGuard,
   type AuditEntry,
   type AuditLog,
+  alongside,
   type FailureLock,
   type LoginEvents,
   type LoginLog,
@@ -333,21 +334,23 @@ export class LoginService {
       ? [digest, codeDigest(settings.previousCodeSecret, e164, code)]
       : digest;
     // The limit first; the code is checked only once the limit admits the request, by the guard, in the
-    // decision's own step where it can. Independent commands go out together (both in flight before either
-    // reply): the user lookup rides along in the same round trip, and is simply unused when the code is wrong
-    // or the limit refuses.
-    const check = codes.admittedVerify(
-      e164,
-      digests,
-      settings.maxAttempts,
-      settings.failureLock,
-      guard.clientKey(client),
-      wanted === "" ? undefined : wanted,
+    // decision's own step where it can. The user lookup rides beside the check (`alongside`): on a single Redis
+    // inside the same script, elsewhere in the same round trip; unused when the code is wrong.
+    const check = alongside(
+      codes.admittedVerify(
+        e164,
+        digests,
+        settings.maxAttempts,
+        settings.failureLock,
+        guard.clientKey(client),
+        wanted === "" ? undefined : wanted,
+      ),
+      users.admittedFind(e164),
     );
-    const [{ checked: outcome, givenBack }, existing] = await Promise.all([
-      this.#limited(guard.beforeVerify(phone, client, check), log),
-      storeCall(users.findByPhone(e164), log),
-    ]);
+    const {
+      checked: [outcome, existing],
+      givenBack,
+    } = await this.#limited(guard.beforeVerify(phone, client, check), log);
     // Settled already unless the guard could not give the client's points back in its decision's step; then
     // it rides in the token's round trip. A failed give-back only leaves the client's count a little high.
     const refund = givenBack.catch((e: unknown) => log.warn({ err: e }, "could not refund limits"));

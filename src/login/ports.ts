@@ -234,6 +234,11 @@ export const noAuditLog: AuditLog = { append: () => {} };
 export interface UserStore {
   findByPhone(phone: string): Promise<User | undefined>;
   /**
+   * `findByPhone` as a read that can ride beside a check (`alongside`): on a single Redis, inside the verify
+   * decision's own script.
+   */
+  admittedFind(phone: string): AdmittedWrite<User | undefined>;
+  /**
    * Reserves an id for a user about to be created. Usually answered without a round trip, so a first login
    * can store the session for the new id in the same round trip that creates the user.
    */
@@ -446,6 +451,22 @@ export interface AdmittedWrite<T> {
 /** A code's check as an `AdmittedWrite`: `matched` tells an outcome that logs the client in. */
 export interface AdmittedCheck<T> extends AdmittedWrite<T> {
   matched(outcome: T): boolean;
+  /** The check with `read` right after it as one step, when its store can do that; else undefined. */
+  beside?<R>(read: AdmittedWrite<R>): AdmittedCheck<[T, R]> | undefined;
+}
+
+/**
+ * A check with a read beside it: the read's result comes back with the check's outcome, and a match is the
+ * check's. One step where the check's store can take the read in (`beside`: on a single Redis, one script, so
+ * a decision that folds the check in folds the read in too); else both run side by side when the check runs.
+ */
+export function alongside<T, R>(check: AdmittedCheck<T>, read: AdmittedWrite<R>): AdmittedCheck<[T, R]> {
+  return (
+    check.beside?.(read) ?? {
+      run: () => Promise.all([check.run(), read.run()]),
+      matched: ([outcome]) => check.matched(outcome),
+    }
+  );
 }
 
 /** An admitted send: what it was counted under, and what its write returned. */

@@ -1,5 +1,5 @@
 import type { AdmittedCheck, AdmittedWrite } from "../login/ports.js";
-import type { RedisClient } from "./client.js";
+import { isCluster, type RedisClient } from "./client.js";
 import { redisCall } from "./errors.js";
 
 /** A store's Lua script, by a name unique among the service's scripts. */
@@ -42,4 +42,86 @@ export class ScriptCheck<T> extends ScriptWrite<T> implements AdmittedCheck<T> {
   ) {
     super(...write);
   }
+
+  /**
+   * On a single Redis, a read that is a script on the same client joins this check as one script: it runs
+   * right after the check, in the same step, so a decision that folds the check in folds the read in too and
+   * the read costs no command of its own. Anything else: undefined (`alongside` runs both side by side).
+   */
+  beside<R>(read: AdmittedWrite<R>): AdmittedCheck<[T, R]> | undefined {
+    const matched = this.script.matched;
+    if (!(read instanceof ScriptWrite) || read.redis !== this.redis || isCluster(this.redis) || !matched)
+      return undefined;
+    const other = read as ScriptWrite<R>;
+    const script = together(this.script, other.script, matched);
+    const call = definedOn(this.redis, script);
+    const keys = [...this.keys, ...other.keys];
+    const args = [this.keys.length, this.args.length, ...this.args, ...other.args];
+    return new ScriptCheck<[T, R]>(
+      [
+        this.redis,
+        script,
+        keys,
+        args,
+        (reply) => {
+          const [checked, found] = reply as [unknown, unknown];
+          return [this.parse(checked), other.parse(found)];
+        },
+        () => call(keys.length, ...keys, ...args),
+      ],
+      ([outcome]) => this.matched(outcome),
+    );
+  }
+}
+
+/**
+ * The two scripts as one, each a function over its own share of KEYS and ARGV: ARGV[1] and ARGV[2] count the
+ * check's keys and arguments, then come the check's arguments, then the read's. Replies {check's, read's}; an
+ * error raised in the check ends the whole call before the read.
+ */
+function together(check: LuaScript, read: LuaScript, matched: string): LuaScript {
+  return {
+    name: `${check.name}_with_${read.name}`,
+    lua: `
+local function check(KEYS, ARGV)
+${check.lua}
+end
+local function read(KEYS, ARGV)
+${read.lua}
+end
+local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ck, rk, ca, ra = {}, {}, {}, {}
+for i = 1, #KEYS do
+  if i <= nk then ck[i] = KEYS[i] else rk[i - nk] = KEYS[i] end
+end
+for i = 3, #ARGV do
+  if i - 2 <= na then ca[i - 2] = ARGV[i] else ra[i - 2 - na] = ARGV[i] end
+end
+return {check(ck, ca), read(rk, ra)}
+`,
+    // The check's own expression, over the first part of the reply.
+    matched: `(function(reply) return ${matched} end)(reply[1])`,
+  };
+}
+
+type ScriptCall = (numberOfKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
+
+/** Each combined script is defined once per client, the first time it is asked for. */
+const defined = new WeakMap<RedisClient, Map<string, ScriptCall>>();
+
+function definedOn(redis: RedisClient, script: LuaScript): ScriptCall {
+  let scripts = defined.get(redis);
+  if (!scripts) {
+    scripts = new Map();
+    defined.set(redis, scripts);
+  }
+  let call = scripts.get(script.name);
+  if (!call) {
+    redis.defineCommand(script.name, { lua: script.lua });
+    const method = (redis as unknown as Record<string, ScriptCall | undefined>)[script.name];
+    if (!method) throw new Error(`${script.name} was not defined`);
+    call = method.bind(redis);
+    scripts.set(script.name, call);
+  }
+  return call;
 }

@@ -1,5 +1,5 @@
 import { newUser, type User } from "../login/model.js";
-import type { UserStore } from "../login/ports.js";
+import type { AdmittedWrite, UserStore } from "../login/ports.js";
 
 /**
  * The in-memory `UserStore`, for development and tests. `create` runs to completion without awaiting, so
@@ -11,6 +11,10 @@ export class MemoryUserStore implements UserStore {
 
   async findByPhone(phone: string): Promise<User | undefined> {
     return this.#users.get(phone);
+  }
+
+  admittedFind(phone: string): AdmittedWrite<User | undefined> {
+    return { run: () => this.findByPhone(phone) };
   }
 
   async reserveId(): Promise<number> {

@@ -1,9 +1,10 @@
 import type { ChainableCommander } from "ioredis";
 import { newUser, type User } from "../login/model.js";
-import type { UserStore } from "../login/ports.js";
+import type { AdmittedWrite, UserStore } from "../login/ports.js";
 import { isCluster, type RedisClient } from "../redis/client.js";
 import { redisCall } from "../redis/errors.js";
 import type { ReplicaAck } from "../redis/replica-ack.js";
+import { type LuaScript, ScriptWrite } from "../redis/script-write.js";
 
 // `user:{<phone>}` shares its hash tag with `otp:{<phone>}`, so both live in one Redis Cluster slot.
 const userKey = (phone: string) => `user:{${phone}}`;
@@ -23,6 +24,9 @@ end
 return redis.call('HGETALL', KEYS[1])
 `;
 
+// The lookup as a script, so that it can join the verify decision's (`alongside`).
+const FIND: LuaScript = { name: "userFind", lua: "return redis.call('HGETALL', KEYS[1])" };
+
 type CreateArgs = readonly [
   key: string,
   id: number,
@@ -34,6 +38,7 @@ type CreateArgs = readonly [
 ];
 
 interface UserCommands {
+  userFind(key: string): Promise<string[]>;
   userCreate(...args: CreateArgs): Promise<string[]>;
   /** With the index entry's key second: a single Redis (see CREATE). */
   userCreateIndexed(key: string, index: string, ...rest: Tail<CreateArgs>): Promise<string[]>;
@@ -82,6 +87,7 @@ export class RedisUserStore implements UserStore {
     if (!Number.isSafeInteger(idBlock) || idBlock < 1) {
       throw new RangeError(`idBlock must be a whole number >= 1, got ${idBlock}`);
     }
+    redis.defineCommand(FIND.name, { numberOfKeys: 1, lua: FIND.lua });
     redis.defineCommand("userCreate", { numberOfKeys: 1, lua: CREATE });
     redis.defineCommand("userCreateIndexed", { numberOfKeys: 2, lua: CREATE });
     durable?.define("userCreate", { numberOfKeys: 1, lua: CREATE });
@@ -92,6 +98,11 @@ export class RedisUserStore implements UserStore {
 
   async findByPhone(phone: string): Promise<User | undefined> {
     return toUser(await redisCall(this.#redis.hgetall(userKey(phone))));
+  }
+
+  admittedFind(phone: string): AdmittedWrite<User | undefined> {
+    const key = userKey(phone);
+    return new ScriptWrite(this.#redis, FIND, [key], [], parseFound, () => this.#redis.userFind(key));
   }
 
   /**
@@ -195,6 +206,10 @@ function pairs(flat: readonly string[]): Record<string, string> {
     if (name !== undefined && value !== undefined) fields[name] = value;
   }
   return fields;
+}
+
+function parseFound(reply: unknown): User | undefined {
+  return toUser(pairs(reply as string[]));
 }
 
 function toUser(fields: Record<string, string>): User | undefined {
