@@ -6,7 +6,7 @@ import { StoreUnavailableError } from "../src/login/failures.js";
 import { type LoginDeps, LoginService } from "../src/login/login-service.js";
 import { newUser, type User } from "../src/login/model.js";
 import type { AbuseGuard, LoginLog, SmsMessage, UserStore } from "../src/login/ports.js";
-import { LoginError, rateLimitPhone } from "../src/login/reasons.js";
+import { LoginError, rateLimitIp, rateLimitPhone } from "../src/login/reasons.js";
 import { MemoryOtpStore } from "../src/otp/memory-store.js";
 import { PhoneNormalizer } from "../src/phone/normalize.js";
 import { routes } from "../src/rpc/routes.js";
@@ -189,6 +189,23 @@ describe("LoginService with fakes of its ports", () => {
     const { login } = await kernel({ guard, codes });
     expect((await refusal(login.sendOtp(PHONE, client))).reason).toBe("RATE_LIMIT_PHONE");
     expect(puts).toBe(0);
+  });
+
+  it("a refused verify looks nobody up: the user lookup rides with the admitted check", async () => {
+    const guard: AbuseGuard = {
+      ...openGuard,
+      beforeVerify: async () => Promise.reject(rateLimitIp(30_000, "verify")),
+    };
+    const users = new MemoryUserStore();
+    let lookups = 0;
+    users.findByPhone = async () => {
+      lookups += 1;
+      return undefined;
+    };
+    const { login, lastCode } = await kernel({ guard, users });
+    await login.sendOtp(PHONE, client);
+    expect((await refusal(login.verifyOtp(PHONE, lastCode(), client))).reason).toBe("RATE_LIMIT_IP");
+    expect(lookups).toBe(0);
   });
 
   it("anything else a store throws is a bug: INTERNAL with an error id, never an outage", async () => {

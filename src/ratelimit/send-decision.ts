@@ -2,7 +2,7 @@ import type { AdmittedWrite } from "../login/ports.js";
 import { phoneLocked } from "../login/reasons.js";
 import type { RedisClient } from "../redis/client.js";
 import { classifyRedisError, redisCall } from "../redis/errors.js";
-import { ScriptWrite } from "../redis/script-write.js";
+import { definedCommand, type ScriptCall, ScriptWrite } from "../redis/script-write.js";
 import { byLongestWait, type Check, type Refusal, refund } from "./checks.js";
 import { GIVE_BACK_EACH, type Refund, redisRefund } from "./refund.js";
 
@@ -163,13 +163,9 @@ return {waits, 1, refunded, reply}
 `;
 }
 
-type ScriptCall = (numberOfKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
-type FoldedName = `rlSendDecideThen_${string}`;
-
-/** The scripts as `defineCommand` installs them. */
+/** The script as `defineCommand` installs it. */
 interface DecideCommands {
   rlSendDecide(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
-  [folded: FoldedName]: ScriptCall;
 }
 
 /**
@@ -186,19 +182,10 @@ export function redisSendDecision(
   redis.defineCommand("rlSendDecide", { lua: DECIDE });
   const run = redis as RedisClient & DecideCommands;
   // One folded script per write script, defined the first time a write of it comes.
-  const folded = new Map<string, ScriptCall>();
-  const foldedCall = (write: ScriptWrite<unknown>): ScriptCall => {
-    let call = folded.get(write.script.name);
-    if (!call) {
-      const name: FoldedName = `rlSendDecideThen_${write.script.name}`;
-      redis.defineCommand(name, { lua: decideThen(write.script.lua, write.script.matched) });
-      const method = run[name];
-      if (!method) throw new Error(`${name} was not defined`);
-      call = method.bind(run);
-      folded.set(write.script.name, call);
-    }
-    return call;
-  };
+  const foldedCall = (write: ScriptWrite<unknown>): ScriptCall =>
+    definedCommand(redis, `rlSendDecideThen_${write.script.name}`, () =>
+      decideThen(write.script.lua, write.script.matched),
+    );
   return async (ask) => {
     const checks = [...ask.requests, ...ask.sms];
     const keys = checks.map((c) => c.limit.storeKey(c.key));

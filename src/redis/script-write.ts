@@ -54,7 +54,7 @@ export class ScriptCheck<T> extends ScriptWrite<T> implements AdmittedCheck<T> {
       return undefined;
     const other = read as ScriptWrite<R>;
     const script = together(this.script, other.script, matched);
-    const call = definedOn(this.redis, script);
+    const call = definedCommand(this.redis, script.name, () => script.lua);
     const keys = [...this.keys, ...other.keys];
     const args = [this.keys.length, this.args.length, ...this.args, ...other.args];
     return new ScriptCheck<[T, R]>(
@@ -77,12 +77,15 @@ export class ScriptCheck<T> extends ScriptWrite<T> implements AdmittedCheck<T> {
 /**
  * The two scripts as one, each a function over its own share of KEYS and ARGV: ARGV[1] and ARGV[2] count the
  * check's keys and arguments, then come the check's arguments, then the read's. Replies {check's, read's}; an
- * error raised in the check ends the whole call before the read.
+ * error raised in the check ends the whole call before the read. Built once per pair: `beside` runs per verify.
  */
 function together(check: LuaScript, read: LuaScript, matched: string): LuaScript {
-  return {
-    name: `${check.name}_with_${read.name}`,
-    lua: `
+  const name = `${check.name}_with_${read.name}`;
+  let script = combined.get(name);
+  if (!script) {
+    script = {
+      name,
+      lua: `
 local function check(KEYS, ARGV)
 ${check.lua}
 end
@@ -99,29 +102,39 @@ for i = 3, #ARGV do
 end
 return {check(ck, ca), read(rk, ra)}
 `,
-    // The check's own expression, over the first part of the reply.
-    matched: `(function(reply) return ${matched} end)(reply[1])`,
-  };
+      // The check's own expression, over the first part of the reply.
+      matched: `(function(reply) return ${matched} end)(reply[1])`,
+    };
+    combined.set(name, script);
+  }
+  return script;
 }
 
-type ScriptCall = (numberOfKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
+/** Scripts are named uniquely among the service's, so a pair's name identifies its combination. */
+const combined = new Map<string, LuaScript>();
 
-/** Each combined script is defined once per client, the first time it is asked for. */
+export type ScriptCall = (numberOfKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
+
+/** Commands defined on first use, once per client: their Lua is built only then. */
 const defined = new WeakMap<RedisClient, Map<string, ScriptCall>>();
 
-function definedOn(redis: RedisClient, script: LuaScript): ScriptCall {
+/**
+ * A script as a command of `redis` (`defineCommand`, number of keys as its first argument), defined the first
+ * time it is asked for: for scripts that combine others' Lua, known only when a call brings them.
+ */
+export function definedCommand(redis: RedisClient, name: string, lua: () => string): ScriptCall {
   let scripts = defined.get(redis);
   if (!scripts) {
     scripts = new Map();
     defined.set(redis, scripts);
   }
-  let call = scripts.get(script.name);
+  let call = scripts.get(name);
   if (!call) {
-    redis.defineCommand(script.name, { lua: script.lua });
-    const method = (redis as unknown as Record<string, ScriptCall | undefined>)[script.name];
-    if (!method) throw new Error(`${script.name} was not defined`);
+    redis.defineCommand(name, { lua: lua() });
+    const method = (redis as unknown as Record<string, ScriptCall | undefined>)[name];
+    if (!method) throw new Error(`${name} was not defined`);
     call = method.bind(redis);
-    scripts.set(script.name, call);
+    scripts.set(name, call);
   }
   return call;
 }

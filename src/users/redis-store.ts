@@ -136,7 +136,7 @@ export class RedisUserStore implements UserStore {
       fresh.isPhoneVerified ? "1" : "0",
       new Date().toISOString(),
     ];
-    const user = toUser(pairs(await (this.#single ? this.#createIndexed(args) : this.#createBeside(args))));
+    const user = parseFound(await (this.#single ? this.#createIndexed(args) : this.#createBeside(args)));
     if (!user) throw new Error(`user record for ${userKey(phone)} vanished while being created`);
     // Another request (or an earlier login) owns this phone: where the index was written beside the script,
     // take back its entry for the wasted id. A crash just before this can still leave one behind, so readers of
@@ -208,6 +208,7 @@ function pairs(flat: readonly string[]): Record<string, string> {
   return fields;
 }
 
+/** A script's HGETALL reply (a flat field/value list) as the user, if there is one. */
 function parseFound(reply: unknown): User | undefined {
   return toUser(pairs(reply as string[]));
 }
