@@ -237,11 +237,16 @@ interface BenchServer {
  * the two cannot drift), given to every bench server: memory and GC are measured as deployed. BENCH_NODE_FLAGS
  * replaces them.
  */
-const PRODUCTION_NODE_FLAGS = (() => {
-  if (process.env.BENCH_NODE_FLAGS !== undefined) return process.env.BENCH_NODE_FLAGS.split(/\s+/);
-  const image = imageNodeFlags(join(ROOT, "Dockerfile"));
-  return [...image.nodeOptions.split(/\s+/), ...image.cmdFlags];
-})().filter((f) => f !== "");
+const IMAGE = imageNodeFlags(join(ROOT, "Dockerfile"));
+const PRODUCTION_NODE_FLAGS = (
+  process.env.BENCH_NODE_FLAGS !== undefined
+    ? process.env.BENCH_NODE_FLAGS.split(/\s+/)
+    : [...IMAGE.nodeOptions.split(/\s+/), ...IMAGE.cmdFlags]
+).filter((f) => f !== "");
+/** The image's other settings for the process (MALLOC_ARENA_MAX); one set in the bench's environment wins. */
+const PRODUCTION_ENV: Record<string, string> = Object.fromEntries(
+  Object.entries(IMAGE.env).map(([name, value]) => [name, process.env[name] ?? value]),
+);
 
 async function startServer(target: Target, env: Record<string, string>): Promise<BenchServer> {
   const port = await freePort();
@@ -261,7 +266,7 @@ async function startServer(target: Target, env: Record<string, string>): Promise
     ],
     {
       stdio: ["ignore", "ignore", "inherit", "ipc"],
-      env: { ...process.env, ...env, BENCH_PORT: String(port) },
+      env: { ...process.env, ...PRODUCTION_ENV, ...env, BENCH_PORT: String(port) },
     },
   );
   children.push(proc);
@@ -483,6 +488,7 @@ function machineInfo() {
       cpus()[0]?.model,
     node: process.version,
     nodeFlags: PRODUCTION_NODE_FLAGS,
+    env: PRODUCTION_ENV,
     cores: { server: SERVER_CORE, load: LOAD_CORE, redis: REDIS_CORE },
     redis: execFileSync("redis-server", ["--version"]).toString().trim(),
     h2load: execFileSync("h2load", ["--version"]).toString().trim(),
@@ -1074,7 +1080,7 @@ async function main(): Promise<void> {
         Object.entries(genCheck)
           .map(([p, v]) => `${p} ${v.reference} ${v.theirs.toFixed(0)} / ours ${v.ours.toFixed(0)} req/s`)
           .join("; ") || "–"
-      }\nmachine: ${machine.nproc} cores, ${machine.cpu}, node ${machine.node} ${machine.nodeFlags.join(" ")}, load average ${machine.loadAverage.map((x) => x.toFixed(2)).join(" ")}; ${ROUNDS} round(s) × ${DURATION_MS} ms; took ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
+      }\nmachine: ${machine.nproc} cores, ${machine.cpu}, node ${machine.node} ${[...machine.nodeFlags, ...Object.entries(machine.env).map(([k, v]) => `${k}=${v}`)].join(" ")}, load average ${machine.loadAverage.map((x) => x.toFixed(2)).join(" ")}; ${ROUNDS} round(s) × ${DURATION_MS} ms; took ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
     );
   mkdirSync(RESULTS, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");

@@ -91,7 +91,8 @@ describeWithRedis("the runtime stage: production dependencies and dist/ only", (
       env: {
         PATH: process.env.PATH,
         NODE_ENV: "production",
-        // The image's heap limit and GC flags, as the Dockerfile sets them.
+        // The image's heap limit, GC flags and allocator setting, as the Dockerfile sets them.
+        ...image.env,
         NODE_OPTIONS: image.nodeOptions,
         NODE_EXTRA_CA_CERTS: join(work, "cert.pem"),
         HOST: "127.0.0.1",
