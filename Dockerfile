@@ -22,7 +22,7 @@ ENV NODE_ENV=production
 ENV NODE_OPTIONS="--max-old-space-size=320 --max-semi-space-size=8"
 # glibc gives threads that allocate at once arenas of their own, up to 8 per core, and keeps what each has touched,
 # so native memory freed in one is not reused by another (V8 compiles optimised code on its platform threads,
-# libuv's pool writes the log lines). Two arenas: peak RSS under load 2-10 MB lower on every service row of
+# libuv's pool writes the log lines). Two arenas: peak RSS under load 3-12 MB lower on every service row of
 # `npm run bench`, the busiest 142-152 -> 137-142 MB in one round, CPU per call within 4 % (README Performance).
 ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
