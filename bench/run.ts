@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { imageNodeFlags } from "./image-node-flags.js";
+import { imageRuntime } from "./image-runtime.js";
 import type { GenConfig, GenResult } from "./load/h2gen.js";
 
 /**
@@ -237,7 +237,7 @@ interface BenchServer {
  * the two cannot drift), given to every bench server: memory and GC are measured as deployed. BENCH_NODE_FLAGS
  * replaces them.
  */
-const IMAGE = imageNodeFlags(join(ROOT, "Dockerfile"));
+const IMAGE = imageRuntime(join(ROOT, "Dockerfile"));
 const PRODUCTION_NODE_FLAGS = (
   process.env.BENCH_NODE_FLAGS !== undefined
     ? process.env.BENCH_NODE_FLAGS.split(/\s+/)

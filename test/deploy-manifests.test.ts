@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { imageNodeFlags } from "../bench/image-node-flags.js";
+import { imageRuntime } from "../bench/image-runtime.js";
 import { knownVariables } from "../src/config.js";
 import { type RunningApp, startApp } from "./support/app.js";
 
@@ -140,7 +140,7 @@ describe("deployment files agree with the code", () => {
   });
 
   it("Dockerfile: a heap limit that fits the Kubernetes memory limit with room for the rest of the process", () => {
-    const { nodeOptions } = imageNodeFlags(join(root, "Dockerfile"));
+    const { nodeOptions } = imageRuntime(join(root, "Dockerfile"));
     const heapMb = Number(/--max-old-space-size=(\d+)/.exec(nodeOptions)?.[1]);
     const deployment = manifests("deploy/kubernetes/deployment.yaml").find((m) => m.kind === "Deployment");
     const limit = /limits: \{ memory: (\d+)Mi \}/.exec(read("deploy/kubernetes/deployment.yaml"))?.[1];

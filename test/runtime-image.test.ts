@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { imageNodeFlags } from "../bench/image-node-flags.js";
+import { imageRuntime } from "../bench/image-runtime.js";
 import { createAuthClient } from "../packages/client/src/index.js";
 import { uniquePhone } from "./support/capture-sms.js";
 import { type FakeTwilio, startFakeTwilio } from "./support/fake-twilio.js";
@@ -84,7 +84,7 @@ describeWithRedis("the runtime stage: production dependencies and dist/ only", (
       return join(secrets, name);
     };
     const pem = generateKeyPairSync("ed25519").privateKey.export({ format: "pem", type: "pkcs8" }).toString();
-    const image = imageNodeFlags(join(root, "Dockerfile"));
+    const image = imageRuntime(join(root, "Dockerfile"));
     child = spawn(process.execPath, [...image.cmdFlags, "dist/src/main.js"], {
       cwd: app,
       stdio: ["ignore", "pipe", "pipe"],

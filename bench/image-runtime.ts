@@ -4,11 +4,11 @@ import { readFileSync } from "node:fs";
 const NOT_PROCESS_SHAPING = new Set(["NODE_ENV", "NODE_OPTIONS"]);
 
 /**
- * The Node flags the production image runs with: its `ENV NODE_OPTIONS` and the options of its `CMD ["node", …]`,
- * and the other variables its runtime stage sets for the process (`MALLOC_ARENA_MAX`), read from the Dockerfile so
+ * How the production image runs Node: its `ENV NODE_OPTIONS`, the options of its `CMD ["node", …]`, and the other
+ * variables its runtime stage sets for the process (`MALLOC_ARENA_MAX`), read from the Dockerfile so
  * that what is measured (the bench) and what is tested (the runtime-image test) cannot drift from what is deployed.
  */
-export function imageNodeFlags(dockerfile: string): {
+export function imageRuntime(dockerfile: string): {
   nodeOptions: string;
   cmdFlags: string[];
   env: Record<string, string>;
