@@ -250,9 +250,6 @@ const PRODUCTION_ENV: Record<string, string> = Object.fromEntries(
 
 async function startServer(target: Target, env: Record<string, string>): Promise<BenchServer> {
   const port = await freePort();
-  // BENCH_CPU_PROF=1: a V8 CPU profile of each server, written when it exits, for `--cpu-prof` hunting.
-  const prof =
-    process.env.BENCH_CPU_PROF === "1" ? ["--cpu-prof", "--cpu-prof-dir", join(RESULTS, "profiles")] : [];
   const proc = spawn(
     "taskset",
     [
@@ -260,7 +257,6 @@ async function startServer(target: Target, env: Record<string, string>): Promise
       SERVER_CORE,
       process.execPath,
       ...PRODUCTION_NODE_FLAGS,
-      ...prof,
       join(ROOT, "dist/bench/server/main.js"),
       target,
     ],
@@ -439,14 +435,37 @@ async function redisCalls(redis: Redis): Promise<number> {
   return total;
 }
 
-async function measure(server: BenchServer, redis: Redis, load: () => Promise<LoadResult>): Promise<Sample> {
+/**
+ * BENCH_CPU_PROF=1: a V8 CPU profile of the server over each measured run, nothing before or after it.
+ * BENCH_ALLOC_PROF=1: a sampling allocation profile instead (collected objects included).
+ */
+const PROFILE_KIND =
+  process.env.BENCH_ALLOC_PROF === "1" ? "alloc" : process.env.BENCH_CPU_PROF === "1" ? "cpu" : undefined;
+const PROFILES = PROFILE_KIND ? join(RESULTS, "profiles") : undefined;
+
+async function measure(
+  server: BenchServer,
+  redis: Redis,
+  load: () => Promise<LoadResult>,
+  /** Names the run's profile; a run without one (the traced runs: the tracer's own CPU) is not profiled. */
+  profileAs?: string,
+): Promise<Sample> {
+  const profiled = PROFILES !== undefined && profileAs !== undefined;
   // Requests a finished load tool left in flight must not be billed to this run.
   await new Promise((r) => setTimeout(r, 300));
   await server.ask<ServerStats>({ op: "stats" });
   await redis.config("RESETSTAT");
+  if (profiled) await profileOp(server);
   const before = await server.ask<ServerStats>({ op: "stats" });
   const result = await load();
   const after = await server.ask<ServerStats>({ op: "stats" });
+  if (profiled) {
+    mkdirSync(PROFILES, { recursive: true });
+    const ext = PROFILE_KIND === "alloc" ? "heapprofile" : "cpuprofile";
+    const file = join(PROFILES, `${profileAs.replace(/[^\w.-]+/g, "_")}-${Date.now()}.${ext}`);
+    await profileOp(server, file);
+    process.stdout.write(`profile: ${file} (${result.requests} requests)\n`);
+  }
   const calls = await redisCalls(redis);
   if (result.failed > 0) {
     throw new Error(`${result.failed} of ${result.requests} requests failed: ${result.firstFailure ?? "?"}`);
@@ -467,6 +486,16 @@ async function measure(server: BenchServer, redis: Redis, load: () => Promise<Lo
     requests: result.requests,
     failed: result.failed,
   };
+}
+
+/** Starts the server's profile (BENCH_CPU_PROF or BENCH_ALLOC_PROF), or with a file stops it and writes it there. */
+async function profileOp(server: BenchServer, file?: string): Promise<void> {
+  const r = await server.ask<{ error?: string }>({
+    op: "profile",
+    kind: PROFILE_KIND,
+    ...(file ? { file } : {}),
+  });
+  if (r.error) throw new Error(`bench server profile: ${r.error}`);
 }
 
 /** Writes a result as JSON, formatted by Biome so that a result can be committed and `biome check` stays clean. */
@@ -903,7 +932,12 @@ async function main(): Promise<void> {
     const thisRound = new Map<string, number[]>();
     for (const s of roundOrder(scenarios)) {
       const srv = server(s.target);
-      const sample = await measure(srv, redis, await loadFor(s, srv, DURATION_MS, String(round)));
+      const sample = await measure(
+        srv,
+        redis,
+        await loadFor(s, srv, DURATION_MS, String(round)),
+        `${s.name} round ${round}`,
+      );
       if (s.kind === "SendOtp") sendRps.set(s.protocol, sample.rps);
       samples.get(s.name)?.push(sample);
       thisRound.set(s.name, [...(thisRound.get(s.name) ?? []), sample.rps]);
@@ -1107,7 +1141,7 @@ async function main(): Promise<void> {
     soakFailed = !(await soak({ svc: server("service"), redis, gen, prepare, writeCodes, sendRps }));
   }
   await redis.quit();
-  // Let the servers exit on their own (a CPU profile is written at exit), then clean up whatever is left.
+  // Let the servers exit on their own, then clean up whatever is left.
   await Promise.all(Object.values(servers).map((s) => s.stop()));
   if (soakFailed) throw new Error("soak failed: see above");
 }

@@ -1,5 +1,7 @@
+import { writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { Http2Server } from "node:http2";
+import { Session } from "node:inspector/promises";
 import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { BenchSinkSms } from "./sink-sms.js";
 
@@ -12,7 +14,9 @@ import { BenchSinkSms } from "./sink-sms.js";
  *   express-equivalent  SendOtp as a team would write it in express (see express-equivalent.ts)
  *   http-redis          bare node:http and one Redis round trip per request
  * The parent asks over IPC for CPU time, memory, round-trip counts, the codes the sink recorded, and (soak)
- * event-loop delay.
+ * event-loop delay, and (BENCH_CPU_PROF=1, BENCH_ALLOC_PROF=1) for a CPU or allocation profile of one measured run:
+ * started and stopped over IPC, so the codes a VerifyOtp run is prepared with (sent over Connect) and the
+ * warm-up stay out of it.
  *
  * BENCH_TRACE=1 counts Redis round trips per request (round-trips.ts: AsyncLocalStorage around every request
  * and a hook on every ioredis command). That costs CPU, so the driver runs the throughput rounds without it and
@@ -22,7 +26,9 @@ type Request =
   | { id: number; op: "stats" }
   | { id: number; op: "record"; on: boolean }
   | { id: number; op: "codes" }
-  | { id: number; op: "sample" };
+  | { id: number; op: "sample" }
+  | { id: number; op: "profile"; kind: ProfileKind; file?: string };
+type ProfileKind = "cpu" | "alloc";
 
 const send = process.send?.bind(process);
 if (!send) {
@@ -113,6 +119,42 @@ setInterval(() => {
   if (eld) heapFloor = Math.min(heapFloor, process.memoryUsage().heapUsed);
 }, 100).unref();
 
+/** The inspector session of a profile in progress (`profile` without a file starts one, with a file ends it). */
+let profiler: { session: Session; kind: ProfileKind } | undefined;
+/**
+ * cpu: V8's sampling CPU profile. alloc: the sampling heap profiler with the objects garbage collection took
+ * kept in, so it tells where a request's allocations (what the scavenges pay for) come from, not only what
+ * lives on.
+ */
+async function profile(kind: ProfileKind, file: string | undefined): Promise<void> {
+  if (file === undefined) {
+    const session = new Session();
+    session.connect();
+    if (kind === "cpu") {
+      await session.post("Profiler.enable");
+      await session.post("Profiler.start");
+    } else {
+      await session.post("HeapProfiler.enable");
+      await session.post("HeapProfiler.startSampling", {
+        samplingInterval: 4096,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+    }
+    profiler = { session, kind };
+    return;
+  }
+  if (!profiler) throw new Error("no profile in progress");
+  const { session } = profiler;
+  const { profile } =
+    profiler.kind === "cpu"
+      ? await session.post("Profiler.stop")
+      : await session.post("HeapProfiler.stopSampling");
+  session.disconnect();
+  profiler = undefined;
+  writeFileSync(file, JSON.stringify(profile));
+}
+
 process.on("message", (msg: Request) => {
   switch (msg.op) {
     case "stats": {
@@ -161,6 +203,12 @@ process.on("message", (msg: Request) => {
       heapFloor = Number.POSITIVE_INFINITY;
       break;
     }
+    case "profile":
+      profile(msg.kind, msg.file).then(
+        () => send({ id: msg.id }),
+        (err: unknown) => send({ id: msg.id, error: String(err) }),
+      );
+      break;
   }
 });
 process.on("disconnect", () => {
