@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { imageRuntime } from "./image-runtime.js";
 import type { GenConfig, GenResult } from "./load/h2gen.js";
+import { phoneAt } from "./load/phones.js";
 
 /**
  * `npm run bench`: the service (compiled JS, bench SMS sink) beside its ceilings (connect-node and grpc-js
@@ -47,9 +48,26 @@ const RESULTS = join(ROOT, "bench/results");
 const work = mkdtempSync(join(tmpdir(), "otp-bench-"));
 
 type Protocol = "rest" | "connect" | "grpc";
-type Target = "service" | "connect-noop" | "grpcjs-noop" | "express-equivalent" | "http-redis";
+type Target =
+  | "service"
+  | "connect-noop"
+  | "grpcjs-noop"
+  | "grpcjs-verify-floor"
+  | "express-equivalent"
+  | "http-redis";
 /** Servers that talk to Redis: their round trips are counted in a traced run of their own. */
-const USES_REDIS: ReadonlySet<Target> = new Set(["service", "express-equivalent", "http-redis"]);
+const USES_REDIS: ReadonlySet<Target> = new Set([
+  "service",
+  "grpcjs-verify-floor",
+  "express-equivalent",
+  "http-redis",
+]);
+/**
+ * The Redis users whose requests the round-trip tracer can follow: it hooks node:http and node:http2 servers,
+ * and grpc-js keeps its HTTP/2 server to itself. The floor's 3 commands in 2 round trips are its code's
+ * (verify-floor.ts); its Redis calls per request are still counted from Redis's side.
+ */
+const TRACEABLE: ReadonlySet<Target> = new Set(["service", "express-equivalent", "http-redis"]);
 
 interface Sample {
   rps: number;
@@ -76,6 +94,8 @@ interface Scenario {
 
 const EXPRESS = "express equivalent SendOtp /api/v1";
 const HTTP_REDIS = "ceiling /api/v1 + 1 Redis (node:http)";
+/** What the gRPC VerifyOtp target is measured against besides the ceilings: see bench/server/verify-floor.ts. */
+const VERIFY_FLOOR = "VerifyOtp floor gRPC (grpc-js: JWT, 3 Redis commands, nothing else)";
 const allScenarios: Scenario[] = [
   {
     name: "ceiling /api/v1 (connect-node fallback, no-op)",
@@ -107,6 +127,7 @@ const allScenarios: Scenario[] = [
     kind: "ceiling",
     tool: "ours",
   },
+  { name: VERIFY_FLOOR, protocol: "grpc", target: "grpcjs-verify-floor", kind: "reference", tool: "ours" },
   { name: "SendOtp /api/v1", protocol: "rest", target: "service", kind: "SendOtp", tool: "wrk" },
   { name: "VerifyOtp /api/v1", protocol: "rest", target: "service", kind: "VerifyOtp", tool: "ours" },
   { name: "SendOtp Connect JSON", protocol: "connect", target: "service", kind: "SendOtp", tool: "ours" },
@@ -803,7 +824,7 @@ async function main(): Promise<void> {
   const envOf = (t: Target): Record<string, string> =>
     t === "service" || t === "express-equivalent"
       ? serviceEnv
-      : t === "http-redis"
+      : t === "http-redis" || t === "grpcjs-verify-floor"
         ? { REDIS_URL: redisUrl }
         : {};
 
@@ -857,6 +878,14 @@ async function main(): Promise<void> {
     }
     return writeCodes(live, label);
   };
+  /** `n` fresh phones with a made-up code, for the VerifyOtp floor (which implements no SendOtp). */
+  const floorCodes = (n: number, label: string): string => {
+    const first = phones(n);
+    return writeCodes(
+      Array.from({ length: n }, (_, i): [string, string] => [phoneAt(first + i), "000000"]),
+      label,
+    );
+  };
   const writeCodes = (codes: Iterable<[string, string]>, label: string): string => {
     const file = join(work, `codes-${label}.txt`);
     writeFileSync(file, `${[...codes].map(([p, c]) => `${p} ${c}`).join("\n")}\n`);
@@ -871,6 +900,11 @@ async function main(): Promise<void> {
     durationMs: number,
     label: string,
   ): Promise<() => Promise<LoadResult>> => {
+    if (s.target === "grpcjs-verify-floor") {
+      // The floor does not compare codes: any phones will do, as many as it could verify twice over.
+      const file = floorCodes(Math.ceil((15_000 * durationMs) / 1000), `${label}-floor`);
+      return () => ours(gen(srv, s.protocol, "VerifyOtp", { codesFile: file, durationMs }));
+    }
     if (s.kind === "VerifyOtp" || s.kind === "flow") {
       // Codes for twice what SendOtp managed in as long: our generator ends the run early (and says so) if
       // verify outruns that, and the rate stays right.
@@ -890,6 +924,11 @@ async function main(): Promise<void> {
   const warmUp = async (t: Target, srv: BenchServer, ms: number) => {
     if (t === "express-equivalent" || t === "http-redis") {
       await ours(gen(srv, "rest", "SendOtp", { durationMs: ms }));
+      return;
+    }
+    if (t === "grpcjs-verify-floor") {
+      const codesFile = floorCodes(Math.ceil((15_000 * ms) / 1000), "warm-up-floor");
+      await ours(gen(srv, "grpc", "VerifyOtp", { codesFile, durationMs: ms }));
       return;
     }
     await ours(gen(srv, "grpc", "SendOtp", { durationMs: ms }));
@@ -1029,7 +1068,7 @@ async function main(): Promise<void> {
   const TRACE_MS = QUICK ? 1000 : 2000;
   for (const t of targets) {
     const mine = scenarios.filter((s) => s.target === t);
-    if (!USES_REDIS.has(t) || mine.length === 0) continue;
+    if (!TRACEABLE.has(t) || mine.length === 0) continue;
     const srv = await startServer(t, { ...envOf(t), BENCH_TRACE: "1" });
     try {
       await warmUp(t, srv, QUICK ? 300 : 2000);
@@ -1082,6 +1121,10 @@ async function main(): Promise<void> {
         s.protocol === "rest" && (s.target === "service" || s.kind === "reference")
           ? ratio(s.name, HTTP_REDIS)
           : undefined,
+      ratioToVerifyFloor:
+        s.target === "service" && s.kind === "VerifyOtp" && s.protocol === "grpc"
+          ? ratio(s.name, VERIFY_FLOOR)
+          : undefined,
     };
   });
 
@@ -1096,6 +1139,10 @@ async function main(): Promise<void> {
         `| ${r.scenario} | ${f(r.rps)} | ${f(r.p50Ms, 1)} | ${f(r.p99Ms, 1)} | ${f(r.halfLoadP99Ms, 1)} | ${f(r.cpuMicrosPerReq)} | ${f(r.peakRssMb)} | ${f(r.redisCallsPerReq, 1)} | ${f(r.sentPerReq, 1)} | ${f(r.roundTripsMean, 2)} (${f(r.roundTripsMax)}) | ${f(r.ratioToCeiling, 2)} | ${f(r.ratioToGrpcJs, 2)} | ${f(r.ratioToExpress, 2)} | ${f(r.ratioToHttpRedis, 2)} |`,
     ),
   ];
+  const byFloor = rows
+    .filter((r) => r.ratioToVerifyFloor !== undefined && !Number.isNaN(r.ratioToVerifyFloor))
+    .map((r) => `${r.scenario} ${f(r.ratioToVerifyFloor, 2)} × the floor`)
+    .join("; ");
   const tracerCost = rows
     .filter((r) => r.tracedCpuMicrosPerReq !== undefined)
     .map((r) => `${r.scenario} ${f(r.tracedCpuMicrosPerReq)} vs ${f(r.cpuMicrosPerReq)}`)
@@ -1110,7 +1157,7 @@ async function main(): Promise<void> {
     .join("; ");
   if (scenarios.length > 0)
     process.stdout.write(
-      `\n${table}\n\nround trips and sent/req from a separate traced run; CPU µs/req traced vs untraced: ${tracerCost || "–"}\np99 at half of peak, the service / the connect-node no-op at the same rate: ${floors || "–"}\ngenerator check (connect-node no-op server): ${
+      `\n${table}\n\n${byFloor ? `VerifyOtp against its floor (${VERIFY_FLOOR}), the median of the rounds: ${byFloor}\n` : ""}round trips and sent/req from a separate traced run; CPU µs/req traced vs untraced: ${tracerCost || "–"}\np99 at half of peak, the service / the connect-node no-op at the same rate: ${floors || "–"}\ngenerator check (connect-node no-op server): ${
         Object.entries(genCheck)
           .map(([p, v]) => `${p} ${v.reference} ${v.theirs.toFixed(0)} / ours ${v.ours.toFixed(0)} req/s`)
           .join("; ") || "–"

@@ -11,6 +11,7 @@ import { BenchSinkSms } from "./sink-sms.js";
  *   service             the real service (`buildApp`, production code paths) with the bench SMS sink
  *   connect-noop        the same one-port connect-node stack with no-op handlers
  *   grpcjs-noop         a @grpc/grpc-js server with the same no-op handlers
+ *   grpcjs-verify-floor VerifyOtp's unavoidable work on @grpc/grpc-js (see verify-floor.ts)
  *   express-equivalent  SendOtp as a team would write it in express (see express-equivalent.ts)
  *   http-redis          bare node:http and one Redis round trip per request
  * The parent asks over IPC for CPU time, memory, round-trip counts, the codes the sink recorded, and (soak)
@@ -76,6 +77,17 @@ if (mode === "service") {
   const server = await grpcJsNoopServer(port, host);
   boundPort = port;
   close = () => new Promise((resolve) => server.tryShutdown(() => resolve()));
+} else if (mode === "grpcjs-verify-floor") {
+  const [{ startVerifyFloor }, { OneWritePerTurnRedis }] = await Promise.all([
+    import("./verify-floor.js"),
+    import("../../src/redis/one-write-per-turn.js"),
+  ]);
+  const redis = new OneWritePerTurnRedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", {
+    enableAutoPipelining: false,
+  });
+  const server = await startVerifyFloor(redis, port, host);
+  boundPort = port;
+  close = () => server.close().then(() => redis.quit().then(() => undefined));
 } else if (mode === "express-equivalent") {
   const { expressEquivalentServer } = await import("./express-equivalent.js");
   const server = expressEquivalentServer(process.env);
@@ -90,7 +102,7 @@ if (mode === "service") {
   close = () => server.close();
 } else {
   process.stderr.write(
-    `bench server: unknown mode "${mode}" (service, connect-noop, grpcjs-noop, express-equivalent, http-redis)\n`,
+    `bench server: unknown mode "${mode}" (service, connect-noop, grpcjs-noop, grpcjs-verify-floor, express-equivalent, http-redis)\n`,
   );
   process.exit(2);
 }

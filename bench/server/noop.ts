@@ -68,13 +68,24 @@ export function connectNoopServer(): OnePortServer {
 }
 
 /** A @grpc/grpc-js server with the same no-op handlers and the generated binary codecs. */
-export async function grpcJsNoopServer(port: number, host: string): Promise<grpc.Server> {
+export function grpcJsNoopServer(port: number, host: string): Promise<grpc.Server> {
+  return grpcJsServer(noopImpl, port, host);
+}
+
+/** A @grpc/grpc-js server for `impl`'s AuthService methods, with the generated binary codecs. */
+export async function grpcJsServer(
+  impl: Partial<ServiceImpl<typeof AuthService>>,
+  port: number,
+  host: string,
+): Promise<grpc.Server> {
   const definition: Record<
     string,
     grpc.MethodDefinition<MessageShape<DescMessage>, MessageShape<DescMessage>>
   > = {};
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const m of AuthService.methods) {
+    const method = impl[m.localName as keyof typeof impl] as ((req: unknown) => Promise<unknown>) | undefined;
+    if (!method) continue;
     definition[m.localName] = {
       path: `/${AuthService.typeName}/${m.name}`,
       requestStream: false,
@@ -84,12 +95,11 @@ export async function grpcJsNoopServer(port: number, host: string): Promise<grpc
       responseSerialize: (v: MessageShape<DescMessage>) => Buffer.from(toBinary(m.output, v)),
       responseDeserialize: (b: Buffer) => fromBinary(m.output, b),
     };
-    const impl = noopImpl[m.localName as keyof typeof noopImpl] as (req: unknown) => Promise<unknown>;
     handlers[m.localName] = (
       call: grpc.ServerUnaryCall<unknown, unknown>,
       callback: grpc.sendUnaryData<unknown>,
     ) => {
-      impl(call.request).then(
+      method(call.request).then(
         // grpc-js hands the reply to the serializer as is: make it a message, as connect-node does.
         (res) => callback(null, create(m.output, res as MessageShape<DescMessage>)),
         (err: Error) => callback(err),
