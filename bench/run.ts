@@ -1011,7 +1011,11 @@ async function main(): Promise<void> {
       gc: ServerStats["gc"];
     }
   > = {};
-  for (const s of scenarios) {
+  // Not in a profiled run: its peaks are the profiler's, and after an allocation profile the half-load run
+  // failed three times of three, the service refusing sends at SMS_MAX_IN_FLIGHT (its log said so): more
+  // sends than the cap were started in one turn, which a process that does not stall never sees.
+  if (PROFILES) process.stdout.write("latency at half of peak: not measured in a profiled run\n");
+  for (const s of PROFILES ? [] : scenarios) {
     if (s.target !== "service" || s.kind === "flow") continue;
     const svc = server("service");
     const rate = Math.max(100, Math.round(med(s.name, "rps") / 2));

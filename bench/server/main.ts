@@ -162,6 +162,7 @@ async function profile(kind: ProfileKind, file: string | undefined): Promise<voi
     profiler.kind === "cpu"
       ? await session.post("Profiler.stop")
       : await session.post("HeapProfiler.stopSampling");
+  await session.post(profiler.kind === "cpu" ? "Profiler.disable" : "HeapProfiler.disable");
   session.disconnect();
   profiler = undefined;
   writeFileSync(file, JSON.stringify(profile));
