@@ -53,12 +53,14 @@ type Target =
   | "connect-noop"
   | "grpcjs-noop"
   | "grpcjs-verify-floor"
+  | "http-send-floor"
   | "express-equivalent"
   | "http-redis";
 /** Servers that talk to Redis: their round trips are counted in a traced run of their own. */
 const USES_REDIS: ReadonlySet<Target> = new Set([
   "service",
   "grpcjs-verify-floor",
+  "http-send-floor",
   "express-equivalent",
   "http-redis",
 ]);
@@ -67,7 +69,12 @@ const USES_REDIS: ReadonlySet<Target> = new Set([
  * and grpc-js keeps its HTTP/2 server to itself. The floor's 3 commands in 2 round trips are its code's
  * (verify-floor.ts); its Redis calls per request are still counted from Redis's side.
  */
-const TRACEABLE: ReadonlySet<Target> = new Set(["service", "express-equivalent", "http-redis"]);
+const TRACEABLE: ReadonlySet<Target> = new Set([
+  "service",
+  "http-send-floor",
+  "express-equivalent",
+  "http-redis",
+]);
 
 interface Sample {
   rps: number;
@@ -96,6 +103,8 @@ const EXPRESS = "express equivalent SendOtp /api/v1";
 const HTTP_REDIS = "ceiling /api/v1 + 1 Redis (node:http)";
 /** What the gRPC VerifyOtp target is measured against besides the ceilings: see bench/server/verify-floor.ts. */
 const VERIFY_FLOOR = "VerifyOtp floor gRPC (grpc-js: JWT, 3 Redis commands, nothing else)";
+/** The same for `/api/v1` SendOtp against `node:http` + 1 Redis: see bench/server/send-floor.ts. */
+const SEND_FLOOR = "SendOtp floor /api/v1 (node:http: 6 limits and the code in 1 script, nothing else)";
 const allScenarios: Scenario[] = [
   {
     name: "ceiling /api/v1 (connect-node fallback, no-op)",
@@ -106,6 +115,7 @@ const allScenarios: Scenario[] = [
   },
   { name: HTTP_REDIS, protocol: "rest", target: "http-redis", kind: "ceiling", tool: "wrk" },
   { name: EXPRESS, protocol: "rest", target: "express-equivalent", kind: "reference", tool: "wrk" },
+  { name: SEND_FLOOR, protocol: "rest", target: "http-send-floor", kind: "reference", tool: "wrk" },
   {
     name: "ceiling Connect JSON (connect-node, no-op)",
     protocol: "connect",
@@ -822,7 +832,7 @@ async function main(): Promise<void> {
   serviceEnv.REDIS_URL = redisUrl;
   // The express equivalent reads the same limits and code settings from the same environment.
   const envOf = (t: Target): Record<string, string> =>
-    t === "service" || t === "express-equivalent"
+    t === "service" || t === "express-equivalent" || t === "http-send-floor"
       ? serviceEnv
       : t === "http-redis" || t === "grpcjs-verify-floor"
         ? { REDIS_URL: redisUrl }
@@ -922,7 +932,7 @@ async function main(): Promise<void> {
   };
   /** Warm-up: JIT and connection set-up should not land in the first measured run. */
   const warmUp = async (t: Target, srv: BenchServer, ms: number) => {
-    if (t === "express-equivalent" || t === "http-redis") {
+    if (t === "express-equivalent" || t === "http-redis" || t === "http-send-floor") {
       await ours(gen(srv, "rest", "SendOtp", { durationMs: ms }));
       return;
     }
@@ -1125,10 +1135,15 @@ async function main(): Promise<void> {
         s.protocol === "rest" && (s.target === "service" || s.kind === "reference")
           ? ratio(s.name, HTTP_REDIS)
           : undefined,
-      ratioToVerifyFloor:
-        s.target === "service" && s.kind === "VerifyOtp" && s.protocol === "grpc"
-          ? ratio(s.name, VERIFY_FLOOR)
-          : undefined,
+      /** The service's share of what its floor (verify-floor.ts, send-floor.ts) does in the same round. */
+      ratioToFloor:
+        s.target !== "service"
+          ? undefined
+          : s.kind === "VerifyOtp" && s.protocol === "grpc"
+            ? ratio(s.name, VERIFY_FLOOR)
+            : s.kind === "SendOtp" && s.protocol === "rest"
+              ? ratio(s.name, SEND_FLOOR)
+              : undefined,
     };
   });
 
@@ -1144,8 +1159,8 @@ async function main(): Promise<void> {
     ),
   ];
   const byFloor = rows
-    .filter((r) => r.ratioToVerifyFloor !== undefined && !Number.isNaN(r.ratioToVerifyFloor))
-    .map((r) => `${r.scenario} ${f(r.ratioToVerifyFloor, 2)} × the floor`)
+    .filter((r) => r.ratioToFloor !== undefined && !Number.isNaN(r.ratioToFloor))
+    .map((r) => `${r.scenario} ${f(r.ratioToFloor, 2)}`)
     .join("; ");
   const tracerCost = rows
     .filter((r) => r.tracedCpuMicrosPerReq !== undefined)
@@ -1161,7 +1176,7 @@ async function main(): Promise<void> {
     .join("; ");
   if (scenarios.length > 0)
     process.stdout.write(
-      `\n${table}\n\n${byFloor ? `VerifyOtp against its floor (${VERIFY_FLOOR}), the median of the rounds: ${byFloor}\n` : ""}round trips and sent/req from a separate traced run; CPU µs/req traced vs untraced: ${tracerCost || "–"}\np99 at half of peak, the service / the connect-node no-op at the same rate: ${floors || "–"}\ngenerator check (connect-node no-op server): ${
+      `\n${table}\n\n${byFloor ? `the service × its floor (the only work such a call cannot skip; median of the rounds): ${byFloor}\n` : ""}round trips and sent/req from a separate traced run; CPU µs/req traced vs untraced: ${tracerCost || "–"}\np99 at half of peak, the service / the connect-node no-op at the same rate: ${floors || "–"}\ngenerator check (connect-node no-op server): ${
         Object.entries(genCheck)
           .map(([p, v]) => `${p} ${v.reference} ${v.theirs.toFixed(0)} / ours ${v.ours.toFixed(0)} req/s`)
           .join("; ") || "–"

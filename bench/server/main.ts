@@ -12,6 +12,7 @@ import { BenchSinkSms } from "./sink-sms.js";
  *   connect-noop        the same one-port connect-node stack with no-op handlers
  *   grpcjs-noop         a @grpc/grpc-js server with the same no-op handlers
  *   grpcjs-verify-floor VerifyOtp's unavoidable work on @grpc/grpc-js (see verify-floor.ts)
+ *   http-send-floor     SendOtp's unavoidable work on node:http (see send-floor.ts)
  *   express-equivalent  SendOtp as a team would write it in express (see express-equivalent.ts)
  *   http-redis          bare node:http and one Redis round trip per request
  * The parent asks over IPC for CPU time, memory, round-trip counts, the codes the sink recorded, and (soak)
@@ -88,6 +89,18 @@ if (mode === "service") {
   const server = await startVerifyFloor(redis, port, host);
   boundPort = port;
   close = () => server.close().then(() => redis.quit().then(() => undefined));
+} else if (mode === "http-send-floor") {
+  const [{ startSendFloor }, { OneWritePerTurnRedis }] = await Promise.all([
+    import("./send-floor.js"),
+    import("../../src/redis/one-write-per-turn.js"),
+  ]);
+  const redis = new OneWritePerTurnRedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", {
+    enableAutoPipelining: false,
+  });
+  const server = startSendFloor(redis, process.env);
+  trace(server.server);
+  boundPort = await server.listen(port, host);
+  close = () => server.close().then(() => redis.quit().then(() => undefined));
 } else if (mode === "express-equivalent") {
   const { expressEquivalentServer } = await import("./express-equivalent.js");
   const server = expressEquivalentServer(process.env);
@@ -102,7 +115,7 @@ if (mode === "service") {
   close = () => server.close();
 } else {
   process.stderr.write(
-    `bench server: unknown mode "${mode}" (service, connect-noop, grpcjs-noop, grpcjs-verify-floor, express-equivalent, http-redis)\n`,
+    `bench server: unknown mode "${mode}" (service, connect-noop, grpcjs-noop, grpcjs-verify-floor, http-send-floor, express-equivalent, http-redis)\n`,
   );
   process.exit(2);
 }
