@@ -100,7 +100,7 @@ if (mode === "service") {
   const server = startSendFloor(redis, process.env);
   trace(server.server);
   boundPort = await server.listen(port, host);
-  close = () => server.close().then(() => redis.quit().then(() => undefined));
+  close = () => server.close();
 } else if (mode === "express-equivalent") {
   const { expressEquivalentServer } = await import("./express-equivalent.js");
   const server = expressEquivalentServer(process.env);

@@ -1,10 +1,11 @@
 import { createHmac, randomInt } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Redis } from "ioredis";
 import { EnvReader } from "../../src/env-reader.js";
 import { OTP_SENT_MESSAGE } from "../../src/login/model.js";
 import { readOtpConfig } from "../../src/otp/config.js";
 import { readLimits } from "../../src/ratelimit/config.js";
+import { type PlainServer, plainServer } from "./plain-server.js";
 
 /**
  * Counts each limit's key (INCR, an expiry on the first hit) and stops at the first one over its points with
@@ -34,12 +35,9 @@ interface SendFloorCommands {
  * Retry-After on a refusal). No libphonenumber, no verification record, no failure lock, no SMS hand-off, no
  * audit event, no log line, no metrics, no request id. The service's `/api/v1` SendOtp cannot reach more of
  * the `node:http` + 1 Redis ceiling than this floor does.
- * `redis` is the service's client (`OneWritePerTurnRedis`, no auto-pipelining); `close` does not close it.
+ * `redis` is the service's client (`OneWritePerTurnRedis`, no auto-pipelining); `close` quits it.
  */
-export function startSendFloor(
-  redis: Redis,
-  env: Readonly<Record<string, string | undefined>>,
-): { server: Server; listen(port: number, host: string): Promise<number>; close(): Promise<void> } {
+export function startSendFloor(redis: Redis, env: Readonly<Record<string, string | undefined>>): PlainServer {
   const r = new EnvReader(env);
   const limits = readLimits(r);
   const otp = readOtpConfig(r);
@@ -111,19 +109,5 @@ export function startSendFloor(
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => handle(req, res, Buffer.concat(chunks)));
   });
-  return {
-    server,
-    listen(port, host) {
-      return new Promise((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(port, host, () => {
-          const addr = server.address();
-          resolve(typeof addr === "object" && addr ? addr.port : port);
-        });
-      });
-    },
-    close() {
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return plainServer(server, redis);
 }
