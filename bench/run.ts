@@ -69,12 +69,7 @@ const USES_REDIS: ReadonlySet<Target> = new Set([
  * and grpc-js keeps its HTTP/2 server to itself. The floor's 3 commands in 2 round trips are its code's
  * (verify-floor.ts); its Redis calls per request are still counted from Redis's side.
  */
-const TRACEABLE: ReadonlySet<Target> = new Set([
-  "service",
-  "http-send-floor",
-  "express-equivalent",
-  "http-redis",
-]);
+const TRACEABLE: ReadonlySet<Target> = new Set([...USES_REDIS].filter((t) => t !== "grpcjs-verify-floor"));
 
 interface Sample {
   rps: number;

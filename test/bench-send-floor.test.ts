@@ -1,18 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startSendFloor } from "../bench/server/send-floor.js";
-import { OneWritePerTurnRedis } from "../src/redis/one-write-per-turn.js";
+import { RecordingRedis } from "./support/recording-redis.js";
 import { describeWithRedis } from "./support/redis.js";
-
-type Command = Parameters<OneWritePerTurnRedis["sendCommand"]>[0];
-
-/** The service's client, recording each command it sends. */
-class RecordingRedis extends OneWritePerTurnRedis {
-  readonly sent: string[] = [];
-  override sendCommand(command: Command, target?: Parameters<OneWritePerTurnRedis["sendCommand"]>[1]) {
-    if (this.status === "ready") this.sent.push(command.name);
-    return super.sendCommand(command, target);
-  }
-}
 
 // The bench's SendOtp floor is the bar the service's /api/v1 SendOtp is read against, so its work is pinned:
 // fewer limits, or the code left unstored, would raise the bar and flatter the service.
@@ -42,7 +31,7 @@ describeWithRedis("bench SendOtp floor", (redis) => {
   afterAll(() => floor?.close());
 
   it("counts six limits and stores the code in one script call", async () => {
-    client.sent.length = 0;
+    client.events.length = 0;
     const phone = "+919876543210";
     const res = await send(phone, "10.0.0.1");
     expect(res.status).toBe(200);

@@ -5,26 +5,9 @@ import { startVerifyFloor } from "../bench/server/verify-floor.js";
 import { AuthService, VerifyOtpRequestSchema } from "../gen/auth/v1/auth_pb.js";
 import { isCanonicalEdDsaJws } from "../packages/client/src/token-shape.js";
 import { parseRefreshToken } from "../src/login/refresh-token.js";
-import { OneWritePerTurnRedis } from "../src/redis/one-write-per-turn.js";
 import { grpcJsClient } from "./support/grpc-client.js";
+import { RecordingRedis } from "./support/recording-redis.js";
 import { describeWithRedis, freePort } from "./support/redis.js";
-
-type Command = Parameters<OneWritePerTurnRedis["sendCommand"]>[0];
-
-/** The service's client, recording when each command leaves and when its reply comes back. */
-class RecordingRedis extends OneWritePerTurnRedis {
-  readonly events: string[] = [];
-  override sendCommand(command: Command, target?: Parameters<OneWritePerTurnRedis["sendCommand"]>[1]) {
-    if (this.status === "ready") {
-      this.events.push(`send ${command.name}`);
-      command.promise.then(
-        () => this.events.push(`reply ${command.name}`),
-        () => this.events.push(`failed ${command.name}`),
-      );
-    }
-    return super.sendCommand(command, target);
-  }
-}
 
 // The bench's VerifyOtp floor is the bar the service's gRPC VerifyOtp is read against, so its work is pinned:
 // dropping a command, a round trip or the signature would raise the bar's height and flatter the service.
@@ -42,8 +25,8 @@ describeWithRedis("bench VerifyOtp floor", (redis) => {
   });
   afterAll(async () => {
     g?.close();
+    // Closing the floor quits its client.
     await floor?.close();
-    await client?.quit();
   });
 
   it("takes the code, then writes the user and the token together: 3 commands in 2 round trips", async () => {

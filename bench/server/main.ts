@@ -49,6 +49,13 @@ const trace = (...servers: (Server | Http2Server)[]) => {
   for (const s of servers) tracer?.traceRequests(s);
 };
 let close: () => Promise<void>;
+/** The floors' Redis client: the service's (one socket write per turn, no auto-pipelining); a floor quits it. */
+async function floorRedis() {
+  const { OneWritePerTurnRedis } = await import("../../src/redis/one-write-per-turn.js");
+  return new OneWritePerTurnRedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", {
+    enableAutoPipelining: false,
+  });
+}
 let boundPort: number;
 
 // Each mode imports only what its server needs, so a process carries the memory of its own server alone (the
@@ -79,25 +86,13 @@ if (mode === "service") {
   boundPort = port;
   close = () => new Promise((resolve) => server.tryShutdown(() => resolve()));
 } else if (mode === "grpcjs-verify-floor") {
-  const [{ startVerifyFloor }, { OneWritePerTurnRedis }] = await Promise.all([
-    import("./verify-floor.js"),
-    import("../../src/redis/one-write-per-turn.js"),
-  ]);
-  const redis = new OneWritePerTurnRedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", {
-    enableAutoPipelining: false,
-  });
-  const server = await startVerifyFloor(redis, port, host);
+  const { startVerifyFloor } = await import("./verify-floor.js");
+  const server = await startVerifyFloor(await floorRedis(), port, host);
   boundPort = port;
-  close = () => server.close().then(() => redis.quit().then(() => undefined));
+  close = () => server.close();
 } else if (mode === "http-send-floor") {
-  const [{ startSendFloor }, { OneWritePerTurnRedis }] = await Promise.all([
-    import("./send-floor.js"),
-    import("../../src/redis/one-write-per-turn.js"),
-  ]);
-  const redis = new OneWritePerTurnRedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", {
-    enableAutoPipelining: false,
-  });
-  const server = startSendFloor(redis, process.env);
+  const { startSendFloor } = await import("./send-floor.js");
+  const server = startSendFloor(await floorRedis(), process.env);
   trace(server.server);
   boundPort = await server.listen(port, host);
   close = () => server.close();

@@ -17,7 +17,8 @@ import { grpcJsServer } from "./noop.js";
  * log line, no metrics, no request id. Keys expire (a bench Redis keeps nothing that the soak's TTL check
  * would flag). The service's VerifyOtp over gRPC cannot reach more than this floor's share of the grpc-js
  * no-op, whatever its own code does.
- * `redis` is the service's client (`OneWritePerTurnRedis`, no auto-pipelining); the server does not close it.
+ * `redis` is the service's client (`OneWritePerTurnRedis`, no auto-pipelining); `close` quits it, as the SendOtp
+ * floor's does.
  */
 export async function startVerifyFloor(
   redis: Redis,
@@ -49,6 +50,7 @@ export async function startVerifyFloor(
   return {
     async close() {
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await redis.quit();
     },
   };
 }
